@@ -7,7 +7,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: zerobus.proto
+// source: pyzerobus/wire/zerobus.proto
 
 package wire
 
@@ -61,11 +61,11 @@ func (x RecordType) String() string {
 }
 
 func (RecordType) Descriptor() protoreflect.EnumDescriptor {
-	return file_zerobus_proto_enumTypes[0].Descriptor()
+	return file_pyzerobus_wire_zerobus_proto_enumTypes[0].Descriptor()
 }
 
 func (RecordType) Type() protoreflect.EnumType {
-	return &file_zerobus_proto_enumTypes[0]
+	return &file_pyzerobus_wire_zerobus_proto_enumTypes[0]
 }
 
 func (x RecordType) Number() protoreflect.EnumNumber {
@@ -84,7 +84,7 @@ func (x *RecordType) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use RecordType.Descriptor instead.
 func (RecordType) EnumDescriptor() ([]byte, []int) {
-	return file_zerobus_proto_rawDescGZIP(), []int{0}
+	return file_pyzerobus_wire_zerobus_proto_rawDescGZIP(), []int{0}
 }
 
 type EphemeralStreamRequest struct {
@@ -101,7 +101,7 @@ type EphemeralStreamRequest struct {
 
 func (x *EphemeralStreamRequest) Reset() {
 	*x = EphemeralStreamRequest{}
-	mi := &file_zerobus_proto_msgTypes[0]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -113,7 +113,7 @@ func (x *EphemeralStreamRequest) String() string {
 func (*EphemeralStreamRequest) ProtoMessage() {}
 
 func (x *EphemeralStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zerobus_proto_msgTypes[0]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -126,7 +126,7 @@ func (x *EphemeralStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EphemeralStreamRequest.ProtoReflect.Descriptor instead.
 func (*EphemeralStreamRequest) Descriptor() ([]byte, []int) {
-	return file_zerobus_proto_rawDescGZIP(), []int{0}
+	return file_pyzerobus_wire_zerobus_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *EphemeralStreamRequest) GetPayload() isEphemeralStreamRequest_Payload {
@@ -191,14 +191,14 @@ type CreateIngestStreamRequest struct {
 	TableName *string `protobuf:"bytes,1,opt,name=table_name,json=tableName" json:"table_name,omitempty"`
 	// One serialized google.protobuf.DescriptorProto, nested types inside it.
 	DescriptorProto []byte      `protobuf:"bytes,3,opt,name=descriptor_proto,json=descriptorProto" json:"descriptor_proto,omitempty"`
-	RecordType      *RecordType `protobuf:"varint,4,opt,name=record_type,json=recordType,enum=databricks.zerobus.RecordType" json:"record_type,omitempty"`
+	RecordType      *RecordType `protobuf:"varint,4,opt,name=record_type,json=recordType,enum=pyzerobus.wire.RecordType" json:"record_type,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CreateIngestStreamRequest) Reset() {
 	*x = CreateIngestStreamRequest{}
-	mi := &file_zerobus_proto_msgTypes[1]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -210,7 +210,7 @@ func (x *CreateIngestStreamRequest) String() string {
 func (*CreateIngestStreamRequest) ProtoMessage() {}
 
 func (x *CreateIngestStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zerobus_proto_msgTypes[1]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -223,7 +223,7 @@ func (x *CreateIngestStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateIngestStreamRequest.ProtoReflect.Descriptor instead.
 func (*CreateIngestStreamRequest) Descriptor() ([]byte, []int) {
-	return file_zerobus_proto_rawDescGZIP(), []int{1}
+	return file_pyzerobus_wire_zerobus_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *CreateIngestStreamRequest) GetTableName() string {
@@ -261,7 +261,7 @@ type IngestRecordRequest struct {
 
 func (x *IngestRecordRequest) Reset() {
 	*x = IngestRecordRequest{}
-	mi := &file_zerobus_proto_msgTypes[2]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -273,7 +273,7 @@ func (x *IngestRecordRequest) String() string {
 func (*IngestRecordRequest) ProtoMessage() {}
 
 func (x *IngestRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zerobus_proto_msgTypes[2]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -286,7 +286,7 @@ func (x *IngestRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestRecordRequest.ProtoReflect.Descriptor instead.
 func (*IngestRecordRequest) Descriptor() ([]byte, []int) {
-	return file_zerobus_proto_rawDescGZIP(), []int{2}
+	return file_pyzerobus_wire_zerobus_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *IngestRecordRequest) GetOffsetId() int64 {
@@ -352,7 +352,7 @@ type IngestRecordBatchRequest struct {
 
 func (x *IngestRecordBatchRequest) Reset() {
 	*x = IngestRecordBatchRequest{}
-	mi := &file_zerobus_proto_msgTypes[3]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +364,7 @@ func (x *IngestRecordBatchRequest) String() string {
 func (*IngestRecordBatchRequest) ProtoMessage() {}
 
 func (x *IngestRecordBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zerobus_proto_msgTypes[3]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,7 +377,7 @@ func (x *IngestRecordBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestRecordBatchRequest.ProtoReflect.Descriptor instead.
 func (*IngestRecordBatchRequest) Descriptor() ([]byte, []int) {
-	return file_zerobus_proto_rawDescGZIP(), []int{3}
+	return file_pyzerobus_wire_zerobus_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *IngestRecordBatchRequest) GetOffsetId() int64 {
@@ -437,7 +437,7 @@ type ProtoEncodedRecordBatch struct {
 
 func (x *ProtoEncodedRecordBatch) Reset() {
 	*x = ProtoEncodedRecordBatch{}
-	mi := &file_zerobus_proto_msgTypes[4]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -449,7 +449,7 @@ func (x *ProtoEncodedRecordBatch) String() string {
 func (*ProtoEncodedRecordBatch) ProtoMessage() {}
 
 func (x *ProtoEncodedRecordBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_zerobus_proto_msgTypes[4]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -462,7 +462,7 @@ func (x *ProtoEncodedRecordBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtoEncodedRecordBatch.ProtoReflect.Descriptor instead.
 func (*ProtoEncodedRecordBatch) Descriptor() ([]byte, []int) {
-	return file_zerobus_proto_rawDescGZIP(), []int{4}
+	return file_pyzerobus_wire_zerobus_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ProtoEncodedRecordBatch) GetRecords() [][]byte {
@@ -481,7 +481,7 @@ type JsonRecordBatch struct {
 
 func (x *JsonRecordBatch) Reset() {
 	*x = JsonRecordBatch{}
-	mi := &file_zerobus_proto_msgTypes[5]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +493,7 @@ func (x *JsonRecordBatch) String() string {
 func (*JsonRecordBatch) ProtoMessage() {}
 
 func (x *JsonRecordBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_zerobus_proto_msgTypes[5]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +506,7 @@ func (x *JsonRecordBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonRecordBatch.ProtoReflect.Descriptor instead.
 func (*JsonRecordBatch) Descriptor() ([]byte, []int) {
-	return file_zerobus_proto_rawDescGZIP(), []int{5}
+	return file_pyzerobus_wire_zerobus_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *JsonRecordBatch) GetRecords() []string {
@@ -530,7 +530,7 @@ type EphemeralStreamResponse struct {
 
 func (x *EphemeralStreamResponse) Reset() {
 	*x = EphemeralStreamResponse{}
-	mi := &file_zerobus_proto_msgTypes[6]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +542,7 @@ func (x *EphemeralStreamResponse) String() string {
 func (*EphemeralStreamResponse) ProtoMessage() {}
 
 func (x *EphemeralStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zerobus_proto_msgTypes[6]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +555,7 @@ func (x *EphemeralStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EphemeralStreamResponse.ProtoReflect.Descriptor instead.
 func (*EphemeralStreamResponse) Descriptor() ([]byte, []int) {
-	return file_zerobus_proto_rawDescGZIP(), []int{6}
+	return file_pyzerobus_wire_zerobus_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *EphemeralStreamResponse) GetPayload() isEphemeralStreamResponse_Payload {
@@ -624,7 +624,7 @@ type CreateIngestStreamResponse struct {
 
 func (x *CreateIngestStreamResponse) Reset() {
 	*x = CreateIngestStreamResponse{}
-	mi := &file_zerobus_proto_msgTypes[7]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +636,7 @@ func (x *CreateIngestStreamResponse) String() string {
 func (*CreateIngestStreamResponse) ProtoMessage() {}
 
 func (x *CreateIngestStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zerobus_proto_msgTypes[7]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +649,7 @@ func (x *CreateIngestStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateIngestStreamResponse.ProtoReflect.Descriptor instead.
 func (*CreateIngestStreamResponse) Descriptor() ([]byte, []int) {
-	return file_zerobus_proto_rawDescGZIP(), []int{7}
+	return file_pyzerobus_wire_zerobus_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateIngestStreamResponse) GetStreamId() string {
@@ -669,7 +669,7 @@ type IngestRecordResponse struct {
 
 func (x *IngestRecordResponse) Reset() {
 	*x = IngestRecordResponse{}
-	mi := &file_zerobus_proto_msgTypes[8]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +681,7 @@ func (x *IngestRecordResponse) String() string {
 func (*IngestRecordResponse) ProtoMessage() {}
 
 func (x *IngestRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zerobus_proto_msgTypes[8]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +694,7 @@ func (x *IngestRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestRecordResponse.ProtoReflect.Descriptor instead.
 func (*IngestRecordResponse) Descriptor() ([]byte, []int) {
-	return file_zerobus_proto_rawDescGZIP(), []int{8}
+	return file_pyzerobus_wire_zerobus_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *IngestRecordResponse) GetDurabilityAckUpToOffset() int64 {
@@ -714,7 +714,7 @@ type CloseStreamSignal struct {
 
 func (x *CloseStreamSignal) Reset() {
 	*x = CloseStreamSignal{}
-	mi := &file_zerobus_proto_msgTypes[9]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -726,7 +726,7 @@ func (x *CloseStreamSignal) String() string {
 func (*CloseStreamSignal) ProtoMessage() {}
 
 func (x *CloseStreamSignal) ProtoReflect() protoreflect.Message {
-	mi := &file_zerobus_proto_msgTypes[9]
+	mi := &file_pyzerobus_wire_zerobus_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -739,7 +739,7 @@ func (x *CloseStreamSignal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseStreamSignal.ProtoReflect.Descriptor instead.
 func (*CloseStreamSignal) Descriptor() ([]byte, []int) {
-	return file_zerobus_proto_rawDescGZIP(), []int{9}
+	return file_pyzerobus_wire_zerobus_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CloseStreamSignal) GetDuration() *durationpb.Duration {
@@ -749,42 +749,42 @@ func (x *CloseStreamSignal) GetDuration() *durationpb.Duration {
 	return nil
 }
 
-var File_zerobus_proto protoreflect.FileDescriptor
+var File_pyzerobus_wire_zerobus_proto protoreflect.FileDescriptor
 
-const file_zerobus_proto_rawDesc = "" +
+const file_pyzerobus_wire_zerobus_proto_rawDesc = "" +
 	"\n" +
-	"\rzerobus.proto\x12\x12databricks.zerobus\x1a\x1egoogle/protobuf/duration.proto\"\xa9\x02\n" +
-	"\x16EphemeralStreamRequest\x12T\n" +
-	"\rcreate_stream\x18\x01 \x01(\v2-.databricks.zerobus.CreateIngestStreamRequestH\x00R\fcreateStream\x12N\n" +
-	"\ringest_record\x18\x02 \x01(\v2'.databricks.zerobus.IngestRecordRequestH\x00R\fingestRecord\x12^\n" +
-	"\x13ingest_record_batch\x18\x03 \x01(\v2,.databricks.zerobus.IngestRecordBatchRequestH\x00R\x11ingestRecordBatchB\t\n" +
-	"\apayload\"\xac\x01\n" +
+	"\x1cpyzerobus/wire/zerobus.proto\x12\x0epyzerobus.wire\x1a\x1egoogle/protobuf/duration.proto\"\x9d\x02\n" +
+	"\x16EphemeralStreamRequest\x12P\n" +
+	"\rcreate_stream\x18\x01 \x01(\v2).pyzerobus.wire.CreateIngestStreamRequestH\x00R\fcreateStream\x12J\n" +
+	"\ringest_record\x18\x02 \x01(\v2#.pyzerobus.wire.IngestRecordRequestH\x00R\fingestRecord\x12Z\n" +
+	"\x13ingest_record_batch\x18\x03 \x01(\v2(.pyzerobus.wire.IngestRecordBatchRequestH\x00R\x11ingestRecordBatchB\t\n" +
+	"\apayload\"\xa8\x01\n" +
 	"\x19CreateIngestStreamRequest\x12\x1d\n" +
 	"\n" +
 	"table_name\x18\x01 \x01(\tR\ttableName\x12)\n" +
-	"\x10descriptor_proto\x18\x03 \x01(\fR\x0fdescriptorProto\x12?\n" +
-	"\vrecord_type\x18\x04 \x01(\x0e2\x1e.databricks.zerobus.RecordTypeR\n" +
+	"\x10descriptor_proto\x18\x03 \x01(\fR\x0fdescriptorProto\x12;\n" +
+	"\vrecord_type\x18\x04 \x01(\x0e2\x1a.pyzerobus.wire.RecordTypeR\n" +
 	"recordTypeJ\x04\b\x02\x10\x03\"\x93\x01\n" +
 	"\x13IngestRecordRequest\x12\x1b\n" +
 	"\toffset_id\x18\x01 \x01(\x03R\boffsetId\x122\n" +
 	"\x14proto_encoded_record\x18\x02 \x01(\fH\x00R\x12protoEncodedRecord\x12!\n" +
 	"\vjson_record\x18\x03 \x01(\tH\x00R\n" +
 	"jsonRecordB\b\n" +
-	"\x06record\"\xe5\x01\n" +
+	"\x06record\"\xdd\x01\n" +
 	"\x18IngestRecordBatchRequest\x12\x1b\n" +
-	"\toffset_id\x18\x01 \x01(\x03R\boffsetId\x12]\n" +
-	"\x13proto_encoded_batch\x18\x02 \x01(\v2+.databricks.zerobus.ProtoEncodedRecordBatchH\x00R\x11protoEncodedBatch\x12D\n" +
+	"\toffset_id\x18\x01 \x01(\x03R\boffsetId\x12Y\n" +
+	"\x13proto_encoded_batch\x18\x02 \x01(\v2'.pyzerobus.wire.ProtoEncodedRecordBatchH\x00R\x11protoEncodedBatch\x12@\n" +
 	"\n" +
-	"json_batch\x18\x03 \x01(\v2#.databricks.zerobus.JsonRecordBatchH\x00R\tjsonBatchB\a\n" +
+	"json_batch\x18\x03 \x01(\v2\x1f.pyzerobus.wire.JsonRecordBatchH\x00R\tjsonBatchB\a\n" +
 	"\x05batch\"3\n" +
 	"\x17ProtoEncodedRecordBatch\x12\x18\n" +
 	"\arecords\x18\x01 \x03(\fR\arecords\"+\n" +
 	"\x0fJsonRecordBatch\x12\x18\n" +
-	"\arecords\x18\x01 \x03(\tR\arecords\"\xc7\x02\n" +
-	"\x17EphemeralStreamResponse\x12f\n" +
-	"\x16create_stream_response\x18\x01 \x01(\v2..databricks.zerobus.CreateIngestStreamResponseH\x00R\x14createStreamResponse\x12`\n" +
-	"\x16ingest_record_response\x18\x02 \x01(\v2(.databricks.zerobus.IngestRecordResponseH\x00R\x14ingestRecordResponse\x12W\n" +
-	"\x13close_stream_signal\x18\x03 \x01(\v2%.databricks.zerobus.CloseStreamSignalH\x00R\x11closeStreamSignalB\t\n" +
+	"\arecords\x18\x01 \x03(\tR\arecords\"\xbb\x02\n" +
+	"\x17EphemeralStreamResponse\x12b\n" +
+	"\x16create_stream_response\x18\x01 \x01(\v2*.pyzerobus.wire.CreateIngestStreamResponseH\x00R\x14createStreamResponse\x12\\\n" +
+	"\x16ingest_record_response\x18\x02 \x01(\v2$.pyzerobus.wire.IngestRecordResponseH\x00R\x14ingestRecordResponse\x12S\n" +
+	"\x13close_stream_signal\x18\x03 \x01(\v2!.pyzerobus.wire.CloseStreamSignalH\x00R\x11closeStreamSignalB\t\n" +
 	"\apayload\"9\n" +
 	"\x1aCreateIngestStreamResponse\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"T\n" +
@@ -796,51 +796,51 @@ const file_zerobus_proto_rawDesc = "" +
 	"RecordType\x12\x1b\n" +
 	"\x17RECORD_TYPE_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05PROTO\x10\x01\x12\b\n" +
-	"\x04JSON\x10\x02\"\x04\b\x03\x10\x032y\n" +
-	"\aZerobus\x12n\n" +
-	"\x0fEphemeralStream\x12*.databricks.zerobus.EphemeralStreamRequest\x1a+.databricks.zerobus.EphemeralStreamResponse(\x010\x01B5Z3github.com/pyzerobus/pyzerobus/zbwrap/internal/wire"
+	"\x04JSON\x10\x02\"\x04\b\x03\x10\x032q\n" +
+	"\aZerobus\x12f\n" +
+	"\x0fEphemeralStream\x12&.pyzerobus.wire.EphemeralStreamRequest\x1a'.pyzerobus.wire.EphemeralStreamResponse(\x010\x01B5Z3github.com/pyzerobus/pyzerobus/zbwrap/internal/wire"
 
 var (
-	file_zerobus_proto_rawDescOnce sync.Once
-	file_zerobus_proto_rawDescData []byte
+	file_pyzerobus_wire_zerobus_proto_rawDescOnce sync.Once
+	file_pyzerobus_wire_zerobus_proto_rawDescData []byte
 )
 
-func file_zerobus_proto_rawDescGZIP() []byte {
-	file_zerobus_proto_rawDescOnce.Do(func() {
-		file_zerobus_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_zerobus_proto_rawDesc), len(file_zerobus_proto_rawDesc)))
+func file_pyzerobus_wire_zerobus_proto_rawDescGZIP() []byte {
+	file_pyzerobus_wire_zerobus_proto_rawDescOnce.Do(func() {
+		file_pyzerobus_wire_zerobus_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_pyzerobus_wire_zerobus_proto_rawDesc), len(file_pyzerobus_wire_zerobus_proto_rawDesc)))
 	})
-	return file_zerobus_proto_rawDescData
+	return file_pyzerobus_wire_zerobus_proto_rawDescData
 }
 
-var file_zerobus_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_zerobus_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
-var file_zerobus_proto_goTypes = []any{
-	(RecordType)(0),                    // 0: databricks.zerobus.RecordType
-	(*EphemeralStreamRequest)(nil),     // 1: databricks.zerobus.EphemeralStreamRequest
-	(*CreateIngestStreamRequest)(nil),  // 2: databricks.zerobus.CreateIngestStreamRequest
-	(*IngestRecordRequest)(nil),        // 3: databricks.zerobus.IngestRecordRequest
-	(*IngestRecordBatchRequest)(nil),   // 4: databricks.zerobus.IngestRecordBatchRequest
-	(*ProtoEncodedRecordBatch)(nil),    // 5: databricks.zerobus.ProtoEncodedRecordBatch
-	(*JsonRecordBatch)(nil),            // 6: databricks.zerobus.JsonRecordBatch
-	(*EphemeralStreamResponse)(nil),    // 7: databricks.zerobus.EphemeralStreamResponse
-	(*CreateIngestStreamResponse)(nil), // 8: databricks.zerobus.CreateIngestStreamResponse
-	(*IngestRecordResponse)(nil),       // 9: databricks.zerobus.IngestRecordResponse
-	(*CloseStreamSignal)(nil),          // 10: databricks.zerobus.CloseStreamSignal
+var file_pyzerobus_wire_zerobus_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_pyzerobus_wire_zerobus_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_pyzerobus_wire_zerobus_proto_goTypes = []any{
+	(RecordType)(0),                    // 0: pyzerobus.wire.RecordType
+	(*EphemeralStreamRequest)(nil),     // 1: pyzerobus.wire.EphemeralStreamRequest
+	(*CreateIngestStreamRequest)(nil),  // 2: pyzerobus.wire.CreateIngestStreamRequest
+	(*IngestRecordRequest)(nil),        // 3: pyzerobus.wire.IngestRecordRequest
+	(*IngestRecordBatchRequest)(nil),   // 4: pyzerobus.wire.IngestRecordBatchRequest
+	(*ProtoEncodedRecordBatch)(nil),    // 5: pyzerobus.wire.ProtoEncodedRecordBatch
+	(*JsonRecordBatch)(nil),            // 6: pyzerobus.wire.JsonRecordBatch
+	(*EphemeralStreamResponse)(nil),    // 7: pyzerobus.wire.EphemeralStreamResponse
+	(*CreateIngestStreamResponse)(nil), // 8: pyzerobus.wire.CreateIngestStreamResponse
+	(*IngestRecordResponse)(nil),       // 9: pyzerobus.wire.IngestRecordResponse
+	(*CloseStreamSignal)(nil),          // 10: pyzerobus.wire.CloseStreamSignal
 	(*durationpb.Duration)(nil),        // 11: google.protobuf.Duration
 }
-var file_zerobus_proto_depIdxs = []int32{
-	2,  // 0: databricks.zerobus.EphemeralStreamRequest.create_stream:type_name -> databricks.zerobus.CreateIngestStreamRequest
-	3,  // 1: databricks.zerobus.EphemeralStreamRequest.ingest_record:type_name -> databricks.zerobus.IngestRecordRequest
-	4,  // 2: databricks.zerobus.EphemeralStreamRequest.ingest_record_batch:type_name -> databricks.zerobus.IngestRecordBatchRequest
-	0,  // 3: databricks.zerobus.CreateIngestStreamRequest.record_type:type_name -> databricks.zerobus.RecordType
-	5,  // 4: databricks.zerobus.IngestRecordBatchRequest.proto_encoded_batch:type_name -> databricks.zerobus.ProtoEncodedRecordBatch
-	6,  // 5: databricks.zerobus.IngestRecordBatchRequest.json_batch:type_name -> databricks.zerobus.JsonRecordBatch
-	8,  // 6: databricks.zerobus.EphemeralStreamResponse.create_stream_response:type_name -> databricks.zerobus.CreateIngestStreamResponse
-	9,  // 7: databricks.zerobus.EphemeralStreamResponse.ingest_record_response:type_name -> databricks.zerobus.IngestRecordResponse
-	10, // 8: databricks.zerobus.EphemeralStreamResponse.close_stream_signal:type_name -> databricks.zerobus.CloseStreamSignal
-	11, // 9: databricks.zerobus.CloseStreamSignal.duration:type_name -> google.protobuf.Duration
-	1,  // 10: databricks.zerobus.Zerobus.EphemeralStream:input_type -> databricks.zerobus.EphemeralStreamRequest
-	7,  // 11: databricks.zerobus.Zerobus.EphemeralStream:output_type -> databricks.zerobus.EphemeralStreamResponse
+var file_pyzerobus_wire_zerobus_proto_depIdxs = []int32{
+	2,  // 0: pyzerobus.wire.EphemeralStreamRequest.create_stream:type_name -> pyzerobus.wire.CreateIngestStreamRequest
+	3,  // 1: pyzerobus.wire.EphemeralStreamRequest.ingest_record:type_name -> pyzerobus.wire.IngestRecordRequest
+	4,  // 2: pyzerobus.wire.EphemeralStreamRequest.ingest_record_batch:type_name -> pyzerobus.wire.IngestRecordBatchRequest
+	0,  // 3: pyzerobus.wire.CreateIngestStreamRequest.record_type:type_name -> pyzerobus.wire.RecordType
+	5,  // 4: pyzerobus.wire.IngestRecordBatchRequest.proto_encoded_batch:type_name -> pyzerobus.wire.ProtoEncodedRecordBatch
+	6,  // 5: pyzerobus.wire.IngestRecordBatchRequest.json_batch:type_name -> pyzerobus.wire.JsonRecordBatch
+	8,  // 6: pyzerobus.wire.EphemeralStreamResponse.create_stream_response:type_name -> pyzerobus.wire.CreateIngestStreamResponse
+	9,  // 7: pyzerobus.wire.EphemeralStreamResponse.ingest_record_response:type_name -> pyzerobus.wire.IngestRecordResponse
+	10, // 8: pyzerobus.wire.EphemeralStreamResponse.close_stream_signal:type_name -> pyzerobus.wire.CloseStreamSignal
+	11, // 9: pyzerobus.wire.CloseStreamSignal.duration:type_name -> google.protobuf.Duration
+	1,  // 10: pyzerobus.wire.Zerobus.EphemeralStream:input_type -> pyzerobus.wire.EphemeralStreamRequest
+	7,  // 11: pyzerobus.wire.Zerobus.EphemeralStream:output_type -> pyzerobus.wire.EphemeralStreamResponse
 	11, // [11:12] is the sub-list for method output_type
 	10, // [10:11] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
@@ -848,25 +848,25 @@ var file_zerobus_proto_depIdxs = []int32{
 	0,  // [0:10] is the sub-list for field type_name
 }
 
-func init() { file_zerobus_proto_init() }
-func file_zerobus_proto_init() {
-	if File_zerobus_proto != nil {
+func init() { file_pyzerobus_wire_zerobus_proto_init() }
+func file_pyzerobus_wire_zerobus_proto_init() {
+	if File_pyzerobus_wire_zerobus_proto != nil {
 		return
 	}
-	file_zerobus_proto_msgTypes[0].OneofWrappers = []any{
+	file_pyzerobus_wire_zerobus_proto_msgTypes[0].OneofWrappers = []any{
 		(*EphemeralStreamRequest_CreateStream)(nil),
 		(*EphemeralStreamRequest_IngestRecord)(nil),
 		(*EphemeralStreamRequest_IngestRecordBatch)(nil),
 	}
-	file_zerobus_proto_msgTypes[2].OneofWrappers = []any{
+	file_pyzerobus_wire_zerobus_proto_msgTypes[2].OneofWrappers = []any{
 		(*IngestRecordRequest_ProtoEncodedRecord)(nil),
 		(*IngestRecordRequest_JsonRecord)(nil),
 	}
-	file_zerobus_proto_msgTypes[3].OneofWrappers = []any{
+	file_pyzerobus_wire_zerobus_proto_msgTypes[3].OneofWrappers = []any{
 		(*IngestRecordBatchRequest_ProtoEncodedBatch)(nil),
 		(*IngestRecordBatchRequest_JsonBatch)(nil),
 	}
-	file_zerobus_proto_msgTypes[6].OneofWrappers = []any{
+	file_pyzerobus_wire_zerobus_proto_msgTypes[6].OneofWrappers = []any{
 		(*EphemeralStreamResponse_CreateStreamResponse)(nil),
 		(*EphemeralStreamResponse_IngestRecordResponse)(nil),
 		(*EphemeralStreamResponse_CloseStreamSignal)(nil),
@@ -875,18 +875,18 @@ func file_zerobus_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_zerobus_proto_rawDesc), len(file_zerobus_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pyzerobus_wire_zerobus_proto_rawDesc), len(file_pyzerobus_wire_zerobus_proto_rawDesc)),
 			NumEnums:      1,
 			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_zerobus_proto_goTypes,
-		DependencyIndexes: file_zerobus_proto_depIdxs,
-		EnumInfos:         file_zerobus_proto_enumTypes,
-		MessageInfos:      file_zerobus_proto_msgTypes,
+		GoTypes:           file_pyzerobus_wire_zerobus_proto_goTypes,
+		DependencyIndexes: file_pyzerobus_wire_zerobus_proto_depIdxs,
+		EnumInfos:         file_pyzerobus_wire_zerobus_proto_enumTypes,
+		MessageInfos:      file_pyzerobus_wire_zerobus_proto_msgTypes,
 	}.Build()
-	File_zerobus_proto = out.File
-	file_zerobus_proto_goTypes = nil
-	file_zerobus_proto_depIdxs = nil
+	File_pyzerobus_wire_zerobus_proto = out.File
+	file_pyzerobus_wire_zerobus_proto_goTypes = nil
+	file_pyzerobus_wire_zerobus_proto_depIdxs = nil
 }

@@ -7,7 +7,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             v3.21.12
-// source: zerobus.proto
+// source: pyzerobus/wire/zerobus.proto
 
 package wire
 
@@ -122,5 +122,5 @@ var Zerobus_ServiceDesc = grpc.ServiceDesc{
 			ClientStreams: true,
 		},
 	},
-	Metadata: "zerobus.proto",
+	Metadata: "pyzerobus/wire/zerobus.proto",
 }
