@@ -1,17 +1,11 @@
-// Package lake is the storage of the local Zerobus server: table schemas with
-// their Delta types, the check of a stream's descriptor against a table, a
-// durable per-table record log (append + fsync with group commit), and the
-// materializer that turns durable records into a real Delta table (Parquet
-// files plus _delta_log commits) that deltalake and pyarrow read.
-//
-// Layout on disk: <dir>/<catalog>/<schema>/<table>/ is the Delta table;
-// its record log lives in <table>/_zerobus_log/ (Delta readers skip names
-// that start with an underscore).
 package lake
 
 import (
 	"errors"
+	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -60,6 +54,7 @@ type Column struct {
 }
 
 // ErrTableNotFound reports a table that does not exist and may not be created.
+// Test with errors.Is.
 var ErrTableNotFound = errors.New("table not found")
 
 // SchemaError reports a descriptor that does not match its table, naming the
@@ -69,9 +64,17 @@ type SchemaError struct {
 	Reason string
 }
 
-func (e *SchemaError) Error() string { return "column " + e.Column + ": " + e.Reason }
+func (e *SchemaError) Error() string {
+	if e.Column == "" {
+		return "schema: " + e.Reason
+	}
+	return "column " + e.Column + ": " + e.Reason
+}
 
 func (e *RecordError) Error() string {
+	if e.Column == "" {
+		return "record " + itoa(e.Index) + ": " + e.Reason
+	}
 	return "record " + itoa(e.Index) + ": column " + e.Column + ": " + e.Reason
 }
 
@@ -90,27 +93,46 @@ type Options struct {
 	// MaterializeInterval is how long durable records wait before they are
 	// written to the Delta table. Default 3s.
 	MaterializeInterval time.Duration
+
+	// segmentSize overrides the record log's segment size (tests).
+	segmentSize int64
 }
 
 // Lake holds every table under one data directory. It is safe for
 // concurrent use.
-type Lake struct{ _ int }
+type Lake struct {
+	dir      string
+	interval time.Duration
+	segSize  int64
+	lock     *os.File
+
+	mu     sync.Mutex
+	tables map[string]*Table
+	closed bool
+
+	bindings atomic.Uint64 // last binding id handed out
+	matReq   chan chan error
+	stop     chan struct{}
+	matDone  chan struct{}
+}
 
 // Open opens (creating if needed) the data directory, reloads every table,
 // and replays into the Delta table any durable record that was not yet
 // materialized (after a crash, say).
-func Open(opts Options) (*Lake, error) { return nil, errNotYet }
+func Open(opts Options) (*Lake, error) { return open(opts) }
 
 // CreateTable declares a table with its Delta column types. Declaring an
 // existing table with the same columns is a no-op; with other columns it is
 // an error.
-func (l *Lake) CreateTable(fullName string, cols []Column) (*Table, error) { return nil, errNotYet }
+func (l *Lake) CreateTable(fullName string, cols []Column) (*Table, error) {
+	return l.createTable(fullName, cols)
+}
 
 // Table returns the named table or ErrTableNotFound.
-func (l *Lake) Table(fullName string) (*Table, error) { return nil, errNotYet }
+func (l *Lake) Table(fullName string) (*Table, error) { return l.table(fullName) }
 
 // Tables lists the tables, sorted by name.
-func (l *Lake) Tables() []*Table { return nil }
+func (l *Lake) Tables() []*Table { return l.tableList() }
 
 // Bind checks a stream's descriptor against the named table and returns a
 // Binding that validates and appends that stream's records. A missing table
@@ -118,50 +140,96 @@ func (l *Lake) Tables() []*Table { return nil }
 // autoCreate is true, and is ErrTableNotFound otherwise. A mismatch is a
 // *SchemaError.
 func (l *Lake) Bind(fullName string, desc *descriptorpb.DescriptorProto, autoCreate bool) (*Binding, error) {
-	return nil, errNotYet
+	return l.bind(fullName, desc, autoCreate)
 }
 
-// Materialize writes every durable record to the Delta tables now.
-func (l *Lake) Materialize() error { return errNotYet }
+// Materialize writes every durable record to the Delta tables now, and
+// returns once they are committed (ErrClosed after Close).
+func (l *Lake) Materialize() error { return l.materializeNow() }
 
-// Close materializes what is durable and releases the directory.
-func (l *Lake) Close() error { return errNotYet }
+// Close stops accepting appends, waits for the queued ones to be durable,
+// materializes everything durable, stops the Lake's goroutines and releases
+// the directory. Closing twice is a no-op.
+func (l *Lake) Close() error { return l.close(true) }
 
 // Table is one table.
-type Table struct{ _ int }
+type Table struct {
+	name   string
+	dir    string
+	cols   []Column
+	schema *arrow.Schema
+	log    *tableLog
+
+	materialized atomic.Int64
+	rejected     atomic.Int64
+
+	// Owned by whoever holds matMu (the materializer).
+	matMu   sync.Mutex
+	version int64   // latest Delta version
+	mark    logMark // log position the Delta table holds
+	cur     cursor
+}
 
 // Name is catalog.schema.table.
-func (t *Table) Name() string { return "" }
+func (t *Table) Name() string { return t.name }
 
 // Columns are the table's columns in order.
-func (t *Table) Columns() []Column { return nil }
+func (t *Table) Columns() []Column { return cloneColumns(t.cols) }
 
 // Stats counts what the table holds.
-func (t *Table) Stats() TableStats { return TableStats{} }
+func (t *Table) Stats() TableStats {
+	return TableStats{Durable: t.log.durableCount(), Materialized: t.materialized.Load(), Rejected: t.rejected.Load()}
+}
 
 // TableStats counts records of one table.
 type TableStats struct {
 	Durable      int64 // records appended and fsynced
 	Materialized int64 // records written to the Delta table
+	// Rejected counts durable records the materializer could not decode
+	// with their descriptor (they never passed Check); they are skipped.
+	Rejected int64
 }
 
 // Binding is a descriptor bound to a table. Safe for concurrent use.
-type Binding struct{ _ int }
+type Binding struct {
+	table *Table
+	plan  *plan
+	id    uint64
+}
 
 // Check decodes every record with the descriptor and checks each value
 // against its column's Delta type; the first bad record is a *RecordError.
-func (b *Binding) Check(records [][]byte) error { return errNotYet }
+func (b *Binding) Check(records [][]byte) error {
+	for i, r := range records {
+		if _, fe := b.plan.decode(r); fe != nil {
+			return &RecordError{Index: i, Column: fe.column, Reason: fe.reason}
+		}
+	}
+	return nil
+}
 
 // Append queues records for the table's log and returns at once. The channel
 // receives nil once every record is fsynced (group commit: concurrent
-// appends share one fsync), or the write error. Appends to one table become
-// durable in the order they were made.
-func (b *Binding) Append(records [][]byte) <-chan error { return nil }
+// appends share one fsync), or the write error (ErrClosed after Close; a
+// *RecordError for a record over MaxRecordSize). Appends to one table become
+// durable in the order they were made. Append copies the records and does
+// not check them: call Check first. The channel is buffered, so a caller
+// may drop it.
+func (b *Binding) Append(records [][]byte) <-chan error {
+	return b.table.log.append(b.id, b.plan.desc, records)
+}
 
-// ReadTable reads the Delta table at dir (as materialized so far) for show
-// commands and tests.
-func ReadTable(dir, fullName string) (arrow.Table, error) { return nil, errNotYet }
-
-var errNotYet = errors.New("lake: not implemented")
+// ReadTable reads the Delta table of fullName under the data directory dir
+// (as materialized so far) for show commands and tests: the live files of
+// its _delta_log (adds minus removes) in commit order, with the Arrow schema
+// ArrowSchema gives. The caller releases the table. It may run while a Lake
+// has the directory open.
+func ReadTable(dir, fullName string) (arrow.Table, error) {
+	name, err := canonicalName(fullName)
+	if err != nil {
+		return nil, err
+	}
+	return readTable(tableDir(dir, name))
+}
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,509 @@
+package lake
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
+)
+
+// Bounds of one commit: one Parquet file holds at most this much.
+const (
+	maxCommitRecords = 1 << 20
+	maxCommitBytes   = 64 << 20
+)
+
+// cursor is where the materializer reads a table's log.
+type cursor struct {
+	seg   int64 // first sequence number of the segment being read (-1: none yet)
+	f     *os.File
+	fr    *frameReader
+	seq   int64            // sequence number of the next record in the segment
+	plans map[uint64]*plan // descriptors declared so far in the segment
+}
+
+func (c *cursor) close() {
+	if c.f != nil {
+		c.f.Close()
+	}
+	*c = cursor{seg: -1}
+}
+
+// batchBuilder accumulates converted records for one Parquet file.
+type batchBuilder struct {
+	rb      *array.RecordBuilder
+	rows    int64
+	bytes   int64
+	skipped int64
+}
+
+// materialize writes the durable records of t that are not in its Delta
+// table yet, one commit (one Parquet file) at a time.
+func (t *Table) materialize() error {
+	t.matMu.Lock()
+	defer t.matMu.Unlock()
+	for retries := 0; ; {
+		more, err := t.materializeOnce()
+		if err != nil {
+			// Resume from what the Delta log holds. If its version moved
+			// (another engine committed it, or our commit landed but a later
+			// fsync failed), try again at the next version.
+			t.cur.close()
+			before := t.version
+			t.resync()
+			if t.version != before && retries < 3 {
+				retries++
+				continue
+			}
+			return fmt.Errorf("lake: materialize %s: %w", t.name, err)
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+// resync reloads the Delta version and log position from the Delta log.
+func (t *Table) resync() {
+	st, err := loadTableState(t.dir)
+	if err != nil {
+		return // keep what we know; the next attempt reports the error again
+	}
+	t.version, t.mark = st.version, st.mark
+	t.materialized.Store(st.mark.LogPosition - st.mark.Rejected)
+	t.rejected.Store(st.mark.Rejected)
+}
+
+// materializeOnce writes at most one commit and reports whether records
+// remain.
+func (t *Table) materializeOnce() (bool, error) {
+	segs, durable := t.log.snapshot()
+	pos := t.mark.LogPosition
+	if pos >= durable {
+		return false, nil
+	}
+	bb := &batchBuilder{rb: array.NewRecordBuilder(memory.DefaultAllocator, t.schema)}
+	defer bb.rb.Release()
+	next, err := t.readInto(bb, segs, pos, durable)
+	if err != nil {
+		return false, err
+	}
+	if next == pos {
+		// The segments holding records from pos on are gone (deleted by
+		// hand): skip to the oldest record left.
+		switch {
+		case len(segs) == 0:
+			next = durable
+		case segs[0].first > pos:
+			next = segs[0].first
+		default:
+			return false, fmt.Errorf("record log has no readable record at position %d (durable up to %d)", pos, durable)
+		}
+	}
+	mark := logMark{LogPosition: next, Rejected: t.mark.Rejected + bb.skipped}
+	if err := t.commit(bb, mark); err != nil {
+		return false, err
+	}
+	t.mark = mark
+	t.materialized.Store(mark.LogPosition - mark.Rejected)
+	t.rejected.Store(mark.Rejected)
+	if err := t.log.dropBefore(mark.LogPosition); err != nil {
+		return false, err
+	}
+	return next < durable, nil
+}
+
+// readInto converts records from pos on into bb, stopping at a frame
+// boundary once bb is full, and returns the position after the last record
+// read.
+func (t *Table) readInto(bb *batchBuilder, segs []segment, pos, durable int64) (int64, error) {
+	c := &t.cur
+	if c.seg >= 0 && c.seq != pos {
+		c.close()
+	}
+	for pos < durable && bb.rows+bb.skipped < maxCommitRecords && bb.bytes < maxCommitBytes {
+		// Find the segment holding pos.
+		idx := sort.Search(len(segs), func(i int) bool { return segs[i].first > pos }) - 1
+		if idx < 0 {
+			return pos, nil
+		}
+		s := segs[idx]
+		if c.seg != s.first {
+			c.close()
+			f, err := os.Open(s.path)
+			if err != nil {
+				return pos, err
+			}
+			magic := make([]byte, len(segMagic))
+			if _, err := f.ReadAt(magic, 0); err != nil || string(magic) != segMagic {
+				f.Close()
+				return pos, fmt.Errorf("%s is not a record log segment", s.path)
+			}
+			*c = cursor{seg: s.first, f: f, seq: s.first, plans: map[uint64]*plan{}}
+			c.fr = newFrameReader(f, int64(len(segMagic)), s.size)
+		}
+		c.fr.end = s.size
+		fm, err := c.fr.next()
+		if err == io.EOF {
+			if idx == len(segs)-1 {
+				return pos, nil // caught up with the durable end
+			}
+			// A whole sealed segment holds every record up to the next
+			// one's first, so pos would have moved on before its end.
+			return pos, fmt.Errorf("segment %s holds records %d to %d, the next starts at %d", s.path, s.first, c.seq-1, segs[idx+1].first)
+		}
+		if err != nil {
+			return pos, fmt.Errorf("%s at offset %d: %w", s.path, c.fr.off, err)
+		}
+		switch fm.kind {
+		case kindDescriptor:
+			c.plans[fm.bid] = t.planFor(fm.payload)
+		case kindBatch:
+			recs, err := batchRecords(fm.payload, nil)
+			if err != nil {
+				return pos, fmt.Errorf("%s at offset %d: %w", s.path, c.fr.off-fm.size, err)
+			}
+			p := c.plans[fm.bid]
+			for _, r := range recs {
+				if c.seq >= pos {
+					bb.add(p, r)
+				}
+				c.seq++
+			}
+			pos = max(pos, c.seq)
+		}
+	}
+	return pos, nil
+}
+
+// planFor compiles a descriptor frame; nil if it no longer matches the
+// table (its records are then rejected).
+func (t *Table) planFor(raw []byte) *plan {
+	var dp descriptorpb.DescriptorProto
+	if err := proto.Unmarshal(raw, &dp); err != nil {
+		return nil
+	}
+	md, desc, err := compileDescriptor(&dp)
+	if err != nil {
+		return nil
+	}
+	p, err := compilePlan(md, desc, t.cols)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// add decodes one record into the builder, or counts it as rejected.
+func (bb *batchBuilder) add(p *plan, rec []byte) {
+	if p == nil {
+		bb.skipped++
+		return
+	}
+	m, fe := p.decode(rec)
+	if fe != nil {
+		bb.skipped++
+		return
+	}
+	appendFields(bb.rb.Fields(), m, p.fields)
+	bb.rows++
+	bb.bytes += int64(len(rec))
+}
+
+func appendFields(bs []array.Builder, m protoreflect.Message, fields []fplan) {
+	for i := range fields {
+		f := &fields[i]
+		if !f.fd.IsList() && !f.fd.IsMap() && !m.Has(f.fd) {
+			bs[i].AppendNull()
+			continue
+		}
+		appendValue(bs[i], m.Get(f.fd), f.vp)
+	}
+}
+
+// appendValue appends one checked value. The builder's type is the column's
+// Arrow type, so the assertions hold.
+func appendValue(b array.Builder, v protoreflect.Value, vp *vplan) {
+	switch vp.typ.Kind {
+	case Boolean:
+		b.(*array.BooleanBuilder).Append(v.Bool())
+	case Byte:
+		b.(*array.Int8Builder).Append(int8(v.Int()))
+	case Short:
+		b.(*array.Int16Builder).Append(int16(v.Int()))
+	case Int:
+		b.(*array.Int32Builder).Append(int32(v.Int()))
+	case Date:
+		b.(*array.Date32Builder).Append(arrow.Date32(v.Int()))
+	case Long:
+		b.(*array.Int64Builder).Append(v.Int())
+	case Timestamp, TimestampNTZ:
+		b.(*array.TimestampBuilder).Append(arrow.Timestamp(v.Int()))
+	case Float:
+		b.(*array.Float32Builder).Append(float32(v.Float()))
+	case Double:
+		b.(*array.Float64Builder).Append(v.Float())
+	case String, Variant:
+		b.(*array.StringBuilder).Append(v.String())
+	case Binary:
+		b.(*array.BinaryBuilder).Append(v.Bytes())
+	case Decimal:
+		n, _ := parseDecimal(v.String(), vp.typ.Precision, vp.typ.Scale)
+		b.(*array.Decimal128Builder).Append(n)
+	case Struct:
+		sb := b.(*array.StructBuilder)
+		sb.Append(true)
+		bs := make([]array.Builder, sb.NumField())
+		for i := range bs {
+			bs[i] = sb.FieldBuilder(i)
+		}
+		appendFields(bs, v.Message(), vp.fields)
+	case Array:
+		if vp.wrap != nil {
+			v = v.Message().Get(vp.wrap)
+		}
+		lb := b.(*array.ListBuilder)
+		lb.Append(true)
+		vb := lb.ValueBuilder()
+		l := v.List()
+		for i := 0; i < l.Len(); i++ {
+			appendValue(vb, l.Get(i), vp.elem)
+		}
+	case Map:
+		if vp.wrap != nil {
+			v = v.Message().Get(vp.wrap)
+		}
+		mb := b.(*array.MapBuilder)
+		mb.Append(true)
+		kb, ib := mb.KeyBuilder(), mb.ItemBuilder()
+		m := v.Map()
+		keys := make([]protoreflect.MapKey, 0, m.Len())
+		m.Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
+			keys = append(keys, k)
+			return true
+		})
+		sort.Slice(keys, func(i, j int) bool { return lessMapKey(keys[i], keys[j]) })
+		for _, k := range keys {
+			appendValue(kb, k.Value(), vp.key)
+			appendValue(ib, m.Get(k), vp.elem)
+		}
+	}
+}
+
+// lessMapKey orders map keys so the files are deterministic.
+func lessMapKey(a, b protoreflect.MapKey) bool {
+	switch x := a.Interface().(type) {
+	case string:
+		return x < b.String()
+	case bool:
+		return !x && b.Bool()
+	}
+	return a.Int() < b.Int() // the other key kinds are int32 and int64
+}
+
+// commit writes bb as one Parquet file and the next Delta version holding it
+// and the new log position. A batch without rows (all rejected) commits the
+// position alone.
+func (t *Table) commit(bb *batchBuilder, mark logMark) error {
+	now := time.Now()
+	var actions []deltaAction
+	if bb.rows > 0 {
+		rec := bb.rb.NewRecordBatch()
+		defer rec.Release()
+		add, err := t.writeParquet(rec, now)
+		if err != nil {
+			return err
+		}
+		actions = append(actions, deltaAction{Add: add})
+	}
+	actions = append(actions, deltaAction{CommitInfo: &commitInfo{
+		Timestamp:           now.UnixMilli(),
+		Operation:           "WRITE",
+		OperationParameters: map[string]string{"mode": "Append", "partitionBy": "[]"},
+		IsBlindAppend:       true,
+		EngineInfo:          engineInfo,
+		Zerobus:             &mark,
+	}})
+	if err := writeCommit(t.dir, t.tmpDir(), t.version+1, actions); err != nil {
+		return err
+	}
+	t.version++
+	return nil
+}
+
+// nopCloser hides the file's Close from the Parquet writer, which closes its
+// sink: the file is fsynced before it is closed.
+type nopCloser struct{ io.Writer }
+
+func (t *Table) writeParquet(rec arrow.RecordBatch, now time.Time) (*addAction, error) {
+	name := "part-00000-" + uuid.NewString() + "-c000.snappy.parquet"
+	path := filepath.Join(t.dir, name)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithCreatedBy(engineInfo))
+	err = func() error {
+		w, err := pqarrow.NewFileWriter(rec.Schema(), nopCloser{f}, props, pqarrow.DefaultWriterProps())
+		if err != nil {
+			return err
+		}
+		if err := w.Write(rec); err != nil {
+			w.Close()
+			return err
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+		return f.Sync()
+	}()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := syncDir(t.dir); err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	return &addAction{
+		Path:             name,
+		PartitionValues:  map[string]string{},
+		Size:             st.Size(),
+		ModificationTime: now.UnixMilli(),
+		DataChange:       true,
+		Stats:            fileStats(rec, t.cols),
+	}, nil
+}
+
+// fileStats is the Delta stats JSON of a file: numRecords, and for top-level
+// columns nullCount, with minValues/maxValues for the numeric, date and
+// timestamp ones. Timestamp bounds are rounded outward to milliseconds (the
+// precision Delta readers parse).
+func fileStats(rec arrow.RecordBatch, cols []Column) string {
+	type stats struct {
+		NumRecords int64          `json:"numRecords"`
+		MinValues  map[string]any `json:"minValues"`
+		MaxValues  map[string]any `json:"maxValues"`
+		NullCount  map[string]any `json:"nullCount"`
+	}
+	s := stats{NumRecords: rec.NumRows(), MinValues: map[string]any{}, MaxValues: map[string]any{}, NullCount: map[string]any{}}
+	for i, c := range cols {
+		arr := rec.Column(i)
+		switch c.Type.Kind {
+		case Array, Map:
+			s.NullCount[c.Name] = arr.NullN()
+			continue
+		case Struct:
+			continue // nested null counts would need a nested object
+		}
+		s.NullCount[c.Name] = arr.NullN()
+		lo, hi, ok := minMax(arr, c.Type.Kind)
+		if ok {
+			s.MinValues[c.Name], s.MaxValues[c.Name] = lo, hi
+		}
+	}
+	out, _ := json.Marshal(s)
+	return string(out)
+}
+
+// minMax finds the bounds of a numeric, date or timestamp column, rendered
+// as Delta stats values. ok is false for other kinds, all-null columns, and
+// floating point columns holding NaN or infinities.
+func minMax(arr arrow.Array, k Kind) (lo, hi any, ok bool) {
+	var mn, mx float64
+	var imn, imx int64
+	first := true
+	n := arr.Len()
+	for i := 0; i < n; i++ {
+		if arr.IsNull(i) {
+			continue
+		}
+		var iv int64
+		var fv float64
+		isFloat := false
+		switch a := arr.(type) {
+		case *array.Int8:
+			iv = int64(a.Value(i))
+		case *array.Int16:
+			iv = int64(a.Value(i))
+		case *array.Int32:
+			iv = int64(a.Value(i))
+		case *array.Int64:
+			iv = a.Value(i)
+		case *array.Date32:
+			iv = int64(a.Value(i))
+		case *array.Timestamp:
+			if k != Timestamp {
+				return nil, nil, false
+			}
+			iv = int64(a.Value(i))
+		case *array.Float32:
+			fv, isFloat = float64(a.Value(i)), true
+		case *array.Float64:
+			fv, isFloat = a.Value(i), true
+		default:
+			return nil, nil, false
+		}
+		if isFloat {
+			if math.IsNaN(fv) || math.IsInf(fv, 0) {
+				return nil, nil, false
+			}
+			if first || fv < mn {
+				mn = fv
+			}
+			if first || fv > mx {
+				mx = fv
+			}
+		} else {
+			if first || iv < imn {
+				imn = iv
+			}
+			if first || iv > imx {
+				imx = iv
+			}
+		}
+		first = false
+	}
+	if first {
+		return nil, nil, false
+	}
+	switch k {
+	case Float, Double:
+		return mn, mx, true
+	case Date:
+		day := func(d int64) string { return time.Unix(d*86400, 0).UTC().Format("2006-01-02") }
+		return day(imn), day(imx), true
+	case Timestamp:
+		floor := imn - mod(imn, 1000)
+		ceil := imx + (1000-mod(imx, 1000))%1000
+		if ceil > maxTimeMicros {
+			return nil, nil, false
+		}
+		const layout = "2006-01-02T15:04:05.000Z"
+		return time.UnixMicro(floor).UTC().Format(layout), time.UnixMicro(ceil).UTC().Format(layout), true
+	}
+	return imn, imx, true
+}
+
+func mod(a, b int64) int64 { return ((a % b) + b) % b }
