@@ -1,0 +1,37 @@
+// Command zerobus-local runs a local Zerobus Ingest server: the gRPC ingest
+// service, the OAuth token and Unity Catalog endpoints of a workspace URL,
+// durable storage into Delta tables, and injected faults. It is package
+// zerobustest as a process, for clients in any language (the Rust-core
+// Python SDK over plain http://, the pure-Go SDK over TLS).
+//
+// Serve until SIGINT or SIGTERM:
+//
+//	zerobus-local serve --data-dir ./zb --client my-id:my-secret [--tls] [--tables tables.yaml] \
+//	    [--fault kind=end_call,after=1000,signal=true,signal_duration=2s]
+//
+// When ready it prints exactly one line to stdout, then logs to stderr:
+//
+//	zerobus-local ready endpoint=http://127.0.0.1:PORT workspace_url=http://127.0.0.1:PORT [ca_file=PATH]
+//
+// Point a client at endpoint (the Zerobus endpoint) and workspace_url (the
+// workspace / Unity Catalog URL), with the client id and secret given by
+// --client. With --tls, trust ca_file. On SIGINT or SIGTERM the server lets
+// open streams acknowledge what is durable, writes the durable records to
+// the Delta tables and exits 0. A killed server loses no acknowledged record:
+// the next serve on the same --data-dir replays them.
+//
+// A --tables file declares tables up front (otherwise a stream creates its
+// table from its descriptor, unless --no-auto-create):
+//
+//	main.default.events:
+//	  - {name: id, type: bigint, nullable: false}
+//	  - {name: name, type: string}            # nullable unless it says false
+//	  - {name: tags, type: "array<string>", nullable: false}
+//
+// Faults can also be armed at run time: POST {workspace_url}/admin/faults
+// with a JSON body such as {"kind":"drop_connection","after_records":5000}.
+//
+// Print the rows that landed in a table as JSON lines:
+//
+//	zerobus-local show --data-dir ./zb main.default.events
+package main

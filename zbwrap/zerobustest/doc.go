@@ -1,0 +1,119 @@
+// Package zerobustest runs a local Zerobus Ingest server in-process, the way
+// net/http/httptest runs an HTTP server: real gRPC over loopback, real OAuth
+// and Unity Catalog endpoints, records made durable (append + fsync) before
+// they are acknowledged and materialized into a real Delta table. The
+// command tools/zerobus-local wraps the same server.
+//
+// # Starting one
+//
+//	srv, err := zerobustest.NewServer(
+//		zerobustest.WithClient("my-client-id", "my-secret"), // for /oidc/v1/token
+//		zerobustest.WithTable("main.default.events",
+//			zerobustest.Column{Name: "id", Type: "bigint"},
+//			zerobustest.Column{Name: "name", Type: "string", Nullable: true}),
+//	)
+//	defer srv.Close()
+//	srv.Endpoint()     // gRPC: http://127.0.0.1:PORT (https:// with WithTLS)
+//	srv.WorkspaceURL() // tokens, Unity Catalog, admin: http://127.0.0.1:PORT
+//	srv.Token("main.default.events") // a token without the OAuth round trip
+//
+// Both listeners are plaintext by default (gRPC as h2c, which the Rust-core
+// SDKs speak for http:// endpoints). WithTLS serves both over TLS with a
+// certificate for 127.0.0.1, ::1 and localhost signed by a CA generated at
+// start: trust it with CertPool, or with CAFile (ca.pem in the data
+// directory). The official pure-Go SDK needs TLS.
+//
+// # The ingest service (databricks.zerobus.Zerobus/EphemeralStream)
+//
+// The server sends its response headers as soon as a call opens. It then
+// checks, in this order:
+//
+//   - authorization: Bearer TOKEN — missing, unknown, expired or revoked:
+//     Unauthenticated;
+//   - x-databricks-zerobus-table-name — missing: InvalidArgument; a table the
+//     token does not grant (or a workspace token, which grants none):
+//     PermissionDenied;
+//   - the first request is create_stream (otherwise InvalidArgument), its
+//     table_name is a valid catalog.schema.table equal to the header
+//     (otherwise InvalidArgument), record_type is PROTO with a
+//     descriptor_proto of at most 2000 fields (missing or
+//     RECORD_TYPE_UNSPECIFIED: InvalidArgument; other types: Unimplemented);
+//   - the descriptor matches the table, which is created from it when it
+//     does not exist (WithAutoCreate, default on; off: NotFound); a
+//     mismatch is InvalidArgument naming the column.
+//
+// The reply is create_stream_response with a UUID stream id. Requests then
+// carry offset_id 0, 1, 2, ... (a gap or a repeat is InvalidArgument naming
+// the expected and the received offset), as ingest_record or
+// ingest_record_batch. Each record must decode with the descriptor and fit
+// its column (InvalidArgument naming the offset, the record's index in the
+// batch and the column); a batch is stored whole or not at all. Requests
+// over 10 MiB or records over 4,194,285 bytes are InvalidArgument (beyond
+// 11 MiB gRPC itself answers ResourceExhausted). Names of tables are
+// case-insensitive.
+//
+// A request is acknowledged (durability_ack_up_to_offset, cumulative) only
+// once its records are fsynced. Requests pipeline: the call keeps reading
+// while earlier requests are being fsynced, and one acknowledgement covers
+// everything already durable. When the client half-closes, the server
+// acknowledges what is durable and ends the call with OK.
+//
+// JSON streams are served in discard mode only (Unimplemented otherwise).
+//
+// # Discard mode
+//
+// WithDiscard acknowledges records without decoding or storing them; tokens,
+// the handshake, offsets, size limits and faults still apply, and the
+// descriptor is parsed but not checked against a table. It is the sink for
+// client benchmarks: requests are parsed in place from gRPC's receive
+// buffers (records are counted, never copied) and acknowledgements coalesce.
+//
+// # The workspace URL
+//
+//	POST   /oidc/v1/token                       OAuth client credentials (HTTP Basic or form)
+//	GET    /api/2.1/unity-catalog/tables/{name} the table's columns (name, type_name, type_text, type_json, nullable, position)
+//	POST   /api/2.1/unity-catalog/tables        declare a table: name, catalog_name, schema_name, columns[{name, type_text|type_name, nullable, position}]
+//	GET    /stats                               Stats as JSON
+//	GET    /admin/faults                        armed faults
+//	POST   /admin/faults                        arm a fault (a JSON object) or several (an array)
+//	DELETE /admin/faults                        disarm every fault
+//	POST   /admin/tokens/expire                 expire every token
+//	POST   /admin/tokens/revoke                 revoke every token
+//
+// The token endpoint checks grant_type=client_credentials, the client
+// (401 invalid_client), scope all-apis and the resource
+// api://databricks/workspaces/ID/zerobusDirectWriteApi when given (400), and
+// that authorization_details grants SELECT and MODIFY on exactly one table
+// plus USE CATALOG and USE SCHEMA on its parents (400 when malformed, 403
+// when a privilege is missing). It answers access_token, token_type Bearer
+// and expires_in (WithTokenTTL, default 1h). Tokens are opaque and bound to
+// their table. A request without authorization_details gets a workspace
+// token: it reads Unity Catalog tables but opens no stream.
+//
+// # Faults
+//
+// Faults make the server fail on purpose so that client recovery is tested
+// for real: fail create_stream with a code, end the call (with or without a
+// CloseStreamSignal), fail it with a code, delay or stop acknowledgements,
+// expire or revoke every token, or cut the TCP connection mid-batch. Arm
+// them with WithFault, Server.InjectFault, the command's --fault flag
+// (ParseFault) or POST /admin/faults; each may be limited to a table, fires
+// a number of times (default once) and is counted in Stats. See Fault for
+// when record faults fire.
+//
+// # Storage
+//
+// Tables live under the data directory (WithDataDir; by default a temporary
+// directory removed by Close): <dir>/<catalog>/<schema>/<table>/ is a Delta
+// table that deltalake, pyarrow and Spark read. Durable records reach it
+// after the materialize interval (WithMaterializeInterval, default 3s), on
+// Server.Materialize, and on Close. ReadTable reads it back as an Arrow
+// table. A killed server loses no acknowledged record: the next server on
+// the same directory replays its log into the table.
+//
+// # Shutting down
+//
+// Shutdown (and Close) stops accepting connections, lets every open call
+// acknowledge what is durable and end with Unavailable (a retryable code:
+// clients reconnect), materializes the durable records and returns.
+package zerobustest
