@@ -220,6 +220,8 @@ func (s *Server) handshake(st grpc.ServerStream, in *inbound, hdr string, first 
 			return nil, status.Errorf(codes.NotFound, "table %s does not exist", name)
 		case errors.As(err, &se):
 			return nil, status.Errorf(codes.InvalidArgument, "descriptor does not match table %s: %v", name, se)
+		case errors.Is(err, lake.ErrInvalidTableName):
+			return nil, status.Errorf(codes.InvalidArgument, "create_stream: %v", err)
 		case err != nil:
 			return nil, status.Errorf(codes.Internal, "bind table %s: %v", name, err)
 		}
