@@ -268,3 +268,22 @@ func TestTokenStorePrunes(t *testing.T) {
 		t.Fatalf("fresh token: %q %q", table, problem)
 	}
 }
+
+// Basic auth credentials are accepted raw and form-encoded (RFC 6749 §2.3.1,
+// as golang.org/x/oauth2 sends them), so secrets with reserved characters work
+// with every client.
+func TestTokenEndpointEncodedBasicAuth(t *testing.T) {
+	const id, secret = "svc+1", "a+b/c=d%e f:g"
+	s := newServer(t, WithDiscard(), WithClient(id, secret))
+	for name, creds := range map[string][2]string{
+		"raw":          {id, secret},
+		"form-encoded": {url.QueryEscape(id), url.QueryEscape(secret)},
+	} {
+		if code, out := fetchToken(t, s, creds[0], creds[1], tokenForm(testTable)); code != 200 {
+			t.Errorf("%s: HTTP %d %v", name, code, out)
+		}
+	}
+	if code, _ := fetchToken(t, s, url.QueryEscape(id), "a+b", tokenForm(testTable)); code != 401 {
+		t.Errorf("wrong secret: HTTP %d, want 401", code)
+	}
+}

@@ -94,6 +94,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
+	if ok && !s.checkClient(id, secret) {
+		// RFC 6749 §2.3.1 form-encodes the id and secret before Basic auth
+		// (golang.org/x/oauth2 does); other clients send them raw. Take both.
+		uid, err1 := url.QueryUnescape(id)
+		usecret, err2 := url.QueryUnescape(secret)
+		if err1 == nil && err2 == nil {
+			id, secret = uid, usecret
+		}
+	}
 	if id == "" || !s.checkClient(id, secret) {
 		s.log.Info("token refused: bad client credentials", "client_id", id)
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
