@@ -70,8 +70,7 @@ cover: go-deps
 proto:
 	command -v protoc >/dev/null || (apt-get update -qq && apt-get install -y -qq protobuf-compiler)
 	$(GO) build -o $(BIN)/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
-	cd zbwrap/internal/wire && protoc --go_out=. --go_opt=paths=source_relative \
-	    --go-grpc_out=. --go-grpc_opt=paths=source_relative zerobus.proto
+	bash zbwrap/internal/wire/gen.sh
 
 clean:
 	rm -rf $(BIN) cover.out build dist
