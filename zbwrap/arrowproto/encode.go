@@ -1,0 +1,499 @@
+package arrowproto
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// How a batch is encoded
+//
+// Two passes over the columns, each column at a time. The size pass adds each
+// column's bytes to every row's size and, for every nested message and packed
+// list, stores the length in a per-element size table (the "slots"). The rows'
+// offsets in the arena follow from the sizes; the write pass then writes each
+// column into every row at the row's cursor, taking length prefixes from the
+// size tables. The size and the write of a value never disagree, including for
+// values that make their row fail (they are encoded as a zero value), so rows
+// that fail are simply written into a scratch region at the end of the arena
+// (the "sink") and left out of the result.
+
+// encoder is the scratch state of one Encode call.
+type encoder struct {
+	s       *Schema
+	cols    []col
+	slots   [][]int
+	slotBuf []int
+	sizes   []int    // row sizes, then row cursors
+	nvCols  [][]byte // unpacked validity of fast top-level columns
+	nvBuf   []byte
+	bad     []bool
+	errs    []RowError
+	row     int
+	dec     [160]byte // decimal text scratch
+}
+
+// Encode encodes every row of rec. It fails only if rec's schema differs from
+// the compiled one (ErrSchemaMismatch) or rec's buffers are malformed
+// (ErrInvalidData); rows that cannot be encoded are listed in Batch.Errors.
+// The Batch does not reference rec's memory.
+func (s *Schema) Encode(rec arrow.RecordBatch) (*Batch, error) {
+	if rec == nil {
+		return nil, fmt.Errorf("%w: nil record batch", ErrSchemaMismatch)
+	}
+	if rs := rec.Schema(); rs != s.arrow && rs != s.seen.Load() {
+		if schemaKey(rs) != s.key {
+			return nil, fmt.Errorf("%w: got %s", ErrSchemaMismatch, rs)
+		}
+		s.seen.Store(rs) // an equal schema value: remember it, the next batch likely shares it
+	}
+	n := int(rec.NumRows())
+	e := s.getEncoder()
+	defer s.putEncoder(e)
+	for i := range s.top {
+		a := rec.Column(i)
+		if a == nil || a.Len() != n {
+			return nil, invalid(s.top[i].path, "column length differs from the batch's %d rows", n)
+		}
+		if err := e.bind(s.top[i].col, a.Data(), 0, n); err != nil {
+			return nil, err
+		}
+	}
+	e.prepare(n)
+	e.unpackAll(n)
+
+	sizes := e.sizes
+	for _, f := range s.top {
+		e.sizeColumn(f, n)
+	}
+
+	// Lay the rows out; failed rows go to the sink after the good ones.
+	total, sink, good := 0, 0, 0
+	for r, sz := range sizes {
+		if !e.bad[r] && sz > s.maxRecord {
+			e.oversize(r, sz)
+		}
+		if e.bad[r] {
+			sink = max(sink, sz)
+			continue
+		}
+		total += sz
+		good++
+	}
+	arena := make([]byte, total+sink)
+	b := &Batch{Records: make([][]byte, good), Rows: make([]int, good), Bytes: total}
+	off, k := 0, 0
+	for r, sz := range sizes {
+		if e.bad[r] {
+			sizes[r] = total
+			continue
+		}
+		b.Records[k] = arena[off : off+sz : off+sz]
+		b.Rows[k] = r
+		k++
+		sizes[r] = off
+		off += sz
+	}
+
+	// Write in blocks of rows small enough to stay in cache while every
+	// column visits them.
+	for block, lo := max(16, writeBlockBytes*n/(total+1)), 0; lo < n; lo += block {
+		hi := min(lo+block, n)
+		for _, f := range s.top {
+			e.writeColumn(f, lo, hi, arena, sizes)
+		}
+	}
+	if len(e.errs) > 0 {
+		b.Errors = slices.Clone(e.errs)
+		slices.SortFunc(b.Errors, func(x, y RowError) int { return x.Row - y.Row })
+	}
+	return b, nil
+}
+
+// The scratch of finished encodes is kept on a small free list (not a
+// sync.Pool, which the garbage collector empties: under the allocation rate
+// of large batches that would mean new scratch for most batches).
+
+// maxFree bounds the scratch kept per Schema.
+const maxFree = 8
+
+func (s *Schema) getEncoder() *encoder {
+	s.mu.Lock()
+	if n := len(s.free); n > 0 {
+		e := s.free[n-1]
+		s.free = s.free[:n-1]
+		s.mu.Unlock()
+		return e
+	}
+	s.mu.Unlock()
+	return &encoder{s: s, cols: make([]col, len(s.specs)), slots: make([][]int, s.nslots)}
+}
+
+// writeBlockBytes is the output size of one block of rows in the write pass.
+const writeBlockBytes = 64 << 10
+
+// maxPooledRows bounds the scratch kept between batches.
+const maxPooledRows = 1 << 20
+
+func (s *Schema) putEncoder(e *encoder) {
+	if cap(e.sizes) > maxPooledRows || cap(e.slotBuf) > 4*maxPooledRows {
+		return
+	}
+	clear(e.cols) // drop references to the batch's buffers
+	e.errs = e.errs[:0]
+	s.mu.Lock()
+	if len(s.free) < maxFree {
+		s.free = append(s.free, e)
+	}
+	s.mu.Unlock()
+}
+
+// prepare sizes the scratch for n rows and the bound arrays.
+func (e *encoder) prepare(n int) {
+	e.sizes = grow(e.sizes, n)
+	clear(e.sizes)
+	e.bad = grow(e.bad, n)
+	clear(e.bad)
+	e.errs = e.errs[:0]
+	total := 0
+	for _, leaf := range e.s.slotLeaf {
+		total += e.cols[leaf].n
+	}
+	e.slotBuf = grow(e.slotBuf, total)
+	at := 0
+	for i, leaf := range e.s.slotLeaf {
+		m := e.cols[leaf].n
+		e.slots[i] = e.slotBuf[at : at+m : at+m]
+		at += m
+	}
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// fail records that the current row cannot be encoded (the first reason only).
+func (e *encoder) fail(path string, reason func() string) {
+	if e.bad[e.row] {
+		return
+	}
+	e.bad[e.row] = true
+	e.errs = append(e.errs, RowError{Row: e.row, Column: path, Reason: reason()})
+}
+
+// oversize fails row r, naming its largest column.
+func (e *encoder) oversize(r, size int) {
+	e.row = r
+	big, bigSize := "", -1
+	for _, f := range e.s.top {
+		if sz := e.sizeField(f, r); sz > bigSize {
+			big, bigSize = f.path, sz
+		}
+	}
+	e.fail(big, func() string {
+		return fmt.Sprintf("encoded record is %d bytes, more than the limit of %d (this column: %d bytes)", size, e.s.maxRecord, bigSize)
+	})
+}
+
+// resolve follows dictionary and run-end layers from element i of spec to
+// the col and index holding the value, and reports whether it is non-null.
+func (e *encoder) resolve(spec, i int) (*col, int, bool) {
+	c := &e.cols[spec]
+	if c.lay == layPlain { // the common case, inlined
+		return c, i, c.kind != kNull && (c.valid == nil || bitSet(c.valid, c.off+i))
+	}
+	return e.resolveLayers(c, i)
+}
+
+func (e *encoder) resolveLayers(c *col, i int) (*col, int, bool) {
+	for {
+		switch c.lay {
+		case layDict:
+			if !c.validAt(i) {
+				return c, i, false
+			}
+			i = c.index(i)
+		case layREE:
+			i = c.physical(i)
+		default:
+			return c, i, c.kind != kNull && c.validAt(i)
+		}
+		c = &e.cols[c.child]
+	}
+}
+
+func varintLen(v uint64) int { return int(9*uint32(bits.Len64(v))+64) / 64 }
+
+func putVarint(b []byte, p int, v uint64) int {
+	if v < 1<<7 {
+		b[p] = byte(v)
+		return p + 1
+	}
+	if v < 1<<14 {
+		_ = b[p+1]
+		b[p] = byte(v) | 0x80
+		b[p+1] = byte(v >> 7)
+		return p + 2
+	}
+	for v >= 0x80 {
+		b[p] = byte(v) | 0x80
+		v >>= 7
+		p++
+	}
+	b[p] = byte(v)
+	return p + 1
+}
+
+func putTag(b []byte, p int, tag uint64, n int) int {
+	switch n {
+	case 1:
+		b[p] = byte(tag)
+		return p + 1
+	case 2:
+		_ = b[p+1]
+		b[p] = byte(tag)
+		b[p+1] = byte(tag >> 8)
+		return p + 2
+	}
+	for i := 0; i < n; i++ {
+		b[p+i] = byte(tag >> (8 * i))
+	}
+	return p + n
+}
+
+func zigzag(x int64) uint64 { return uint64(x<<1) ^ uint64(x>>63) }
+
+// zeroSize is the size of the zero value that stands in for a null element.
+func zeroSize(w wireKind) int {
+	switch w {
+	case wFixed32, wFloat:
+		return 4
+	case wFixed64, wDouble:
+		return 8
+	}
+	return 1 // a varint 0, false, or a zero length
+}
+
+// sizeField returns the bytes field f takes in element i of its message.
+func (e *encoder) sizeField(f *field, i int) int {
+	if f.rep {
+		return e.sizeRepeated(f, i)
+	}
+	c, j, ok := e.resolve(f.col, i)
+	if !ok {
+		if f.required {
+			e.fail(f.path, func() string { return "null value in a required field" })
+		} else if f.nullErr != "" {
+			e.fail(f.path, func() string { return f.nullErr })
+		}
+		return 0
+	}
+	return f.tagLen + e.sizeValue(f.path, f.val, c, j)
+}
+
+func (e *encoder) sizeRepeated(f *field, i int) int {
+	lc, j, ok := e.resolve(f.col, i)
+	if !ok {
+		return 0
+	}
+	start, end := lc.listRange(j)
+	if start >= end {
+		return 0
+	}
+	if f.packFast {
+		if ec := &e.cols[f.ecol]; ec.valid == nil {
+			total := packedSize(ec, start, end)
+			e.slots[f.slot][j] = total
+			return f.tagLen + varintLen(uint64(total)) + total
+		}
+	}
+	epath := f.epath
+	total := 0
+	for k := start; k < end; k++ {
+		c, jj, ok := e.resolve(f.ecol, k)
+		if !ok {
+			e.fail(epath, func() string { return f.elemNull + " (protobuf repeated fields cannot hold nulls)" })
+			total += zeroSize(f.val.wire)
+			continue
+		}
+		total += e.sizeValue(epath, f.val, c, jj)
+	}
+	if f.packed {
+		e.slots[f.slot][j] = total
+		return f.tagLen + varintLen(uint64(total)) + total
+	}
+	return total + (end-start)*f.tagLen
+}
+
+// checkInt reports the row errors of integer value x of element j of c.
+func (e *encoder) checkInt(path string, v *value, c *col, j int, x int64, ovf bool) {
+	switch {
+	case ovf:
+		e.fail(path, func() string {
+			return fmt.Sprintf("value %d overflows int64 when converted to microseconds", int64(le64(c.raw, c.off+j)))
+		})
+	case v.ovf64 && x < 0:
+		e.fail(path, func() string { return fmt.Sprintf("uint64 value %d is above 2^63-1", uint64(x)) })
+	case v.check32 && x != int64(int32(x)):
+		e.fail(path, func() string {
+			return fmt.Sprintf("date64 value %d ms is %d days, outside the int32 range", int64(le64(c.raw, c.off+j)), x)
+		})
+	}
+}
+
+// sizeValue returns the size of value j of c (with its length prefix).
+func (e *encoder) sizeValue(path string, v *value, c *col, j int) int {
+	switch v.wire {
+	case wVarint, wZigzag, wFixed32, wFixed64:
+		x, ovf := c.intAt(j)
+		if ovf || v.ovf64 || v.check32 {
+			e.checkInt(path, v, c, j, x, ovf)
+		}
+		switch v.wire {
+		case wVarint:
+			return varintLen(uint64(x))
+		case wZigzag:
+			return varintLen(zigzag(x))
+		case wFixed32:
+			return 4
+		}
+		return 8
+	case wFloat:
+		return 4
+	case wDouble:
+		return 8
+	case wBool:
+		return 1
+	case wBytes:
+		n := len(e.bytes(c, j))
+		return varintLen(uint64(n)) + n
+	}
+	// wMessage
+	body := 0
+	for _, cf := range v.fields {
+		body += e.sizeField(cf, j)
+	}
+	e.slots[v.slot][j] = body
+	return varintLen(uint64(body)) + body
+}
+
+// bytes returns the bytes of value j of c: binary data or decimal text.
+func (e *encoder) bytes(c *col, j int) []byte {
+	if c.kind >= kDecimal32 && c.kind <= kDecimal256 {
+		return decimalText(e.dec[:0], c, j)
+	}
+	return c.bytesAt(j)
+}
+
+func (e *encoder) writeField(f *field, i int, b []byte, p int) int {
+	if f.rep {
+		return e.writeRepeated(f, i, b, p)
+	}
+	c, j, ok := e.resolve(f.col, i)
+	if !ok {
+		return p
+	}
+	p = putTag(b, p, f.tag, f.tagLen)
+	return e.writeValue(f.val, c, j, b, p)
+}
+
+func (e *encoder) writeRepeated(f *field, i int, b []byte, p int) int {
+	lc, j, ok := e.resolve(f.col, i)
+	if !ok {
+		return p
+	}
+	start, end := lc.listRange(j)
+	if start >= end {
+		return p
+	}
+	if f.packed {
+		p = putTag(b, p, f.tag, f.tagLen)
+		p = putVarint(b, p, uint64(e.slots[f.slot][j]))
+		if ec := &e.cols[f.ecol]; f.packFast && ec.valid == nil {
+			return packedWrite(ec, start, end, b, p)
+		}
+	}
+	for k := start; k < end; k++ {
+		if !f.packed {
+			p = putTag(b, p, f.tag, f.tagLen)
+		}
+		c, jj, ok := e.resolve(f.ecol, k)
+		if !ok {
+			// Only rows that fail have null elements; they go to the sink.
+			p += zeroSize(f.val.wire)
+			continue
+		}
+		p = e.writeValue(f.val, c, jj, b, p)
+	}
+	return p
+}
+
+func (e *encoder) writeValue(v *value, c *col, j int, b []byte, p int) int {
+	switch v.wire {
+	case wVarint:
+		x, _ := c.intAt(j)
+		return putVarint(b, p, uint64(x))
+	case wZigzag:
+		x, _ := c.intAt(j)
+		return putVarint(b, p, zigzag(x))
+	case wFixed32:
+		x, _ := c.intAt(j)
+		binary.LittleEndian.PutUint32(b[p:], uint32(x))
+		return p + 4
+	case wFixed64:
+		x, _ := c.intAt(j)
+		binary.LittleEndian.PutUint64(b[p:], uint64(x))
+		return p + 8
+	case wFloat:
+		binary.LittleEndian.PutUint32(b[p:], c.float32Bits(j))
+		return p + 4
+	case wDouble:
+		binary.LittleEndian.PutUint64(b[p:], c.float64Bits(j))
+		return p + 8
+	case wBool:
+		if bitSet(c.raw, c.off+j) {
+			b[p] = 1
+		} else {
+			b[p] = 0
+		}
+		return p + 1
+	case wBytes:
+		d := e.bytes(c, j)
+		p = putVarint(b, p, uint64(len(d)))
+		return p + copy(b[p:], d)
+	}
+	// wMessage
+	p = putVarint(b, p, uint64(e.slots[v.slot][j]))
+	for _, cf := range v.fields {
+		p = e.writeField(cf, j, b, p)
+	}
+	return p
+}
+
+// sizeColumn adds top-level field f's size to every row.
+func (e *encoder) sizeColumn(f *field, n int) {
+	if sizeFast(e, f, n) {
+		return
+	}
+	sizes := e.sizes
+	for r := 0; r < n; r++ {
+		e.row = r
+		sizes[r] += e.sizeField(f, r)
+	}
+}
+
+// writeColumn writes top-level field f into rows lo..hi-1 at their cursors.
+func (e *encoder) writeColumn(f *field, lo, hi int, b []byte, pos []int) {
+	if writeFast(e, f, lo, hi, b, pos) {
+		return
+	}
+	for r := lo; r < hi; r++ {
+		pos[r] = e.writeField(f, r, b, pos[r])
+	}
+}
