@@ -1,0 +1,389 @@
+package zbwrap
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Secret holds a credential. It prints as [REDACTED] in every fmt verb, in
+// YAML, JSON and text encodings; convert it with string(s) to use it.
+type Secret string
+
+const redacted = "[REDACTED]"
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString keeps %#v from printing the secret.
+func (s Secret) GoString() string { return strconv.Quote(s.String()) }
+
+// MarshalText (and so JSON) writes [REDACTED].
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// MarshalYAML writes [REDACTED].
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// UnmarshalYAML reads the secret; the [REDACTED] placeholder of a printed
+// configuration reads as empty, so the environment can supply it.
+func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
+	var v string
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	if v == redacted {
+		v = ""
+	}
+	*s = Secret(v)
+	return nil
+}
+
+// Defaults of Config; a zero field means its default.
+const (
+	DefaultOTLPProtocol          = "grpc"
+	DefaultDebugFlushIntervalSec = 5
+	DefaultDebugMaxFileSize      = 100 << 20
+	DefaultDebugMaxFilesRetained = 10
+	DefaultRetryMaxAttempts      = 5
+	DefaultRetryBaseDelayMs      = 100
+	DefaultRetryMaxDelayMs       = 30_000
+	DefaultMaxInflightRecords    = 1_000_000
+	DefaultMaxInflightBytes      = 64 << 20
+	// DefaultMaxRequestBytes is 64 KiB under the service's 10 MiB request
+	// limit.
+	DefaultMaxRequestBytes       = 10<<20 - 64<<10
+	DefaultAckTimeoutMs          = 60_000
+	DefaultFlushTimeoutMs        = 300_000
+	DefaultStreamCreateTimeoutMs = 15_000
+	DefaultTransport             = "proto"
+	// MaxRequestBytesLimit is the service's request size limit.
+	MaxRequestBytesLimit = 10 << 20
+)
+
+// Config holds every setting. Build it with DefaultConfig and the With...
+// options (passed to New), LoadConfig (YAML then environment) or
+// ConfigFromEnv; a zero numeric or string field means its default. The YAML
+// key of each field is given in its tag; its environment variable is
+// ZEROBUS_ followed by the key in upper case, with a leading "zerobus_" not
+// repeated (ZEROBUS_ENDPOINT, ZEROBUS_WRITER_DISABLED; the doubled form
+// ZEROBUS_ZEROBUS_ENDPOINT is accepted too).
+//
+// Printing a Config (String, %v, %+v, %#v, YAML) never shows the secret.
+type Config struct {
+	// ZerobusEndpoint is the Zerobus ingest endpoint,
+	// https://<workspace-id>.zerobus.<region>.cloud.databricks.com. Plaintext
+	// http:// is accepted only for a loopback host. Required unless the
+	// writer is disabled.
+	ZerobusEndpoint string `yaml:"zerobus_endpoint"`
+	// UnityCatalogURL is the workspace URL, where tokens come from.
+	// Required for OAuth (no HeadersProvider). Env fallback DATABRICKS_HOST.
+	UnityCatalogURL string `yaml:"unity_catalog_url"`
+	// ClientID is the service principal's OAuth client id. Env fallback
+	// DATABRICKS_CLIENT_ID.
+	ClientID string `yaml:"client_id"`
+	// ClientSecret is its secret. Env fallback DATABRICKS_CLIENT_SECRET.
+	ClientSecret Secret `yaml:"client_secret"`
+	// TableName is the target table, catalog.schema.table (ASCII letters,
+	// digits and underscores in each part). Required.
+	TableName string `yaml:"table_name"`
+
+	// ObservabilityEnabled turns on OpenTelemetry metrics and traces.
+	ObservabilityEnabled bool `yaml:"observability_enabled"`
+	// ObservabilityOTLPEndpoint is the OTLP collector address.
+	ObservabilityOTLPEndpoint string `yaml:"observability_otlp_endpoint"`
+	// ObservabilityOTLPProtocol is grpc (default) or http.
+	ObservabilityOTLPProtocol string `yaml:"observability_otlp_protocol"`
+	// ObservabilityStdout also prints telemetry to standard output.
+	ObservabilityStdout bool `yaml:"observability_stdout"`
+
+	// DebugEnabled writes debug files to DebugOutputDir (required then).
+	DebugEnabled bool `yaml:"debug_enabled"`
+	// DebugArrowEnabled writes each batch as Arrow IPC.
+	DebugArrowEnabled bool `yaml:"debug_arrow_enabled"`
+	// DebugProtobufEnabled writes each batch's encoded records.
+	DebugProtobufEnabled bool `yaml:"debug_protobuf_enabled"`
+	// DebugOutputDir is where debug files go.
+	DebugOutputDir string `yaml:"debug_output_dir"`
+	// DebugFlushIntervalSecs is how often debug files are flushed. Default 5.
+	DebugFlushIntervalSecs int `yaml:"debug_flush_interval_secs"`
+	// DebugMaxFileSize is the size in bytes at which a debug file rotates.
+	// Default 100 MiB.
+	DebugMaxFileSize int64 `yaml:"debug_max_file_size"`
+	// DebugMaxFilesRetained is how many rotated files are kept. Default 10.
+	DebugMaxFilesRetained int `yaml:"debug_max_files_retained"`
+
+	// RetryMaxAttempts is how many reconnections follow consecutive
+	// failures before the engine gives up (RetryExhausted). An acknowledged
+	// request resets the count. Default 5.
+	RetryMaxAttempts int `yaml:"retry_max_attempts"`
+	// RetryBaseDelayMs is the first backoff ceiling; it doubles per attempt
+	// (full jitter: the wait is random below the ceiling). Default 100.
+	RetryBaseDelayMs int `yaml:"retry_base_delay_ms"`
+	// RetryMaxDelayMs caps the backoff ceiling. Default 30000.
+	RetryMaxDelayMs int `yaml:"retry_max_delay_ms"`
+
+	// ZerobusWriterDisabled converts batches (and writes debug files) but
+	// opens no connection; credentials and endpoint become optional.
+	ZerobusWriterDisabled bool `yaml:"zerobus_writer_disabled"`
+
+	// MaxInflightRecords bounds records queued or awaiting acknowledgement
+	// per stream. Default 1,000,000.
+	MaxInflightRecords int `yaml:"max_inflight_records"`
+	// MaxInflightBytes bounds their encoded bytes. Default 64 MiB.
+	MaxInflightBytes int64 `yaml:"max_inflight_bytes"`
+	// MaxRequestBytes is the size limit of one request; batches are split
+	// under it. At most 10 MiB. Default 10 MiB - 64 KiB.
+	MaxRequestBytes int `yaml:"max_request_bytes"`
+	// RecoveryDisabled fails pending rows on the first retryable failure
+	// instead of reconnecting and replaying. Default false (recovery on).
+	RecoveryDisabled bool `yaml:"recovery_disabled"`
+	// AckTimeoutMs: nothing acknowledged for this long while requests are
+	// in flight counts as a retryable failure. Default 60000.
+	AckTimeoutMs int `yaml:"ack_timeout_ms"`
+	// FlushTimeoutMs bounds Flush and Close. Default 300000.
+	FlushTimeoutMs int `yaml:"flush_timeout_ms"`
+	// StreamCreateTimeoutMs bounds opening one stream (token, handshake).
+	// Default 15000.
+	StreamCreateTimeoutMs int `yaml:"stream_create_timeout_ms"`
+	// Transport is the record encoding on the wire: proto (the only one so
+	// far, and the default).
+	Transport string `yaml:"transport"`
+}
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config {
+	return Config{}.withDefaults()
+}
+
+func (c Config) withDefaults() Config {
+	setDefault(&c.ObservabilityOTLPProtocol, DefaultOTLPProtocol)
+	setDefault(&c.DebugFlushIntervalSecs, DefaultDebugFlushIntervalSec)
+	setDefault(&c.DebugMaxFileSize, DefaultDebugMaxFileSize)
+	setDefault(&c.DebugMaxFilesRetained, DefaultDebugMaxFilesRetained)
+	setDefault(&c.RetryMaxAttempts, DefaultRetryMaxAttempts)
+	setDefault(&c.RetryBaseDelayMs, DefaultRetryBaseDelayMs)
+	setDefault(&c.RetryMaxDelayMs, DefaultRetryMaxDelayMs)
+	setDefault(&c.MaxInflightRecords, DefaultMaxInflightRecords)
+	setDefault(&c.MaxInflightBytes, DefaultMaxInflightBytes)
+	setDefault(&c.MaxRequestBytes, DefaultMaxRequestBytes)
+	setDefault(&c.AckTimeoutMs, DefaultAckTimeoutMs)
+	setDefault(&c.FlushTimeoutMs, DefaultFlushTimeoutMs)
+	setDefault(&c.StreamCreateTimeoutMs, DefaultStreamCreateTimeoutMs)
+	setDefault(&c.Transport, DefaultTransport)
+	return c
+}
+
+func setDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+// Validate reports every problem of the configuration at once, as
+// errors.Join of *Error values of KindConfiguration, each naming its setting.
+// It assumes OAuth credentials are used (see WithHeadersProvider).
+func (c Config) Validate() error { return c.validate(false) }
+
+func (c Config) validate(customHeaders bool) error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(setting, format string, args ...any) {
+		errs = append(errs, &Error{Kind: KindConfiguration, Op: "config", Setting: setting, Msg: fmt.Sprintf(format, args...)})
+	}
+	if err := checkTableName(c.TableName); err != nil {
+		bad("table_name", "%s", err)
+	}
+	writer := !c.ZerobusWriterDisabled
+	if c.ZerobusEndpoint != "" || writer {
+		if err := checkURL(c.ZerobusEndpoint, true); err != nil {
+			bad("zerobus_endpoint", "%s", err)
+		}
+	}
+	if writer && !customHeaders {
+		if err := checkURL(c.UnityCatalogURL, false); err != nil {
+			bad("unity_catalog_url", "%s", err)
+		}
+		if c.ClientID == "" {
+			bad("client_id", "required for OAuth (or use a HeadersProvider)")
+		}
+		if c.ClientSecret == "" {
+			bad("client_secret", "required for OAuth (or use a HeadersProvider)")
+		}
+	} else if c.UnityCatalogURL != "" {
+		if err := checkURL(c.UnityCatalogURL, false); err != nil {
+			bad("unity_catalog_url", "%s", err)
+		}
+	}
+	switch c.ObservabilityOTLPProtocol {
+	case "grpc", "http":
+	default:
+		bad("observability_otlp_protocol", "must be grpc or http, got %q", c.ObservabilityOTLPProtocol)
+	}
+	if c.DebugEnabled && c.DebugOutputDir == "" {
+		bad("debug_output_dir", "required when debug_enabled is true")
+	}
+	for _, n := range []struct {
+		setting string
+		v       int64
+	}{
+		{"debug_flush_interval_secs", int64(c.DebugFlushIntervalSecs)},
+		{"debug_max_file_size", c.DebugMaxFileSize},
+		{"debug_max_files_retained", int64(c.DebugMaxFilesRetained)},
+		{"retry_max_attempts", int64(c.RetryMaxAttempts)},
+		{"retry_base_delay_ms", int64(c.RetryBaseDelayMs)},
+		{"retry_max_delay_ms", int64(c.RetryMaxDelayMs)},
+		{"max_inflight_records", int64(c.MaxInflightRecords)},
+		{"max_inflight_bytes", c.MaxInflightBytes},
+		{"max_request_bytes", int64(c.MaxRequestBytes)},
+		{"ack_timeout_ms", int64(c.AckTimeoutMs)},
+		{"flush_timeout_ms", int64(c.FlushTimeoutMs)},
+		{"stream_create_timeout_ms", int64(c.StreamCreateTimeoutMs)},
+	} {
+		if n.v < 0 {
+			bad(n.setting, "must not be negative, got %d", n.v)
+		}
+	}
+	if c.RetryBaseDelayMs > c.RetryMaxDelayMs {
+		bad("retry_base_delay_ms", "%d exceeds retry_max_delay_ms %d", c.RetryBaseDelayMs, c.RetryMaxDelayMs)
+	}
+	if c.MaxRequestBytes > MaxRequestBytesLimit {
+		bad("max_request_bytes", "%d exceeds the service limit of %d bytes", c.MaxRequestBytes, MaxRequestBytesLimit)
+	} else if c.MaxRequestBytes > 0 && c.MaxRequestBytes < 1024 {
+		bad("max_request_bytes", "%d is below the minimum of 1024 bytes", c.MaxRequestBytes)
+	}
+	if c.Transport != "proto" {
+		bad("transport", "only proto is supported, got %q", c.Transport)
+	}
+	return errors.Join(errs...)
+}
+
+// checkTableName requires catalog.schema.table of ASCII letters, digits and
+// underscores.
+func checkTableName(name string) error {
+	if name == "" {
+		return errors.New("required (catalog.schema.table)")
+	}
+	parts := strings.Split(name, ".")
+	if len(parts) != 3 {
+		return fmt.Errorf("must be catalog.schema.table, got %q", name)
+	}
+	for _, p := range parts {
+		if p == "" {
+			return fmt.Errorf("must be catalog.schema.table with no empty part, got %q", name)
+		}
+		for _, r := range p {
+			if !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+				return fmt.Errorf("%q may hold only ASCII letters, digits and underscores (found %q)", name, r)
+			}
+		}
+	}
+	return nil
+}
+
+// checkURL accepts https URLs, and http URLs only on a loopback host.
+// A Zerobus endpoint may omit the scheme (https is implied).
+func checkURL(raw string, endpoint bool) error {
+	if raw == "" {
+		return errors.New("required")
+	}
+	u, err := parseEndpoint(raw, endpoint)
+	if err != nil {
+		return err
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return fmt.Errorf("plaintext http:// is allowed only for a loopback host, not %q: use https://", u.Hostname())
+		}
+	default:
+		return fmt.Errorf("scheme must be https (or http on loopback), got %q", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("%q has no host", raw)
+	}
+	if u.User != nil {
+		return errors.New("must not contain user information")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("must not contain a query or fragment")
+	}
+	return nil
+}
+
+func parseEndpoint(raw string, endpoint bool) (*url.URL, error) {
+	s := strings.TrimSpace(raw)
+	if endpoint && !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("not a URL: %v", err)
+	}
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// String prints every setting with the secret redacted.
+func (c Config) String() string { return c.format(false) }
+
+// GoString prints the Config as Go syntax with the secret redacted.
+func (c Config) GoString() string { return c.format(true) }
+
+func (c Config) format(goSyntax bool) string {
+	var b strings.Builder
+	b.WriteString("zbwrap.Config{")
+	v := reflect.ValueOf(c)
+	t := v.Type()
+	for i := range t.NumField() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		f := v.Field(i)
+		name := t.Field(i).Name
+		if !goSyntax {
+			name = yamlKey(t.Field(i))
+		}
+		b.WriteString(name)
+		b.WriteString(":")
+		if !goSyntax {
+			b.WriteString(" ")
+		}
+		switch x := f.Interface().(type) {
+		case Secret:
+			b.WriteString(x.GoString())
+		case string:
+			b.WriteString(strconv.Quote(x))
+		default:
+			fmt.Fprint(&b, x)
+		}
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+func yamlKey(f reflect.StructField) string {
+	k, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return k
+}

@@ -1,0 +1,361 @@
+package zbwrap
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+func TestDefaultConfig(t *testing.T) {
+	c := DefaultConfig()
+	want := Config{
+		ObservabilityOTLPProtocol: "grpc", DebugFlushIntervalSecs: 5, DebugMaxFileSize: 100 << 20,
+		DebugMaxFilesRetained: 10, RetryMaxAttempts: 5, RetryBaseDelayMs: 100, RetryMaxDelayMs: 30000,
+		MaxInflightRecords: 1_000_000, MaxInflightBytes: 64 << 20, MaxRequestBytes: 10<<20 - 64<<10,
+		AckTimeoutMs: 60000, FlushTimeoutMs: 300000, StreamCreateTimeoutMs: 15000, Transport: "proto",
+	}
+	if c != want {
+		t.Fatalf("defaults\n got %v\nwant %v", c, want)
+	}
+}
+
+func validConfig() Config {
+	return Config{
+		ZerobusEndpoint: "https://1234.zerobus.us-west-2.cloud.databricks.com",
+		UnityCatalogURL: "https://dbc-1234.cloud.databricks.com",
+		ClientID:        "id",
+		ClientSecret:    "s3cr3t-value",
+		TableName:       "main.default.events",
+	}
+}
+
+// settingsOf lists the settings named by a Validate error.
+func settingsOf(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var e *Error
+		if errors.As(err, &e) {
+			out = append(out, e.Setting)
+		}
+	}
+	walk(err)
+	slices.Sort(out)
+	return out
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mod    func(*Config)
+		want   []string // settings reported
+		custom bool     // a HeadersProvider is used
+	}{
+		{"valid", func(*Config) {}, nil, false},
+		{"loopback plaintext", func(c *Config) {
+			c.ZerobusEndpoint, c.UnityCatalogURL = "http://127.0.0.1:5000", "http://localhost:5001"
+		}, nil, false},
+		{"endpoint without scheme", func(c *Config) { c.ZerobusEndpoint = "1234.zerobus.example.com:443" }, nil, false},
+		{"plaintext elsewhere", func(c *Config) {
+			c.ZerobusEndpoint, c.UnityCatalogURL = "http://1234.zerobus.example.com", "http://dbc.example.com"
+		}, []string{"unity_catalog_url", "zerobus_endpoint"}, false},
+		{"everything wrong at once", func(c *Config) {
+			*c = Config{
+				ZerobusEndpoint: "ftp://x", TableName: "a.b", ObservabilityOTLPProtocol: "udp",
+				DebugEnabled: true, DebugFlushIntervalSecs: -1, DebugMaxFileSize: -1, DebugMaxFilesRetained: -1,
+				RetryMaxAttempts: -1, RetryBaseDelayMs: 500, RetryMaxDelayMs: 100, MaxInflightRecords: -1,
+				MaxInflightBytes: -1, MaxRequestBytes: 20 << 20, AckTimeoutMs: -1, FlushTimeoutMs: -1,
+				StreamCreateTimeoutMs: -1, Transport: "json",
+			}
+		}, []string{"ack_timeout_ms", "client_id", "client_secret", "debug_flush_interval_secs", "debug_max_file_size",
+			"debug_max_files_retained", "debug_output_dir", "flush_timeout_ms", "max_inflight_bytes", "max_inflight_records",
+			"max_request_bytes", "observability_otlp_protocol", "retry_base_delay_ms", "retry_max_attempts",
+			"stream_create_timeout_ms", "table_name", "transport", "unity_catalog_url", "zerobus_endpoint"}, false},
+		{"table name characters", func(c *Config) { c.TableName = "main.default.my-table" }, []string{"table_name"}, false},
+		{"table name empty part", func(c *Config) { c.TableName = "main..t" }, []string{"table_name"}, false},
+		{"no table", func(c *Config) { c.TableName = "" }, []string{"table_name"}, false},
+		{"request too small", func(c *Config) { c.MaxRequestBytes = 10 }, []string{"max_request_bytes"}, false},
+		{"url with credentials", func(c *Config) { c.UnityCatalogURL = "https://u:p@dbc.example.com" }, []string{"unity_catalog_url"}, false},
+		{"url with query", func(c *Config) { c.ZerobusEndpoint = "https://x.example.com/?a=1" }, []string{"zerobus_endpoint"}, false},
+		{"url without host", func(c *Config) { c.UnityCatalogURL = "https:///path" }, []string{"unity_catalog_url"}, false},
+		{"url unparsable", func(c *Config) { c.UnityCatalogURL = "https://%zz" }, []string{"unity_catalog_url"}, false},
+		{"headers provider needs no credentials", func(c *Config) {
+			c.ClientID, c.ClientSecret, c.UnityCatalogURL = "", "", ""
+		}, nil, true},
+		{"headers provider still checks a given URL", func(c *Config) {
+			c.UnityCatalogURL = "http://dbc.example.com"
+		}, []string{"unity_catalog_url"}, true},
+		{"writer disabled needs only the table", func(c *Config) {
+			*c = Config{TableName: "main.default.events", ZerobusWriterDisabled: true}
+		}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			tt.mod(&c)
+			err := c.validate(tt.custom)
+			if got := settingsOf(err); !slices.Equal(got, tt.want) {
+				t.Fatalf("settings reported %v, want %v (err: %v)", got, tt.want, err)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrConfiguration) {
+					t.Fatalf("%v is not ErrConfiguration", err)
+				}
+				if strings.Contains(err.Error(), "s3cr3t") {
+					t.Fatal("secret in a validation error")
+				}
+			}
+		})
+	}
+	if err := validConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var e *Error
+	c := validConfig()
+	c.ZerobusEndpoint = "http://10.0.0.1:443"
+	if err := c.Validate(); !errors.As(err, &e) || !strings.Contains(e.Error(), "zerobus_endpoint: plaintext http:// is allowed only for a loopback host") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// sampleValue returns a distinctive value for a field, as YAML/env text.
+func sampleValue(f reflect.StructField) string {
+	switch f.Type.Kind() {
+	case reflect.Bool:
+		return "true"
+	case reflect.Int, reflect.Int64:
+		return "7"
+	}
+	return "v-" + yamlKey(f)
+}
+
+// checkAllSet fails unless every field of c holds its sample value.
+func checkAllSet(t *testing.T, c Config) {
+	t.Helper()
+	v := reflect.ValueOf(c)
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if got := fmt.Sprint(v.Field(i).Interface()); f.Type == reflect.TypeFor[Secret]() {
+			if string(v.Field(i).Interface().(Secret)) != sampleValue(f) {
+				t.Errorf("%s not set", yamlKey(f))
+			}
+		} else if got != sampleValue(f) {
+			t.Errorf("%s = %s, want %s", yamlKey(f), got, sampleValue(f))
+		}
+	}
+}
+
+func TestEveryFieldFromEnvironment(t *testing.T) {
+	env := map[string]string{}
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		env[EnvVar(yamlKey(typ.Field(i)))] = sampleValue(typ.Field(i))
+	}
+	if _, ok := env["ZEROBUS_ENDPOINT"]; !ok {
+		t.Fatalf("zerobus_endpoint's variable is not ZEROBUS_ENDPOINT: %v", env)
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	c, err := ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAllSet(t, c)
+}
+
+func TestEveryFieldFromYAML(t *testing.T) {
+	var doc strings.Builder
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		fmt.Fprintf(&doc, "%s: %s\n", yamlKey(typ.Field(i)), sampleValue(typ.Field(i)))
+	}
+	path := filepath.Join(t.TempDir(), "zerobus.yaml")
+	if err := os.WriteFile(path, []byte(doc.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAllSet(t, c)
+}
+
+func TestEveryFieldFromOptions(t *testing.T) {
+	opts := []Option{
+		WithEndpoint("e"), WithUnityCatalogURL("u"), WithClientID("i"), WithClientSecret("s"), WithTableName("t"),
+		WithObservability(true), WithOTLPEndpoint("o"), WithOTLPProtocol("http"), WithObservabilityStdout(true),
+		WithDebug(true), WithDebugArrow(true), WithDebugProtobuf(true), WithDebugOutputDir("d"),
+		WithDebugFlushInterval(7 * time.Second), WithDebugMaxFileSize(7), WithDebugMaxFilesRetained(7),
+		WithRetryMaxAttempts(7), WithRetryBaseDelay(7 * time.Millisecond), WithRetryMaxDelay(7 * time.Millisecond),
+		WithWriterDisabled(true), WithMaxInflightRecords(7), WithMaxInflightBytes(7), WithMaxRequestBytes(7),
+		WithRecovery(false), WithAckTimeout(7 * time.Millisecond), WithFlushTimeout(7 * time.Millisecond),
+		WithStreamCreateTimeout(time.Microsecond), WithTransport("x"),
+	}
+	var s settings
+	for _, o := range opts {
+		o(&s)
+	}
+	v := reflect.ValueOf(s.cfg)
+	for i := range v.NumField() {
+		if v.Field(i).IsZero() {
+			t.Errorf("no option sets %s", yamlKey(v.Type().Field(i)))
+		}
+	}
+	if s.cfg.StreamCreateTimeoutMs != 1 {
+		t.Errorf("a sub-millisecond timeout must round up to 1 ms, got %d", s.cfg.StreamCreateTimeoutMs)
+	}
+}
+
+func TestEnvironmentPrecedence(t *testing.T) {
+	yamlDoc := []byte("unity_catalog_url: https://from-yaml.example.com\nclient_id: yaml-id\ntable_name: a.b.c\n")
+	env := map[string]string{
+		"DATABRICKS_HOST":          "https://from-databricks-host.example.com",
+		"DATABRICKS_CLIENT_ID":     "databricks-id",
+		"DATABRICKS_CLIENT_SECRET": "databricks-secret",
+		"ZEROBUS_CLIENT_ID":        "zerobus-id",
+		"ZEROBUS_ZEROBUS_ENDPOINT": "https://doubled.example.com",
+		"ZEROBUS_TABLE_NAME":       " x.y.z ",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	c, err := ParseConfig(yamlDoc, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UnityCatalogURL != "https://from-yaml.example.com" {
+		t.Errorf("DATABRICKS_HOST overrode YAML: %q", c.UnityCatalogURL)
+	}
+	if c.ClientID != "zerobus-id" {
+		t.Errorf("ZEROBUS_CLIENT_ID must win: %q", c.ClientID)
+	}
+	if c.ClientSecret != "databricks-secret" {
+		t.Errorf("DATABRICKS_CLIENT_SECRET must fill an empty secret")
+	}
+	if c.ZerobusEndpoint != "https://doubled.example.com" || c.TableName != "x.y.z" {
+		t.Errorf("endpoint %q table %q", c.ZerobusEndpoint, c.TableName)
+	}
+	env["ZEROBUS_ENDPOINT"] = "https://short.example.com"
+	if c, _ = ParseConfig(nil, lookup); c.ZerobusEndpoint != "https://short.example.com" || c.UnityCatalogURL != env["DATABRICKS_HOST"] {
+		t.Errorf("endpoint %q url %q", c.ZerobusEndpoint, c.UnityCatalogURL)
+	}
+}
+
+func TestConfigLoadErrors(t *testing.T) {
+	if _, err := LoadConfig(filepath.Join(t.TempDir(), "missing.yaml")); !errors.Is(err, ErrConfiguration) || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	for _, doc := range []string{"unknown_key: 1\n", "retry_max_attempts: many\n", "client_secret: [1, 2]\n", ": :\n"} {
+		if _, err := ParseConfig([]byte(doc), nil); !errors.Is(err, ErrConfiguration) {
+			t.Errorf("YAML %q: %v", doc, err)
+		}
+	}
+	env := map[string]string{"ZEROBUS_RETRY_MAX_ATTEMPTS": "many", "ZEROBUS_DEBUG_ENABLED": "maybe", "ZEROBUS_MAX_INFLIGHT_BYTES": "99999999999999999999"}
+	_, err := ParseConfig(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if got := settingsOf(err); !slices.Equal(got, []string{"debug_enabled", "max_inflight_bytes", "retry_max_attempts"}) {
+		t.Fatalf("env errors %v: %v", got, err)
+	}
+	if !strings.Contains(err.Error(), "ZEROBUS_RETRY_MAX_ATTEMPTS") {
+		t.Fatalf("error does not name the variable: %v", err)
+	}
+	t.Setenv("ZEROBUS_ACK_TIMEOUT_MS", "soon")
+	if _, err := ConfigFromEnv(); !errors.Is(err, ErrConfiguration) {
+		t.Fatalf("ConfigFromEnv: %v", err)
+	}
+	if err := setField(reflect.ValueOf(&struct{ F float64 }{}).Elem().Field(0), "1"); err == nil {
+		t.Fatal("float field accepted")
+	}
+}
+
+func TestSecretNeverPrinted(t *testing.T) {
+	const secret = "dose-very-secret-42"
+	c := validConfig()
+	c.ClientSecret = secret
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "cfg", c, "ptr", &c)
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "cfg", c)
+	js, _ := json.Marshal(c)
+	ym, _ := yaml.Marshal(c)
+	outputs := map[string]string{
+		"String": c.String(), "GoString": c.GoString(),
+		"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", c), "%#v": fmt.Sprintf("%#v", c), "%s": fmt.Sprintf("%s", c),
+		"%v ptr": fmt.Sprintf("%v", &c), "%+v ptr": fmt.Sprintf("%+v", &c), "%#v ptr": fmt.Sprintf("%#v", &c),
+		"secret %v": fmt.Sprintf("%v", c.ClientSecret), "secret %#v": fmt.Sprintf("%#v", c.ClientSecret),
+		"secret %q": fmt.Sprintf("%q", c.ClientSecret), "secret %x": fmt.Sprintf("%x", c.ClientSecret),
+		"json": string(js), "yaml": string(ym), "slog": logged.String(),
+	}
+	for name, out := range outputs {
+		if strings.Contains(out, secret) {
+			t.Errorf("%s prints the secret: %s", name, out)
+		}
+		if !strings.Contains(out, "[REDACTED]") && !strings.Contains(out, fmt.Sprintf("%x", "[REDACTED]")) {
+			t.Errorf("%s hides the secret without saying so: %s", name, out)
+		}
+	}
+	if !strings.Contains(c.String(), `table_name: "main.default.events"`) || !strings.Contains(c.GoString(), `TableName:"main.default.events"`) {
+		t.Errorf("String/GoString lost the settings: %s / %s", c.String(), c.GoString())
+	}
+	// A printed configuration reads back without the secret, which the
+	// environment can then supply.
+	back, err := ParseConfig(ym, func(k string) (string, bool) {
+		if k == "DATABRICKS_CLIENT_SECRET" {
+			return secret, true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.ClientSecret != secret || back.TableName != c.TableName || back.ClientID != c.ClientID {
+		t.Fatalf("round trip: %v", back)
+	}
+	back, _ = ParseConfig(ym, nil)
+	if back.ClientSecret != "" {
+		t.Fatal("the placeholder was read as a secret")
+	}
+	if Secret("").String() != "" {
+		t.Fatal("an empty secret prints as redacted")
+	}
+}
+
+func TestNewRejectsInvalidSettings(t *testing.T) {
+	if _, err := New(context.Background(), Config{}); !errors.Is(err, ErrConfiguration) {
+		t.Fatalf("empty config: %v", err)
+	}
+	c := validConfig()
+	_, err := New(context.Background(), c, WithTLSConfig(insecureTLS()))
+	var e *Error
+	if !errors.As(err, &e) || e.Setting != "tls" {
+		t.Fatalf("InsecureSkipVerify: %v", err)
+	}
+	w, err := New(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Config().RetryMaxAttempts != 5 || w.Config().TableName != c.TableName {
+		t.Fatalf("effective config %v", w.Config())
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func insecureTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} }

@@ -1,0 +1,153 @@
+// Package zbwrap streams Apache Arrow record batches into Databricks Zerobus
+// Ingest, which makes them rows of a Delta table.
+//
+// # Quick start
+//
+//	cfg, err := zbwrap.LoadConfig("zerobus.yaml") // YAML, then ZEROBUS_* / DATABRICKS_* env
+//	w, err := zbwrap.New(ctx, cfg)
+//	defer w.Close(ctx)
+//	res, err := w.SendBatch(ctx, rec) // returns when every row is durable or failed
+//
+// Each batch is converted to protobuf records (package arrowproto: the
+// descriptor is derived from the Arrow schema, once per schema), split into
+// requests under the service's 10 MiB limit and sent on a gRPC stream to the
+// table. The server acknowledges durability; SendBatch returns a
+// TransmissionResult saying which rows were acknowledged and which failed.
+//
+// # Configuration
+//
+// Config holds every setting; its doc comments give the defaults. Three
+// sources, each able to set every field:
+//
+//   - code: New(ctx, zbwrap.Config{...}, zbwrap.WithTableName(...), ...);
+//     options apply after the Config, in order;
+//   - YAML: LoadConfig(path), keys are the snake_case names of the Config
+//     field tags (unknown keys are errors);
+//   - environment: ZEROBUS_<KEY> (ZEROBUS_ENDPOINT for zerobus_endpoint,
+//     ZEROBUS_TABLE_NAME, ...) overrides YAML; DATABRICKS_HOST,
+//     DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET fill
+//     unity_catalog_url, client_id and client_secret when those are empty.
+//
+// New validates everything at once and reports each bad setting by name
+// (errors.Join of *Error of KindConfiguration). The client secret is a
+// Secret: it prints as [REDACTED] in String, every fmt verb, JSON, YAML and
+// logs, and never appears in an error. TLS certificate verification is
+// always on; plaintext http:// endpoints are accepted only on loopback
+// addresses (local servers). WithRootCAs or WithTLSConfig trust a private
+// CA.
+//
+// Authentication is OAuth client credentials against the workspace
+// (unity_catalog_url), downscoped to the table, made with
+// golang.org/x/oauth2/clientcredentials. Tokens are cached per table and
+// renewed ahead of expiry by a single request while other callers wait; a
+// stream the server refuses with Unauthenticated gets one forced renewal.
+// WithHeadersProvider replaces all of this with your own headers.
+//
+// # Concurrency guarantees
+//
+// A Wrapper is safe for concurrent use by any number of goroutines. All
+// batches with the same schema (more precisely, the same protobuf
+// descriptor) share one stream; concurrent sends pipeline on it: no lock is
+// held while a batch travels, so throughput grows with the number of
+// batches in flight, bounded by the in-flight window. Within one call the
+// rows go in order; across goroutines the order is the order in which their
+// requests were queued. Batches with different schemas use different
+// streams and are not ordered relative to each other.
+//
+// SendBatch blocks until its rows are resolved. SendBatchAsync returns as
+// soon as the batch is queued, with an offset (0, 1, 2, ... per Wrapper, in
+// call order); WaitForOffset(off) waits for that batch and every earlier
+// one, Flush for everything. When the window is full, SendBatch and
+// SendBatchAsync wait (bounded by their context) while TrySendBatchAsync
+// fails at once.
+//
+// # Delivery semantics
+//
+// Delivery is at least once. An acknowledged row is durable in the table
+// (it becomes queryable a few seconds later). A row reported failed with
+// FailedRow.MayHaveLanded false was never written to the network and is
+// certainly not stored. A failed row with MayHaveLanded true was written on
+// a call that broke before acknowledging it (or was still queued when its
+// caller stopped waiting): it may or may not be stored.
+//
+// Duplicates arise in exactly one way: a stream call breaks after the server
+// stored a request but before its acknowledgement arrived; the engine
+// reconnects and writes every unacknowledged request again (this is how no
+// row is lost). Stats.ReplayedRecords counts the records written again and
+// Stats.RecordsMaybeDuplicated those of them that were then acknowledged.
+// Add a unique key to the rows if the table must be deduplicated.
+//
+// # Contexts
+//
+// The context of SendBatch bounds the whole call. If it ends first,
+// SendBatch returns at once with the unresolved rows failed: requests never
+// written are withdrawn (MayHaveLanded false), requests already written
+// stay queued and may still land (MayHaveLanded true). A queued request is
+// never dropped silently. The context of SendBatchAsync bounds only the
+// wait for room in the window; once queued, a batch goes on regardless.
+//
+// # Errors
+//
+// Every error is an *Error with a Kind (see its doc for the full table):
+//
+//	errors.Is(err, zbwrap.ErrConnection)   // sentinels, one per kind
+//	zbwrap.IsRetryable(err)                // or (*Error).Retryable()
+//	status.Code(err)                        // the gRPC status, when there was one
+//
+// The engine itself retries connection failures (reconnect with a fresh
+// token, replay, exponential backoff with full jitter between
+// retry_base_delay_ms and retry_max_delay_ms, at most retry_max_attempts
+// times in a row); what reaches you is final for that batch: fatal gRPC
+// codes (InvalidArgument, OutOfRange, Unimplemented → KindTransmission;
+// NotFound → KindConfiguration; PermissionDenied, Unauthenticated after a
+// forced token renewal → KindAuthentication), KindRetryExhausted when
+// recovery gave up, KindConversion for rows the encoder rejected (the other
+// rows of the batch still go). Partial success is normal:
+//
+//	res, err := w.SendBatch(ctx, rec)
+//	if res != nil && res.IsPartialSuccess() {
+//		retry, _ := res.ExtractFailedBatch(rec) // the failed rows, as a batch
+//		defer retry.Release()
+//	}
+//
+// A TransmissionResult always accounts for every row: TotalRows ==
+// SuccessfulCount + FailedCount. ErrorsByKind and ErrorStats summarize the
+// failures.
+//
+// # Tuning
+//
+//   - Batch size: 1,000 to 10,000 rows per batch amortizes the per-batch
+//     costs; a batch larger than max_request_bytes is split into several
+//     requests.
+//   - Concurrency: one SendBatch at a time waits one round trip per batch;
+//     several goroutines, or SendBatchAsync, keep the stream busy.
+//   - max_inflight_records and max_inflight_bytes (1,000,000 and 64 MiB)
+//     bound what is queued or unacknowledged per stream, hence memory;
+//     raise the bytes for large rows on high-latency links.
+//   - ack_timeout_ms (60 s) is how long an unanswered stream is trusted;
+//     flush_timeout_ms (5 min) bounds Flush and Close.
+//
+// On a 2-core machine, against the in-process local server in discard mode
+// over loopback gRPC (both sides sharing the cores), one sender calling
+// SendBatch with 1,000-row batches reaches about 250 MB/s with 20-byte
+// rows, 1 GB/s with 220-byte rows and 1.5 GB/s with 1 KB rows, with a p99
+// batch latency of 1 to 4 ms (BenchmarkSendBatch). Concurrent senders raise
+// throughput slightly and latency more, since their batches queue behind
+// each other on the stream.
+//
+// # Writer-disabled mode
+//
+// With zerobus_writer_disabled the Wrapper converts batches and reports
+// per-row conversion results (and writes debug files, when enabled) but
+// never opens a connection: endpoint and credentials are optional.
+//
+// # Closing
+//
+// Flush waits for everything sent so far. Close refuses new batches,
+// flushes (bounded by its context and flush_timeout_ms), half-closes each
+// stream and waits for the server to end it; rows still unacknowledged at
+// the bound fail with ErrClosed. Close resolves every pending send and
+// leaves no goroutine behind. Failures of async batches are reported once,
+// by the first WaitForOffset, Flush or Close that covers them, as *Error
+// values whose Result lists the failed rows.
+package zbwrap

@@ -1,0 +1,196 @@
+package zbwrap_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/pyzerobus/pyzerobus/zbwrap"
+	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
+)
+
+// events builds a small batch: id int64, name string.
+func events(ids ...int64) arrow.RecordBatch {
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "name", Type: arrow.BinaryTypes.String, Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer b.Release()
+	for _, id := range ids {
+		b.Field(0).(*array.Int64Builder).Append(id)
+		b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("event-%d", id))
+	}
+	return b.NewRecordBatch()
+}
+
+// localServer starts a local Zerobus server that knows one OAuth client.
+func localServer() *zerobustest.Server {
+	srv, err := zerobustest.NewServer(zerobustest.WithClient("my-sp", "my0secret"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	return srv
+}
+
+// Send a batch and wait until its rows are durable.
+func Example() {
+	srv := localServer()
+	defer srv.Close()
+	ctx := context.Background()
+
+	w, err := zbwrap.New(ctx, zbwrap.Config{
+		ZerobusEndpoint: srv.Endpoint(),     // https://<workspace-id>.zerobus.<region>.cloud.databricks.com
+		UnityCatalogURL: srv.WorkspaceURL(), // https://<workspace>.cloud.databricks.com
+		ClientID:        "my-sp",
+		ClientSecret:    "my0secret",
+		TableName:       "main.default.events",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close(ctx)
+
+	rec := events(1, 2, 3)
+	defer rec.Release()
+	res, err := w.SendBatch(ctx, rec)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("acknowledged %d of %d rows\n", res.SuccessfulCount, res.TotalRows)
+	// Output: acknowledged 3 of 3 rows
+}
+
+// Queue batches without waiting, then wait for all of them.
+func ExampleWrapper_SendBatchAsync() {
+	srv := localServer()
+	defer srv.Close()
+	ctx := context.Background()
+	w, err := zbwrap.New(ctx, zbwrap.Config{}, zbwrap.WithEndpoint(srv.Endpoint()),
+		zbwrap.WithUnityCatalogURL(srv.WorkspaceURL()), zbwrap.WithClientID("my-sp"),
+		zbwrap.WithClientSecret("my0secret"), zbwrap.WithTableName("main.default.events"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close(ctx)
+
+	for i := range int64(3) {
+		rec := events(i*10, i*10+1)
+		off, err := w.SendBatchAsync(ctx, rec) // returns once queued
+		rec.Release()
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("queued batch", off)
+	}
+	if err := w.Flush(ctx); err != nil { // reports failed batches, if any
+		log.Fatal(err)
+	}
+	fmt.Println("rows acknowledged:", w.Stats().RowsAcked)
+	// Output:
+	// queued batch 0
+	// queued batch 1
+	// queued batch 2
+	// rows acknowledged: 6
+}
+
+// Rows the encoder rejects fail alone; the others are sent.
+func ExampleTransmissionResult_ExtractFailedBatch() {
+	srv := localServer()
+	defer srv.Close()
+	ctx := context.Background()
+	w, err := zbwrap.New(ctx, zbwrap.Config{}, zbwrap.WithEndpoint(srv.Endpoint()),
+		zbwrap.WithUnityCatalogURL(srv.WorkspaceURL()), zbwrap.WithClientID("my-sp"),
+		zbwrap.WithClientSecret("my0secret"), zbwrap.WithTableName("main.default.counters"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close(ctx)
+
+	// uint64 values above 2^63-1 do not fit the table's BIGINT.
+	sc := arrow.NewSchema([]arrow.Field{{Name: "n", Type: arrow.PrimitiveTypes.Uint64}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	b.Field(0).(*array.Uint64Builder).AppendValues([]uint64{1, 1 << 63, 3}, nil)
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+
+	res, err := w.SendBatch(ctx, rec)
+	fmt.Println("conversion error:", errors.Is(err, zbwrap.ErrConversion))
+	fmt.Println("partial success:", res.IsPartialSuccess(), "failed rows:", res.FailedIndices())
+	fmt.Println("may have landed:", res.FailedRows[0].MayHaveLanded)
+	failed, err := res.ExtractFailedBatch(rec)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer failed.Release()
+	fmt.Println("failed batch rows:", failed.NumRows())
+	// Output:
+	// conversion error: true
+	// partial success: true failed rows: [1]
+	// may have landed: false
+	// failed batch rows: 1
+}
+
+// Load the settings from YAML; the environment (ZEROBUS_*, DATABRICKS_*)
+// overrides them. The secret never prints.
+func ExampleLoadConfig() {
+	dir, _ := os.MkdirTemp("", "zbwrap-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "zerobus.yaml")
+	os.WriteFile(path, []byte(`
+zerobus_endpoint: https://1234.zerobus.us-west-2.cloud.databricks.com
+unity_catalog_url: https://dbc-1234.cloud.databricks.com
+client_id: my-sp
+client_secret: my0secret
+table_name: main.default.events
+retry_max_attempts: 8
+`), 0o600)
+
+	cfg, err := zbwrap.LoadConfig(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cfg.TableName, cfg.RetryMaxAttempts, cfg.RetryBaseDelayMs)
+	fmt.Println("secret:", cfg.ClientSecret)
+	fmt.Println(cfg.Validate())
+	// Output:
+	// main.default.events 8 100
+	// secret: [REDACTED]
+	// <nil>
+}
+
+// Validate reports every bad setting at once, each by name.
+func ExampleConfig_Validate() {
+	cfg := zbwrap.Config{
+		ZerobusEndpoint:       "http://zerobus.example.com", // plaintext off loopback
+		TableName:             "events",
+		ZerobusWriterDisabled: true,
+	}
+	fmt.Println(cfg.Validate())
+	// Output:
+	// zbwrap: configuration error: config: table_name: must be catalog.schema.table, got "events"
+	// zbwrap: configuration error: config: zerobus_endpoint: plaintext http:// is allowed only for a loopback host, not "zerobus.example.com": use https://
+}
+
+// Convert only: no connection, no credentials.
+func ExampleWithWriterDisabled() {
+	ctx := context.Background()
+	w, err := zbwrap.New(ctx, zbwrap.Config{TableName: "main.default.events"}, zbwrap.WithWriterDisabled(true))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close(ctx)
+	rec := events(1, 2)
+	defer rec.Release()
+	res, err := w.SendBatch(ctx, rec)
+	fmt.Println(res.SuccessfulCount, "rows converted,", res.BatchSizeBytes, "bytes, error:", err)
+	// Output: 2 rows converted, 22 bytes, error: <nil>
+}

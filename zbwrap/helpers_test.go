@@ -1,0 +1,154 @@
+package zbwrap
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
+)
+
+const (
+	testTable  = "main.default.events"
+	testID     = "sp-test"
+	testSecret = "dose5ecret0123456789"
+)
+
+// newServer starts a local Zerobus server that knows the test client.
+func newServer(t testing.TB, opts ...zerobustest.Option) *zerobustest.Server {
+	t.Helper()
+	srv, err := zerobustest.NewServer(append([]zerobustest.Option{zerobustest.WithClient(testID, testSecret)}, opts...)...)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+// serverOptions point a Wrapper at srv with OAuth and short timings.
+func serverOptions(srv *zerobustest.Server) []Option {
+	opts := []Option{
+		WithEndpoint(srv.Endpoint()),
+		WithUnityCatalogURL(srv.WorkspaceURL()),
+		WithClientID(testID),
+		WithClientSecret(testSecret),
+		WithTableName(testTable),
+		WithRetryBaseDelay(5 * time.Millisecond),
+		WithRetryMaxDelay(50 * time.Millisecond),
+		WithAckTimeout(2 * time.Second),
+		WithFlushTimeout(20 * time.Second),
+	}
+	if pool := srv.CertPool(); pool != nil {
+		opts = append(opts, WithRootCAs(pool))
+	}
+	return opts
+}
+
+// newWrapper builds a Wrapper for srv, closed at the end of the test.
+func newWrapper(t testing.TB, srv *zerobustest.Server, opts ...Option) *Wrapper {
+	t.Helper()
+	w, err := New(context.Background(), Config{}, append(serverOptions(srv), opts...)...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = w.Close(context.Background()) })
+	return w
+}
+
+var testSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "payload", Type: arrow.BinaryTypes.String, Nullable: true},
+}, nil)
+
+// makeBatch builds rows id = first .. first+n-1 with a payload of size bytes.
+func makeBatch(first, n, size int) arrow.RecordBatch {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, testSchema)
+	defer b.Release()
+	ids := b.Field(0).(*array.Int64Builder)
+	pl := b.Field(1).(*array.StringBuilder)
+	pad := strings.Repeat("p", max(size-8, 0))
+	for i := range n {
+		ids.Append(int64(first + i))
+		pl.Append(fmt.Sprintf("%08d", (first+i)%100000000) + pad)
+	}
+	return b.NewRecordBatch()
+}
+
+// u64Batch has a uint64 column: values at or above 2^63 cannot be encoded.
+func u64Batch(vals ...uint64) arrow.RecordBatch {
+	sc := arrow.NewSchema([]arrow.Field{{Name: "u", Type: arrow.PrimitiveTypes.Uint64}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer b.Release()
+	b.Field(0).(*array.Uint64Builder).AppendValues(vals, nil)
+	return b.NewRecordBatch()
+}
+
+// tableIDs reads the ids stored in the Delta table, with their counts.
+func tableIDs(t testing.TB, srv *zerobustest.Server) map[int64]int {
+	t.Helper()
+	return tableInts(t, srv, "id")
+}
+
+// tableInts reads an int64 column of the Delta table, with value counts.
+func tableInts(t testing.TB, srv *zerobustest.Server, col string) map[int64]int {
+	t.Helper()
+	if err := srv.Materialize(); err != nil {
+		t.Fatalf("Materialize: %v", err)
+	}
+	tbl, err := zerobustest.ReadTable(srv.DataDir(), testTable)
+	if err != nil {
+		t.Fatalf("ReadTable: %v", err)
+	}
+	defer tbl.Release()
+	out := map[int64]int{}
+	idx := tbl.Schema().FieldIndices(col)
+	if len(idx) != 1 {
+		t.Fatalf("table schema %v has no %s", tbl.Schema(), col)
+	}
+	for _, chunk := range tbl.Column(idx[0]).Data().Chunks() {
+		ids := chunk.(*array.Int64)
+		for i := range ids.Len() {
+			out[ids.Value(i)]++
+		}
+	}
+	return out
+}
+
+// checkLeaks fails the test if goroutines running this module's engine
+// code outlive it.
+func checkLeaks(t testing.TB) {
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			left := engineGoroutines()
+			if len(left) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%d goroutines leaked:\n%s", len(left), strings.Join(left, "\n\n"))
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+func engineGoroutines() []string {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if (strings.Contains(g, "zbwrap/internal/stream.") || strings.Contains(g, "zbwrap/internal/auth.") ||
+			strings.Contains(g, "zbwrap.(*Wrapper)")) && !strings.Contains(g, "_test.go") {
+			out = append(out, g)
+		}
+	}
+	return out
+}

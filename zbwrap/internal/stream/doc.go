@@ -1,0 +1,41 @@
+// Package stream moves already-encoded records over one Zerobus ingest
+// stream (zerobus-wire.md §4). It knows nothing of Arrow.
+//
+// A Stream serves one table and one descriptor. Send splits a batch of
+// records into IngestRecordBatchRequest messages under the request size
+// limit, takes room for each in the in-flight window (records and bytes,
+// two weighted semaphores), gives it the next logical offset and queues it.
+// The first Send starts a supervisor goroutine that opens calls and serves
+// each with exactly two goroutines: the sender writes queued requests in
+// order, numbering them 0, 1, 2, ... on that call; the receiver matches the
+// cumulative acks FIFO to the written requests. No lock is held across a
+// network operation, so concurrent Sends pipeline on one call.
+//
+// Acks are checked: an ack below the previous one, or beyond the highest
+// offset written, is a protocol violation that ends the call. Nothing
+// acknowledged for AckTimeout while requests are in flight ends it too. A
+// CloseStreamSignal stops new writes; the call ends once everything written
+// is acknowledged or the signalled duration has passed, and the next call
+// opens at once.
+//
+// Recovery: when a call ends with a retryable failure (see the table in
+// errors.go), the supervisor waits (exponential backoff with full jitter),
+// opens a new call with fresh headers and writes every unacknowledged
+// request again, in order, renumbered from 0; logical offsets keep growing.
+// An Unauthenticated answer earns one forced header refresh. After
+// MaxAttempts consecutive failures without an ack, or on a fatal code, every
+// pending request fails and the stream is finished.
+//
+// Each request remembers how many calls it was written on. A failed request
+// written at least once may have landed (MayHaveLanded); an acknowledged
+// request written more than once may be stored twice (at-least-once
+// delivery).
+//
+// Give-up semantics: a queued request is never dropped silently. A caller
+// that stops waiting calls Batch.Abandon: requests never written are
+// withdrawn and fail with ErrAbandoned (they cannot land); requests already
+// written stay queued, are replayed if needed, and resolve as usual. Close
+// flushes (bounded), half-closes the call, waits for the server to end it,
+// and fails whatever is still unresolved with ErrClosed; it always returns
+// with every request resolved and every goroutine gone.
+package stream

@@ -1,0 +1,684 @@
+package zbwrap
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/pyzerobus/pyzerobus/zbwrap/arrowproto"
+	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
+)
+
+func TestSendBatchLandsInTable(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t)
+	w := newWrapper(t, srv)
+	rec := makeBatch(0, 1000, 50)
+	defer rec.Release()
+	res, err := w.SendBatch(context.Background(), rec)
+	if err != nil {
+		t.Fatalf("SendBatch: %v", err)
+	}
+	if !res.Success || res.TotalRows != 1000 || res.SuccessfulCount != 1000 || res.FailedCount != 0 || res.Attempts != 1 || res.BatchSizeBytes == 0 || res.Latency <= 0 {
+		t.Fatalf("result %v", res)
+	}
+	for i, r := range res.SuccessfulRows {
+		if r != i {
+			t.Fatalf("successful rows out of order at %d: %d", i, r)
+		}
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ids := tableIDs(t, srv)
+	if len(ids) != 1000 {
+		t.Fatalf("table holds %d distinct ids, want 1000", len(ids))
+	}
+}
+
+func TestConversionFailuresAreFailedRows(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t)
+	w := newWrapper(t, srv)
+	rec := u64Batch(1, 1<<63, 3, 1<<64-1, 5)
+	defer rec.Release()
+	res, err := w.SendBatch(context.Background(), rec)
+	if !errors.Is(err, ErrConversion) || err != res.Error {
+		t.Fatalf("err %v", err)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Result != res || e.Retryable() {
+		t.Fatalf("error %#v does not carry the result", err)
+	}
+	if res.Success || !res.IsPartialSuccess() || res.TotalRows != 5 || res.SuccessfulCount != 3 || res.FailedCount != 2 {
+		t.Fatalf("result %v", res)
+	}
+	if !slices.Equal(res.FailedIndices(), []int{1, 3}) || !slices.Equal(res.SuccessfulIndices(), []int{0, 2, 4}) {
+		t.Fatalf("failed %v successful %v", res.FailedIndices(), res.SuccessfulIndices())
+	}
+	for _, f := range res.FailedRows {
+		if f.Error.Kind != KindConversion || f.MayHaveLanded || !strings.Contains(f.Error.Error(), "u") {
+			t.Fatalf("failed row %+v", f)
+		}
+	}
+	st := res.ErrorStats()
+	if st.Failed != 2 || st.ByKind[KindConversion] != 2 || st.Distinct != 2 || st.MayHaveLanded != 0 || st.Retryable != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if g := res.ErrorsByKind(); len(g) != 1 || len(g[KindConversion]) != 2 {
+		t.Fatalf("by kind %v", g)
+	}
+
+	failed, err := res.ExtractFailedBatch(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer failed.Release()
+	ok, err := res.ExtractSuccessfulBatch(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ok.Release()
+	if got := failed.Column(0).(*array.Uint64).Uint64Values(); !slices.Equal(got, []uint64{1 << 63, 1<<64 - 1}) {
+		t.Fatalf("failed rows %v", got)
+	}
+	if got := ok.Column(0).(*array.Uint64).Uint64Values(); !slices.Equal(got, []uint64{1, 3, 5}) {
+		t.Fatalf("successful rows %v", got)
+	}
+	other := u64Batch(1)
+	defer other.Release()
+	if _, err := res.ExtractFailedBatch(other); !errors.Is(err, ErrConfiguration) {
+		t.Fatalf("extract from another batch: %v", err)
+	}
+	if _, err := res.ExtractFailedBatch(nil); !errors.Is(err, ErrConfiguration) {
+		t.Fatalf("extract from nil: %v", err)
+	}
+
+	w.Close(context.Background())
+	if got := tableInts(t, srv, "u"); len(got) != 3 || got[1] != 1 || got[3] != 1 || got[5] != 1 {
+		t.Fatalf("table holds %v", got)
+	}
+}
+
+func TestWholeBatchConversionFailure(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t)
+	w := newWrapper(t, srv)
+	sc := arrow.NewSchema([]arrow.Field{{Name: "iv", Type: arrow.FixedWidthTypes.MonthInterval}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	b.Field(0).(*array.MonthIntervalBuilder).AppendValues([]arrow.MonthInterval{1, 2, 3}, nil)
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+	res, err := w.SendBatch(context.Background(), rec)
+	if !errors.Is(err, ErrConversion) || !errors.Is(err, arrowproto.ErrUnsupportedType) {
+		t.Fatalf("err %v", err)
+	}
+	if res.FailedCount != 3 || res.SuccessfulCount != 0 || res.ErrorStats().Distinct != 1 {
+		t.Fatalf("result %v", res)
+	}
+	if srv.Stats().StreamsOpened != 0 {
+		t.Fatal("a stream opened for a batch that cannot be converted")
+	}
+	if _, err := w.SendBatch(context.Background(), nil); !errors.Is(err, ErrConfiguration) {
+		t.Fatalf("nil batch: %v", err)
+	}
+	empty := makeBatch(0, 0, 0)
+	defer empty.Release()
+	if res, err := w.SendBatch(context.Background(), empty); err != nil || !res.Success || res.TotalRows != 0 {
+		t.Fatalf("empty batch: %v %v", res, err)
+	}
+}
+
+// countingDialer counts the connections a Wrapper dials.
+type countingDialer struct{ n atomic.Int64 }
+
+func (d *countingDialer) dial(ctx context.Context, addr string) (net.Conn, error) {
+	d.n.Add(1)
+	return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+}
+
+func TestWriterDisabledNeverConnects(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t)
+	var d countingDialer
+	for name, opts := range map[string][]Option{
+		"no endpoint nor credentials": {WithTableName(testTable), WithWriterDisabled(true), WithDialer(d.dial)},
+		"a live server configured":    append(serverOptions(srv), WithWriterDisabled(true), WithDialer(d.dial)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			w, err := New(context.Background(), Config{}, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := u64Batch(1, 1<<63, 3)
+			defer rec.Release()
+			res, err := w.SendBatch(context.Background(), rec)
+			if !errors.Is(err, ErrConversion) || !slices.Equal(res.SuccessfulRows, []int{0, 2}) || !slices.Equal(res.FailedIndices(), []int{1}) {
+				t.Fatalf("result %v err %v", res, err)
+			}
+			off, err := w.SendBatchAsync(context.Background(), rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.WaitForOffset(context.Background(), off); !errors.Is(err, ErrConversion) {
+				t.Fatalf("async conversion failure: %v", err)
+			}
+			if err := w.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if d.n.Load() != 0 || srv.Stats().StreamsOpened != 0 {
+		t.Fatalf("%d dials, %d streams with the writer disabled", d.n.Load(), srv.Stats().StreamsOpened)
+	}
+}
+
+func TestAsync(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t)
+	w := newWrapper(t, srv)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var offs []int64
+	var wg sync.WaitGroup
+	for g := range 5 {
+		wg.Go(func() {
+			for i := range 4 {
+				rec := makeBatch((g*4+i)*100, 100, 30)
+				off, err := w.SendBatchAsync(ctx, rec)
+				rec.Release()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				offs = append(offs, off)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(offs)
+	for i, o := range offs {
+		if o != int64(i) {
+			t.Fatalf("offsets %v are not 0..19", offs)
+		}
+	}
+	if err := w.WaitForOffset(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []int64{-1, 20} {
+		if err := w.WaitForOffset(ctx, bad); !errors.Is(err, ErrConfiguration) {
+			t.Fatalf("WaitForOffset(%d): %v", bad, err)
+		}
+	}
+	if st := w.Stats(); st.Batches != 20 || st.RowsAcked != 2000 || st.RowsFailed != 0 || st.Streams != 1 || st.CallsOpened != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	w.Close(ctx)
+	if ids := tableIDs(t, srv); len(ids) != 2000 {
+		t.Fatalf("table holds %d ids", len(ids))
+	}
+}
+
+func TestAsyncFailuresReportedOnce(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t)
+	w := newWrapper(t, srv)
+	ctx := context.Background()
+	send := func(vals ...uint64) int64 {
+		rec := u64Batch(vals...)
+		defer rec.Release()
+		off, err := w.SendBatchAsync(ctx, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return off
+	}
+	a := send(1, 2)
+	b := send(3, 1<<63)
+	c := send(1<<63, 4, 1<<63)
+	err := w.WaitForOffset(ctx, b)
+	var e *Error
+	if !errors.As(err, &e) || e.Result == nil || !slices.Equal(e.Result.FailedIndices(), []int{1}) || !strings.Contains(e.Op, "offset 1") {
+		t.Fatalf("WaitForOffset(%d): %v", b, err)
+	}
+	if err := w.WaitForOffset(ctx, b); err != nil {
+		t.Fatalf("failure reported twice: %v", err)
+	}
+	if err := w.WaitForOffset(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	err = w.Flush(ctx)
+	if !errors.As(err, &e) || !slices.Equal(e.Result.FailedIndices(), []int{0, 2}) {
+		t.Fatalf("Flush: %v", err)
+	}
+	_ = c
+	if err := w.Flush(ctx); err != nil {
+		t.Fatalf("second Flush: %v", err)
+	}
+	if st := w.Stats(); st.Batches != 3 || st.RowsAcked != 4 || st.RowsFailed != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestTrySendBatchAsyncOnAFullWindow(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks}))
+	w := newWrapper(t, srv, WithMaxInflightRecords(100), WithAckTimeout(time.Minute), WithFlushTimeout(100*time.Millisecond))
+	rec := makeBatch(0, 100, 10)
+	defer rec.Release()
+	if off, err := w.TrySendBatchAsync(rec); err != nil || off != 0 {
+		t.Fatalf("first TrySendBatchAsync: %d %v", off, err)
+	}
+	eventually(t, "the first batch to be written", func() bool { return w.Stats().RequestsWritten == 1 })
+	off, err := w.TrySendBatchAsync(rec)
+	if off != -1 || !errors.Is(err, ErrTransmission) || !IsRetryable(err) {
+		t.Fatalf("TrySendBatchAsync on a full window: %d %v", off, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if off, err := w.SendBatchAsync(ctx, rec); off != -1 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("SendBatchAsync on a full window: %d %v", off, err)
+	}
+	// The batch at offset 0 never gets an ack: Close gives up after the
+	// flush timeout and reports it, written, so it may have landed.
+	err = w.Close(context.Background())
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, ErrClosed) {
+		t.Fatalf("Close: %v", err)
+	}
+	found := false
+	for _, err := range err.(interface{ Unwrap() []error }).Unwrap() {
+		if errors.As(err, &e) && e.Result != nil {
+			found = true
+			if e.Result.FailedCount != 100 || !e.Result.FailedRows[0].MayHaveLanded {
+				t.Fatalf("async batch at Close: %v", e.Result)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("Close did not report the unacknowledged async batch: %v", err)
+	}
+	if _, err := w.SendBatch(context.Background(), rec); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SendBatch after Close: %v", err)
+	}
+	if _, err := w.SendBatchAsync(context.Background(), rec); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SendBatchAsync after Close: %v", err)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestSendBatchWithDescriptor(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t)
+	w := newWrapper(t, srv)
+	compiled, err := arrowproto.NewSchema(testSchema, arrowproto.WithMessageName("Event"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := proto.Clone(compiled.Descriptor()).(*descriptorpb.DescriptorProto)
+	for i := range 2 {
+		rec := makeBatch(i*10, 10, 10)
+		res, err := w.SendBatchWithDescriptor(context.Background(), rec, desc)
+		rec.Release()
+		if err != nil || res.SuccessfulCount != 10 {
+			t.Fatalf("SendBatchWithDescriptor: %v %v", res, err)
+		}
+	}
+	if _, err := w.SendBatchWithDescriptor(context.Background(), nil, nil); !errors.Is(err, ErrConfiguration) {
+		t.Fatalf("nil descriptor: %v", err)
+	}
+	bad := proto.Clone(desc).(*descriptorpb.DescriptorProto)
+	bad.Field[0].Type = descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum()
+	rec := makeBatch(0, 3, 3)
+	defer rec.Release()
+	if _, err := w.SendBatchWithDescriptor(context.Background(), rec, bad); !errors.Is(err, arrowproto.ErrIncompatibleDescriptor) || !errors.Is(err, ErrConversion) {
+		t.Fatalf("incompatible descriptor: %v", err)
+	}
+	if w.Stats().Streams != 1 {
+		t.Fatalf("one descriptor, %d streams", w.Stats().Streams)
+	}
+}
+
+func TestCallerGivesUp(t *testing.T) {
+	t.Run("written rows may land", func(t *testing.T) {
+		checkLeaks(t)
+		srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks}))
+		w := newWrapper(t, srv, WithAckTimeout(300*time.Millisecond))
+		rec := makeBatch(0, 50, 10)
+		defer rec.Release()
+		// Give up once the request is on the wire.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			defer cancel()
+			for start := time.Now(); w.Stats().RequestsWritten == 0 && time.Since(start) < 10*time.Second; {
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		res, err := w.SendBatch(ctx, rec)
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrTransmission) || res.FailedCount != 50 {
+			t.Fatalf("result %v err %v", res, err)
+		}
+		for _, f := range res.FailedRows {
+			if !f.MayHaveLanded {
+				t.Fatalf("written row %d reported as never landing", f.Index)
+			}
+		}
+		// The request stays queued: after the ack timeout it is replayed
+		// and lands.
+		if err := w.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		w.Close(context.Background())
+		if ids := tableIDs(t, srv); len(ids) != 50 {
+			t.Fatalf("table holds %d ids, want the 50 abandoned but queued rows", len(ids))
+		}
+	})
+	t.Run("unwritten rows are withdrawn", func(t *testing.T) {
+		checkLeaks(t)
+		srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultFailCreate, Code: codes.Unavailable, Times: -1}))
+		w := newWrapper(t, srv, WithRetryBaseDelay(time.Second), WithRetryMaxDelay(time.Second))
+		rec := makeBatch(0, 50, 10)
+		defer rec.Release()
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		res, err := w.SendBatch(ctx, rec)
+		if !errors.Is(err, context.DeadlineExceeded) || res.FailedCount != 50 || res.FailedRows[0].MayHaveLanded {
+			t.Fatalf("result %v err %v", res, err)
+		}
+		if err := w.Flush(context.Background()); err != nil {
+			t.Fatalf("Flush with the only request withdrawn: %v", err)
+		}
+	})
+}
+
+func TestFatalErrorThenNewStream(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultFailCreate, Code: codes.NotFound, Message: "no such table"}))
+	w := newWrapper(t, srv)
+	rec := makeBatch(0, 10, 10)
+	defer rec.Release()
+	res, err := w.SendBatch(context.Background(), rec)
+	if !errors.Is(err, ErrConfiguration) || IsRetryable(err) || status.Code(err) != codes.NotFound || res.FailedRows[0].MayHaveLanded {
+		t.Fatalf("result %v err %v", res, err)
+	}
+	// The fault fired once: the next batch gets a new stream.
+	if res, err := w.SendBatch(context.Background(), rec); err != nil || !res.Success {
+		t.Fatalf("after the fatal error: %v %v", res, err)
+	}
+	if st := w.Stats(); st.Streams != 1 || st.OpenFailures != 1 || st.CallsOpened != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// staticHeaders is a HeadersProvider handing out server tokens.
+type staticHeaders struct {
+	srv *zerobustest.Server
+	err error
+}
+
+func (h staticHeaders) Headers(context.Context) (map[string]string, error) {
+	if h.err != nil {
+		return nil, h.err
+	}
+	return map[string]string{"authorization": "Bearer " + h.srv.Token(testTable)}, nil
+}
+
+func TestHeadersProvider(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t)
+	opts := []Option{WithEndpoint(srv.Endpoint()), WithTableName(testTable), WithRetryMaxAttempts(1),
+		WithRetryBaseDelay(time.Millisecond)}
+	w, err := New(context.Background(), Config{}, append(opts, WithHeadersProvider(staticHeaders{srv: srv}))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(context.Background())
+	rec := makeBatch(0, 10, 10)
+	defer rec.Release()
+	if res, err := w.SendBatch(context.Background(), rec); err != nil || !res.Success {
+		t.Fatalf("%v %v", res, err)
+	}
+	boom := errors.New("vault unreachable")
+	w2, err := New(context.Background(), Config{}, append(opts, WithHeadersProvider(staticHeaders{err: boom}))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close(context.Background())
+	if _, err := w2.SendBatch(context.Background(), rec); !errors.Is(err, ErrAuthentication) || !errors.Is(err, boom) {
+		t.Fatalf("provider failure: %v", err)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t, zerobustest.WithTLS())
+	if !strings.HasPrefix(srv.Endpoint(), "https://") {
+		t.Fatalf("endpoint %s", srv.Endpoint())
+	}
+	rec := makeBatch(0, 10, 10)
+	defer rec.Release()
+	for name, opt := range map[string]Option{
+		"root CAs":   WithRootCAs(srv.CertPool()),
+		"TLS config": WithTLSConfig(&tls.Config{RootCAs: srv.CertPool()}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			w, err := New(context.Background(), Config{}, append(serverOptions(srv), opt)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close(context.Background())
+			if res, err := w.SendBatch(context.Background(), rec); err != nil || !res.Success {
+				t.Fatalf("%v %v", res, err)
+			}
+		})
+	}
+	t.Run("untrusted server", func(t *testing.T) {
+		// System roots do not know the server's CA: the token request fails
+		// verification, and the engine never sends credentials to it.
+		w, err := New(context.Background(), Config{}, WithEndpoint(srv.Endpoint()), WithUnityCatalogURL(srv.WorkspaceURL()),
+			WithClientID(testID), WithClientSecret(testSecret), WithTableName(testTable),
+			WithRetryMaxAttempts(1), WithRetryBaseDelay(time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close(context.Background())
+		_, err = w.SendBatch(context.Background(), rec)
+		if !errors.Is(err, ErrRetryExhausted) || !strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("untrusted server: %v", err)
+		}
+	})
+}
+
+func TestBadCredentials(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t)
+	w := newWrapper(t, srv, WithClientSecret("wrong"+testSecret))
+	rec := makeBatch(0, 10, 10)
+	defer rec.Release()
+	_, err := w.SendBatch(context.Background(), rec)
+	if !errors.Is(err, ErrAuthentication) || IsRetryable(err) || strings.Contains(err.Error(), testSecret) {
+		t.Fatalf("bad credentials: %v", err)
+	}
+	if srv.Stats().StreamsOpened != 0 {
+		t.Fatal("a stream opened without a token")
+	}
+}
+
+func TestLogsHoldNoSecrets(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultFailCall, AfterRecords: 5}))
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	h := slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug})
+	w := newWrapper(t, srv, WithLogger(slog.New(h)))
+	rec := makeBatch(0, 10, 10)
+	defer rec.Release()
+	if _, err := w.SendBatch(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	w.Close(context.Background())
+	mu.Lock()
+	defer mu.Unlock()
+	out := logs.String()
+	if !strings.Contains(out, "reconnecting") {
+		t.Fatalf("no reconnection logged: %s", out)
+	}
+	if strings.Contains(out, testSecret) || strings.Contains(out, "zbt_") || strings.Contains(strings.ToLower(out), "bearer") {
+		t.Fatalf("secret or token in logs: %s", out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// recordingHook observes the wrapper's hooks.
+type recordingHook struct {
+	encoded, done atomic.Int64
+	records       atomic.Int64
+}
+
+func (h *recordingHook) OnBatchEncoded(_ arrow.RecordBatch, desc []byte, recs [][]byte) {
+	if len(desc) > 0 {
+		h.encoded.Add(1)
+		h.records.Add(int64(len(recs)))
+	}
+}
+func (h *recordingHook) OnBatchDone(*TransmissionResult) { h.done.Add(1) }
+
+func TestHooks(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t)
+	var h recordingHook
+	w := newWrapper(t, srv, withHooks(&h))
+	rec := makeBatch(0, 10, 10)
+	defer rec.Release()
+	if _, err := w.SendBatch(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	off, err := w.SendBatchAsync(context.Background(), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitForOffset(context.Background(), off); err != nil {
+		t.Fatal(err)
+	}
+	if h.encoded.Load() != 2 || h.done.Load() != 2 || h.records.Load() != 20 {
+		t.Fatalf("hooks saw %d encoded (%d records), %d done", h.encoded.Load(), h.records.Load(), h.done.Load())
+	}
+	if !strings.Contains((&TransmissionResult{TotalRows: 3}).String(), "rows=3") {
+		t.Fatal("result String")
+	}
+}
+
+func TestAsyncPartlyQueued(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks}))
+	// 100 rows of ~60 bytes in requests of at most 2 KiB: several requests,
+	// of which the window holds only the first.
+	w := newWrapper(t, srv, WithMaxRequestBytes(2048), WithMaxInflightRecords(40), WithAckTimeout(time.Minute),
+		WithFlushTimeout(100*time.Millisecond), WithGRPCDialOptions(grpc.WithUserAgent("test")),
+		WithHTTPClient(&http.Client{Timeout: 5 * time.Second}))
+	rec := makeBatch(0, 100, 50)
+	defer rec.Release()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	off, err := w.SendBatchAsync(ctx, rec)
+	if off != 0 || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "only partly queued") {
+		t.Fatalf("partly queued batch: %d %v", off, err)
+	}
+	// Nothing is acknowledged: Close gives up after the flush timeout and
+	// reports the batch.
+	err = w.Close(context.Background())
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("Close: %v", err)
+	}
+	for _, err := range err.(interface{ Unwrap() []error }).Unwrap() {
+		if errors.As(err, &e) && e.Result != nil {
+			break
+		}
+	}
+	if e.Result == nil || e.Result.Offset != 0 || e.Result.SuccessfulCount != 0 || e.Result.FailedCount != 100 {
+		t.Fatalf("Close: %v", err)
+	}
+	landed := 0
+	for _, f := range e.Result.FailedRows {
+		if f.MayHaveLanded {
+			landed++
+		}
+	}
+	if landed == 0 || landed == 100 {
+		t.Fatalf("%d rows may have landed: want the written request only", landed)
+	}
+}
+
+func TestEndpointPorts(t *testing.T) {
+	for endpoint, target := range map[string]string{
+		"https://1234.zerobus.example.com": "1234.zerobus.example.com:443",
+		"1234.zerobus.example.com":         "1234.zerobus.example.com:443",
+		"http://localhost":                 "localhost:80",
+		"http://127.0.0.1:7000":            "127.0.0.1:7000",
+	} {
+		w, err := New(context.Background(), Config{}, WithEndpoint(endpoint), WithTableName(testTable),
+			WithHeadersProvider(staticHeaders{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := w.conn()
+		if err != nil || cc.CanonicalTarget() != "dns:///"+target {
+			t.Errorf("%s: target %v, %v", endpoint, cc.CanonicalTarget(), err)
+		}
+		w.Close(context.Background())
+	}
+}
+
+// eventually polls cond until it holds or 10 s pass.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
