@@ -320,10 +320,15 @@ func checkOffsets(sp *colSpec, b []byte, off, n int, large bool, limit int) erro
 	}
 	var first, last int64
 	var ok bool
-	if large {
-		first, last, ok = monotonic(b, off, n, func(b []byte, k int) int64 { return int64(le64(b, k)) }, view[int64](b, off, n+1))
-	} else {
-		first, last, ok = monotonic(b, off, n, func(b []byte, k int) int64 { return int64(int32(le32(b, k))) }, view[int32](b, off, n+1))
+	switch {
+	case large && aligned(b, 8):
+		first, last, ok = monotonic(view[int64](b, off, n+1))
+	case large:
+		first, last, ok = monotonicBytes(b, off, n, func(b []byte, k int) int64 { return int64(le64(b, k)) })
+	case aligned(b, 4):
+		first, last, ok = monotonic(view[int32](b, off, n+1))
+	default:
+		first, last, ok = monotonicBytes(b, off, n, func(b []byte, k int) int64 { return int64(int32(le32(b, k))) })
 	}
 	switch {
 	case first < 0:
@@ -336,19 +341,21 @@ func checkOffsets(sp *colSpec, b []byte, off, n int, large bool, limit int) erro
 	return nil
 }
 
-// monotonic reports the first and last of offsets off..off+n and whether
-// they never decrease, reading the typed view o when the buffer is aligned
-// (the common case) and b through get otherwise.
-func monotonic[O int32 | int64](b []byte, off, n int, get func([]byte, int) int64, o []O) (first, last int64, ok bool) {
-	if o != nil {
-		ok = true
-		for i := 0; i < n; i++ {
-			if o[i+1] < o[i] {
-				ok = false
-			}
+// monotonic reports the first and last of offsets o and whether they never
+// decrease.
+func monotonic[O int32 | int64](o []O) (first, last int64, ok bool) {
+	ok = true
+	for i := 0; i+1 < len(o); i++ {
+		if o[i+1] < o[i] {
+			ok = false
 		}
-		return int64(o[0]), int64(o[n]), ok
 	}
+	return int64(o[0]), int64(o[len(o)-1]), ok
+}
+
+// monotonicBytes is monotonic for offsets off..off+n of a buffer that is not
+// aligned for their type, read through get.
+func monotonicBytes(b []byte, off, n int, get func([]byte, int) int64) (first, last int64, ok bool) {
 	first, ok = get(b, off), true
 	prev := first
 	for k := off + 1; k <= off+n; k++ {

@@ -81,7 +81,10 @@ func compile(s *arrow.Schema, d *descriptorpb.DescriptorProto, cfg config) (*Sch
 		if err != nil {
 			return nil, err
 		}
-		f.fast, f.top = c.fastKind(f), len(sc.top)
+		f.top = len(sc.top)
+		if f.fast = c.fastKind(f); f.fast != fastNone {
+			assignNV(f, &sc.nnv)
+		}
 		sc.top = append(sc.top, f)
 	}
 	if err := checkRequired(top, seen, ""); err != nil {

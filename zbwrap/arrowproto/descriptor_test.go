@@ -129,8 +129,8 @@ func TestDescriptorNestedMessagesAndNames(t *testing.T) {
 	if len(b.Errors) != 1 || b.Errors[0].Row != 2 || b.Errors[0].Column != "s.x" || !strings.Contains(b.Errors[0].Reason, "required") {
 		t.Fatalf("errors = %v", b.Errors)
 	}
-	checkBatchPkg(t, sc, rec, b, "com.example")
-	got := decodedPkg(t, sc, b, 0, "com.example")
+	checkBatchFullNames(t, sc, rec, b)
+	got := decodedFullNames(t, sc, b, 0)
 	want := map[string]any{
 		"s":       map[string]any{"x": int64(1)},
 		"ls":      []any{map[string]any{"x": int64(2)}, map[string]any{"x": int64(3)}},
@@ -142,25 +142,26 @@ func TestDescriptorNestedMessagesAndNames(t *testing.T) {
 	if !equalValue(got, want) {
 		t.Fatalf("row 0:\n got  %s\n want %s", show(got), show(want))
 	}
-	if got := decodedPkg(t, sc, b, 1, "com.example"); len(got) != 0 {
+	if got := decodedFullNames(t, sc, b, 1); len(got) != 0 {
 		t.Fatalf("row 1 = %v, want empty", got)
 	}
 }
 
-// checkBatchPkg runs the oracle with the descriptor placed in package pkg.
-func checkBatchPkg(t *testing.T, sc *Schema, rec arrow.RecordBatch, b *Batch, pkg string) {
+// checkBatchFullNames runs the oracle on a descriptor whose type names carry
+// a package that the package-less file of the oracle cannot resolve.
+func checkBatchFullNames(t *testing.T, sc *Schema, rec arrow.RecordBatch, b *Batch) {
 	t.Helper()
-	checkBatchDesc(t, inPackage(sc.Descriptor(), pkg), rec, b)
+	checkBatchDesc(t, withFullNames(sc.Descriptor()), rec, b)
 }
 
-func decodedPkg(t *testing.T, sc *Schema, b *Batch, r int, pkg string) map[string]any {
+func decodedFullNames(t *testing.T, sc *Schema, b *Batch, r int) map[string]any {
 	t.Helper()
-	return decodedDesc(t, inPackage(sc.Descriptor(), pkg), b, r)
+	return decodedDesc(t, withFullNames(sc.Descriptor()), b, r)
 }
 
-// inPackage rewrites relative type names to full ones inside pkg, so that
-// protodesc (which needs the package) can build the user's descriptor.
-func inPackage(d *descriptorpb.DescriptorProto, pkg string) *descriptorpb.DescriptorProto {
+// withFullNames rewrites the type names of d (whose nested types all have
+// distinct names) to full names in a package-less file.
+func withFullNames(d *descriptorpb.DescriptorProto) *descriptorpb.DescriptorProto {
 	d = proto.Clone(d).(*descriptorpb.DescriptorProto)
 	var fix func(m *descriptorpb.DescriptorProto)
 	fix = func(m *descriptorpb.DescriptorProto) {
@@ -404,5 +405,5 @@ func TestDescriptorCompoundRelativeName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkBatchDesc(t, inPackage(d, ""), rec, b)
+	checkBatchDesc(t, withFullNames(d), rec, b)
 }

@@ -28,7 +28,8 @@ type encoder struct {
 	slots   [][]int
 	slotBuf []int
 	sizes   []int    // row sizes, then row cursors
-	nvCols  [][]byte // unpacked validity of fast top-level columns
+	useFast []bool   // per top-level column: the fast path runs for this batch
+	nvCols  [][]byte // unpacked validity of fast columns, by field.nv
 	nvBuf   []byte
 	bad     []bool
 	errs    []RowError
@@ -63,7 +64,6 @@ func (s *Schema) Encode(rec arrow.RecordBatch) (*Batch, error) {
 		}
 	}
 	e.prepare(n)
-	e.unpackAll(n)
 
 	sizes := e.sizes
 	for _, f := range s.top {
@@ -169,6 +169,7 @@ func (e *encoder) prepare(n int) {
 		e.slots[i] = e.slotBuf[at : at+m : at+m]
 		at += m
 	}
+	e.unpackAll(n)
 }
 
 func grow[T any](s []T, n int) []T {
@@ -478,22 +479,30 @@ func (e *encoder) writeValue(v *value, c *col, j int, b []byte, p int) int {
 
 // sizeColumn adds top-level field f's size to every row.
 func (e *encoder) sizeColumn(f *field, n int) {
-	if sizeFast(e, f, n) {
-		return
-	}
-	sizes := e.sizes
-	for r := 0; r < n; r++ {
-		e.row = r
-		sizes[r] += e.sizeField(f, r)
+	sizes := e.sizes[:n]
+	switch {
+	case !e.useFast[f.top]:
+		for r := range sizes {
+			e.row = r
+			sizes[r] += e.sizeField(f, r)
+		}
+	case f.fast == fastStruct:
+		e.sizeStruct(f, sizes)
+	default:
+		sizeFast(&e.cols[f.col], f, e.nvCols[f.nv], sizes)
 	}
 }
 
 // writeColumn writes top-level field f into rows lo..hi-1 at their cursors.
 func (e *encoder) writeColumn(f *field, lo, hi int, b []byte, pos []int) {
-	if writeFast(e, f, lo, hi, b, pos) {
-		return
-	}
-	for r := lo; r < hi; r++ {
-		pos[r] = e.writeField(f, r, b, pos[r])
+	switch {
+	case !e.useFast[f.top]:
+		for r := lo; r < hi; r++ {
+			pos[r] = e.writeField(f, r, b, pos[r])
+		}
+	case f.fast == fastStruct:
+		e.writeStruct(f, lo, hi, b, pos)
+	default:
+		writeFast(&e.cols[f.col], f, e.nvCols[f.nv], lo, hi, b, pos)
 	}
 }

@@ -3,6 +3,7 @@ package arrowproto
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -442,4 +443,45 @@ func TestOffsetsThatWrapAround(t *testing.T) {
 			t.Fatalf("%s unaligned: %v", tc.dt, err)
 		}
 	}
+}
+
+func TestStructOfScalarsFastPath(t *testing.T) {
+	// A struct whose fields are all common scalars is written column by
+	// column; nulls of the struct hide its fields' values.
+	dt := arrow.StructOf(
+		fld("i", arrow.PrimitiveTypes.Int32), fld("f", arrow.PrimitiveTypes.Float64),
+		fld("b", arrow.FixedWidthTypes.Boolean), fld("s", arrow.BinaryTypes.LargeString),
+		fld("g", arrow.PrimitiveTypes.Float32), fld("u", arrow.PrimitiveTypes.Uint16),
+	)
+	a := fromJSON(t, dt, `[
+		{"i": 1, "f": 1.5, "b": true, "s": "x", "g": 2.5, "u": 7},
+		null,
+		{"i": null, "f": null, "b": null, "s": null, "g": null, "u": null},
+		{"i": -1, "f": -0.0, "b": false, "s": "", "g": -1, "u": 65535},
+		{"i": 2147483647, "f": 2, "b": true, "s": "long enough to need more", "g": 0, "u": 0}
+	]`)
+	plain := fromJSON(t, arrow.StructOf(fld("x", arrow.PrimitiveTypes.Int64)), `[{"x": 1}, {"x": null}, null, {"x": 3}, {"x": 4}]`)
+	sc, b := roundTrip(t, record(t, column{"st", a}, column{"p", plain}))
+	if sc.top[0].fast != fastStruct || sc.top[1].fast != fastStruct {
+		t.Fatal("structs of scalars should take the fast path")
+	}
+	wantRows(t, sc, b, []map[string]any{
+		{"st": map[string]any{"i": int32(1), "f": 1.5, "b": true, "s": "x", "g": float32(2.5), "u": int32(7)}, "p": map[string]any{"x": int64(1)}},
+		{"p": map[string]any{}},
+		{"st": map[string]any{}},
+		{"st": map[string]any{"i": int32(-1), "f": math.Copysign(0, -1), "b": false, "s": "", "g": float32(-1), "u": int32(65535)}, "p": map[string]any{"x": int64(3)}},
+		{"st": map[string]any{"i": int32(2147483647), "f": 2.0, "b": true, "s": "long enough to need more", "g": float32(0), "u": int32(0)}, "p": map[string]any{"x": int64(4)}},
+	})
+	// A field with an unaligned buffer sends the struct down the general path.
+	raw := make([]byte, 4*5+1)[1:]
+	for i := 0; i < 5; i++ {
+		binary.LittleEndian.PutUint32(raw[4*i:], uint32(i))
+	}
+	ints := array.NewData(arrow.PrimitiveTypes.Int32, 5, []*memory.Buffer{nil, memory.NewBufferBytes(raw)}, nil, 0, 0)
+	sdt := arrow.StructOf(fld("i", arrow.PrimitiveTypes.Int32))
+	st := array.MakeFromData(array.NewData(sdt, 5, []*memory.Buffer{buf(0b11101)}, []arrow.ArrayData{ints}, 1, 0))
+	sc2, b2 := roundTrip(t, record(t, column{"st", st}))
+	wantRows(t, sc2, b2, []map[string]any{
+		{"st": map[string]any{"i": int32(0)}}, {}, {"st": map[string]any{"i": int32(2)}}, {"st": map[string]any{"i": int32(3)}}, {"st": map[string]any{"i": int32(4)}},
+	})
 }

@@ -5,10 +5,12 @@ import (
 	"unsafe"
 )
 
-// Column fast paths: a top-level scalar column of a common type, read
-// straight from its buffers by a loop specialised for the type, with no
-// per-value dispatch. Everything else takes the general path (resolve, then
-// switch on the value kind), which gives the same bytes.
+// Column fast paths: a top-level scalar column of a common type, or a
+// top-level struct column whose fields all are such scalars, read straight
+// from its buffers by loops specialised for the type, with no per-value
+// dispatch. Everything else, and any column whose buffers are not aligned for
+// their type, takes the general path (resolve, then switch on the value
+// kind), which gives the same bytes.
 
 type fastKind uint8
 
@@ -20,12 +22,14 @@ const (
 	fastBool
 	fastBinary
 	fastLargeBinary
+	fastStruct // a struct of fast scalars
 )
 
-// fastKind picks the fast path of top-level field f, if it has one.
+// fastKind picks the fast path of field f (top-level, or a field of a
+// top-level struct), if it has one.
 func (c *compiler) fastKind(f *field) fastKind {
 	sp := &c.specs[f.col]
-	if f.rep || f.required || sp.lay != layPlain {
+	if f.rep || f.required || f.nullErr != "" || sp.lay != layPlain {
 		return fastNone
 	}
 	switch v := f.val; {
@@ -41,54 +45,99 @@ func (c *compiler) fastKind(f *field) fastKind {
 		return fastBinary
 	case v.wire == wBytes && sp.kind == kLargeBinary:
 		return fastLargeBinary
+	case v.wire == wMessage && sp.kind == kStruct && len(v.fields) > 0:
+		kinds := make([]fastKind, len(v.fields))
+		for i, cf := range v.fields {
+			if kinds[i] = c.fastKind(cf); kinds[i] == fastNone || kinds[i] == fastStruct {
+				return fastNone
+			}
+		}
+		for i, cf := range v.fields {
+			cf.fast = kinds[i]
+		}
+		return fastStruct
 	}
 	return fastNone
+}
+
+// assignNV numbers the unpacked validity tables of fast field f (and of its
+// fields, for a struct), from *next on.
+func assignNV(f *field, next *int) {
+	f.nv = *next
+	*next++
+	if f.fast == fastStruct {
+		for _, cf := range f.val.fields {
+			assignNV(cf, next)
+		}
+	}
 }
 
 type fixedInt interface {
 	int8 | int16 | int32 | int64 | uint8 | uint16 | uint32
 }
 
-// view reinterprets the values of c as a []T covering its n elements, or
-// returns nil if the buffer is not aligned for T (then the general path runs).
-func view[T fixedInt | float32 | float64](b []byte, off, n int) []T {
+var kindWidth = [...]int{kInt8: 1, kInt16: 2, kInt32: 4, kInt64: 8, kUint8: 1, kUint16: 2, kUint32: 4}
+
+func aligned(b []byte, w int) bool {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))%uintptr(w) == 0
+}
+
+// fastAligned reports whether the buffers the fast path of f reads through
+// typed views are aligned for their type (they usually are; IPC and C data
+// do not promise it).
+func (e *encoder) fastAligned(f *field) bool {
+	c := &e.cols[f.col]
+	switch f.fast {
+	case fastVarint:
+		return aligned(c.raw, kindWidth[c.kind])
+	case fastBinary:
+		return aligned(c.offs, 4)
+	case fastLargeBinary:
+		return aligned(c.offs, 8)
+	case fastStruct:
+		for _, cf := range f.val.fields {
+			if !e.fastAligned(cf) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// view reinterprets b, which fastAligned has checked, as a []T and returns
+// elements off..off+n-1.
+func view[T fixedInt](b []byte, off, n int) []T {
 	var zero T
 	w := int(unsafe.Sizeof(zero))
-	if n == 0 || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%uintptr(w) != 0 {
-		return nil
-	}
 	all := unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/w)
 	return all[off : off+n]
 }
 
-func sizeFast(e *encoder, f *field, n int) bool {
-	if f.fast == fastNone {
-		return false
-	}
+// sizeFast adds the bytes of fast scalar field f, for elements 0..n-1 of its
+// column, to sizes; nv is the field's unpacked validity (nil: no nulls).
+func sizeFast(c *col, f *field, nv []byte, sizes []int) {
+	n, t := len(sizes), f.tagLen
 	if n == 0 {
-		return true
+		return
 	}
-	c := &e.cols[f.col]
-	sizes := e.sizes[:n]
-	t := f.tagLen
-	nv := e.nvCols[f.top]
 	switch f.fast {
 	case fastVarint:
 		switch c.kind {
 		case kInt8:
-			return sizeVarints(view[int8](c.raw, c.off, n), nv, t, sizes)
+			sizeVarints(view[int8](c.raw, c.off, n), nv, t, sizes)
 		case kInt16:
-			return sizeVarints(view[int16](c.raw, c.off, n), nv, t, sizes)
+			sizeVarints(view[int16](c.raw, c.off, n), nv, t, sizes)
 		case kInt32:
-			return sizeVarints(view[int32](c.raw, c.off, n), nv, t, sizes)
+			sizeVarints(view[int32](c.raw, c.off, n), nv, t, sizes)
 		case kInt64:
-			return sizeVarints(view[int64](c.raw, c.off, n), nv, t, sizes)
+			sizeVarints(view[int64](c.raw, c.off, n), nv, t, sizes)
 		case kUint8:
-			return sizeVarints(view[uint8](c.raw, c.off, n), nv, t, sizes)
+			sizeVarints(view[uint8](c.raw, c.off, n), nv, t, sizes)
 		case kUint16:
-			return sizeVarints(view[uint16](c.raw, c.off, n), nv, t, sizes)
+			sizeVarints(view[uint16](c.raw, c.off, n), nv, t, sizes)
+		default:
+			sizeVarints(view[uint32](c.raw, c.off, n), nv, t, sizes)
 		}
-		return sizeVarints(view[uint32](c.raw, c.off, n), nv, t, sizes)
 	case fastFloat32:
 		sizeFixed(nv, t+4, sizes)
 	case fastFloat64:
@@ -96,40 +145,27 @@ func sizeFast(e *encoder, f *field, n int) bool {
 	case fastBool:
 		sizeFixed(nv, t+1, sizes)
 	case fastBinary:
-		o := view[int32](c.offs, c.off, n+1)
-		if o == nil {
-			return false
-		}
-		sizeBinaries(o, nv, t, sizes)
+		sizeBinaries(view[int32](c.offs, c.off, n+1), nv, t, sizes)
 	default: // fastLargeBinary
-		o := view[int64](c.offs, c.off, n+1)
-		if o == nil {
-			return false
-		}
-		sizeBinaries(o, nv, t, sizes)
+		sizeBinaries(view[int64](c.offs, c.off, n+1), nv, t, sizes)
 	}
-	return true
 }
 
 // present turns a validity byte (0 or 1) into a mask of all ones or zero.
 func present(v byte) int { return -int(v) }
 
-func sizeVarints[T fixedInt](vals []T, nv []byte, t int, sizes []int) bool {
-	if vals == nil {
-		return false
-	}
+func sizeVarints[T fixedInt](vals []T, nv []byte, t int, sizes []int) {
 	sizes = sizes[:len(vals)]
 	if nv == nil {
 		for r, v := range vals {
 			sizes[r] += t + varintLen(uint64(v))
 		}
-		return true
+		return
 	}
 	nv = nv[:len(vals)]
 	for r, v := range vals {
 		sizes[r] += (t + varintLen(uint64(v))) & present(nv[r])
 	}
-	return true
 }
 
 func sizeBinaries[O int32 | int64](o []O, nv []byte, t int, sizes []int) {
@@ -161,6 +197,37 @@ func sizeFixed(nv []byte, sz int, sizes []int) {
 	}
 }
 
+// sizeStruct adds a fast struct column's size to every row, and records
+// each row's message length in the struct's size table.
+func (e *encoder) sizeStruct(f *field, sizes []int) {
+	body := e.slots[f.val.slot][:len(sizes)]
+	clear(body)
+	for _, cf := range f.val.fields {
+		sizeFast(&e.cols[cf.col], cf, e.nvCols[cf.nv], body)
+	}
+	sv := e.nvCols[f.nv]
+	for r, l := range body {
+		if sv == nil || sv[r] != 0 {
+			sizes[r] += f.tagLen + varintLen(uint64(l)) + l
+		}
+	}
+}
+
+// writeStruct writes a fast struct column into rows lo..hi-1.
+func (e *encoder) writeStruct(f *field, lo, hi int, b []byte, pos []int) {
+	body := e.slots[f.val.slot]
+	sv := e.nvCols[f.nv]
+	for r := lo; r < hi; r++ {
+		if sv == nil || sv[r] != 0 {
+			p := putTag(b, pos[r], f.tag, f.tagLen)
+			pos[r] = putVarint(b, p, uint64(body[r]))
+		}
+	}
+	for _, cf := range f.val.fields {
+		writeFast(&e.cols[cf.col], cf, e.nvCols[cf.nv], lo, hi, b, pos)
+	}
+}
+
 // unpackTable[b] holds the 8 bits of b as 8 bytes of 0 or 1.
 var unpackTable = func() (t [256]uint64) {
 	for b := range t {
@@ -173,28 +240,73 @@ var unpackTable = func() (t [256]uint64) {
 	return t
 }()
 
-// unpackAll expands the validity of the fast top-level columns that have
-// nulls, once for both passes.
+// unpackAll decides which top-level columns take their fast path for this
+// batch, and expands the validity bitmaps those paths read into one byte per
+// row, once for both passes. The fields of a fast struct see the struct's
+// nulls as their own.
 func (e *encoder) unpackAll(n int) {
-	e.nvCols = grow(e.nvCols, len(e.s.top))
+	top := e.s.top
+	e.useFast = grow(e.useFast, len(top))
+	e.nvCols = grow(e.nvCols, e.s.nnv)
 	clear(e.nvCols)
+	need := 0
+	for i, f := range top {
+		e.useFast[i] = f.fast != fastNone && e.fastAligned(f)
+		if e.useFast[i] {
+			need += e.nvNeeded(f)
+		}
+	}
+	e.nvBuf = grow(e.nvBuf, need*(n+8))
+	buf := e.nvBuf
+	next := func(bm []byte, off int) []byte {
+		dst := buf[:n+8]
+		buf = buf[n+8:]
+		return unpack(dst, bm, off, n)
+	}
+	for i, f := range top {
+		if !e.useFast[i] {
+			continue
+		}
+		c := &e.cols[f.col]
+		if c.valid != nil {
+			e.nvCols[f.nv] = next(c.valid, c.off)
+		}
+		if f.fast != fastStruct {
+			continue
+		}
+		sv := e.nvCols[f.nv]
+		for _, cf := range f.val.fields {
+			cc := &e.cols[cf.col]
+			switch {
+			case cc.valid == nil:
+				e.nvCols[cf.nv] = sv
+			case sv == nil:
+				e.nvCols[cf.nv] = next(cc.valid, cc.off)
+			default:
+				nv := next(cc.valid, cc.off)
+				for r := range nv {
+					nv[r] &= sv[r]
+				}
+				e.nvCols[cf.nv] = nv
+			}
+		}
+	}
+}
+
+// nvNeeded counts the validity tables field f needs unpacked.
+func (e *encoder) nvNeeded(f *field) int {
 	k := 0
-	for _, f := range e.s.top {
-		if f.fast != fastNone && e.cols[f.col].valid != nil {
-			k++
+	if e.cols[f.col].valid != nil {
+		k++
+	}
+	if f.fast == fastStruct {
+		for _, cf := range f.val.fields {
+			if e.cols[cf.col].valid != nil {
+				k++
+			}
 		}
 	}
-	if k == 0 {
-		return
-	}
-	e.nvBuf = grow(e.nvBuf, k*(n+8))
-	at := 0
-	for i, f := range e.s.top {
-		if c := &e.cols[f.col]; f.fast != fastNone && c.valid != nil {
-			e.nvCols[i] = unpack(e.nvBuf[at:at+n+8], c.valid, c.off, n)
-			at += n + 8
-		}
-	}
+	return k
 }
 
 // unpack expands validity bits off..off+n-1 into one byte (0 or 1) per
@@ -213,17 +325,12 @@ func unpack(dst, bm []byte, off, n int) []byte {
 	return dst[:n]
 }
 
-// writeFast writes rows lo..hi-1 of top-level field f; pos holds the
-// cursors of those rows.
-func writeFast(e *encoder, f *field, lo, hi int, b []byte, pos []int) bool {
-	if f.fast == fastNone {
-		return false
-	}
+// writeFast writes fast scalar field f into rows lo..hi-1 (elements lo..hi-1
+// of its column); pos holds the rows' cursors, nv the field's validity.
+func writeFast(c *col, f *field, nv []byte, lo, hi int, b []byte, pos []int) {
 	n := hi - lo // at least 1
-	c := &e.cols[f.col]
 	pos = pos[lo:hi]
 	off := c.off + lo // buffer position of row lo
-	nv := e.nvCols[f.top]
 	if nv != nil {
 		nv = nv[lo:hi]
 	}
@@ -231,88 +338,78 @@ func writeFast(e *encoder, f *field, lo, hi int, b []byte, pos []int) bool {
 	case fastVarint:
 		switch c.kind {
 		case kInt8:
-			return writeVarints(view[int8](c.raw, off, n), nv, f, b, pos)
+			writeVarints(view[int8](c.raw, off, n), nv, f, b, pos)
 		case kInt16:
-			return writeVarints(view[int16](c.raw, off, n), nv, f, b, pos)
+			writeVarints(view[int16](c.raw, off, n), nv, f, b, pos)
 		case kInt32:
-			return writeVarints(view[int32](c.raw, off, n), nv, f, b, pos)
+			writeVarints(view[int32](c.raw, off, n), nv, f, b, pos)
 		case kInt64:
-			return writeVarints(view[int64](c.raw, off, n), nv, f, b, pos)
+			writeVarints(view[int64](c.raw, off, n), nv, f, b, pos)
 		case kUint8:
-			return writeVarints(view[uint8](c.raw, off, n), nv, f, b, pos)
+			writeVarints(view[uint8](c.raw, off, n), nv, f, b, pos)
 		case kUint16:
-			return writeVarints(view[uint16](c.raw, off, n), nv, f, b, pos)
+			writeVarints(view[uint16](c.raw, off, n), nv, f, b, pos)
+		default:
+			writeVarints(view[uint32](c.raw, off, n), nv, f, b, pos)
 		}
-		return writeVarints(view[uint32](c.raw, off, n), nv, f, b, pos)
 	case fastFloat32:
+		tag, tagLen, raw := f.tag, f.tagLen, c.raw
 		for r, p := range pos {
 			if nv == nil || nv[r] != 0 {
-				p = putTag(b, p, f.tag, f.tagLen)
-				k := 4 * (off + r)
-				pos[r] = p + copy(b[p:p+4], c.raw[k:k+4])
+				p = putTag(b, p, tag, tagLen)
+				binary.LittleEndian.PutUint32(b[p:], le32(raw, off+r))
+				pos[r] = p + 4
 			}
 		}
 	case fastFloat64:
+		tag, tagLen, raw := f.tag, f.tagLen, c.raw
 		for r, p := range pos {
 			if nv == nil || nv[r] != 0 {
-				p = putTag(b, p, f.tag, f.tagLen)
-				k := 8 * (off + r)
-				binary.LittleEndian.PutUint64(b[p:], binary.LittleEndian.Uint64(c.raw[k:]))
+				p = putTag(b, p, tag, tagLen)
+				binary.LittleEndian.PutUint64(b[p:], le64(raw, off+r))
 				pos[r] = p + 8
 			}
 		}
 	case fastBool:
+		tag, tagLen, raw := f.tag, f.tagLen, c.raw
 		for r, p := range pos {
 			if nv == nil || nv[r] != 0 {
-				p = putTag(b, p, f.tag, f.tagLen)
-				if bitSet(c.raw, off+r) {
+				p = putTag(b, p, tag, tagLen)
+				if bitSet(raw, off+r) {
 					b[p] = 1
 				}
 				pos[r] = p + 1
 			}
 		}
 	case fastBinary:
-		o := view[int32](c.offs, off, n+1)
-		if o == nil {
-			return false
-		}
-		for r, p := range pos {
-			if nv == nil || nv[r] != 0 {
-				d := c.data[o[r]:o[r+1]]
-				p = putTag(b, p, f.tag, f.tagLen)
-				p = putVarint(b, p, uint64(len(d)))
-				pos[r] = p + copy(b[p:], d)
-			}
-		}
+		writeBinaries(view[int32](c.offs, off, n+1), c.data, nv, f, b, pos)
 	default: // fastLargeBinary
-		o := view[int64](c.offs, off, n+1)
-		if o == nil {
-			return false
-		}
-		for r, p := range pos {
-			if nv == nil || nv[r] != 0 {
-				d := c.data[o[r]:o[r+1]]
-				p = putTag(b, p, f.tag, f.tagLen)
-				p = putVarint(b, p, uint64(len(d)))
-				pos[r] = p + copy(b[p:], d)
-			}
-		}
+		writeBinaries(view[int64](c.offs, off, n+1), c.data, nv, f, b, pos)
 	}
-	return true
 }
 
-func writeVarints[T fixedInt](vals []T, nv []byte, f *field, b []byte, pos []int) bool {
-	if vals == nil {
-		return false
+func writeBinaries[O int32 | int64](o []O, data, nv []byte, f *field, b []byte, pos []int) {
+	o = o[:len(pos)+1]
+	tag, tagLen := f.tag, f.tagLen
+	for r, p := range pos {
+		if nv == nil || nv[r] != 0 {
+			d := data[o[r]:o[r+1]]
+			p = putTag(b, p, tag, tagLen)
+			p = putVarint(b, p, uint64(len(d)))
+			pos[r] = p + copy(b[p:], d)
+		}
 	}
+}
+
+func writeVarints[T fixedInt](vals []T, nv []byte, f *field, b []byte, pos []int) {
 	pos = pos[:len(vals)]
+	tag, tagLen := f.tag, f.tagLen
 	for r, v := range vals {
 		if nv == nil || nv[r] != 0 {
-			p := putTag(b, pos[r], f.tag, f.tagLen)
+			p := putTag(b, pos[r], tag, tagLen)
 			pos[r] = putVarint(b, p, uint64(v))
 		}
 	}
-	return true
 }
 
 // Packed lists of a plain column without nulls, of a kind whose values can

@@ -24,7 +24,7 @@ func fromJSON(t testing.TB, dt arrow.DataType, js string) arrow.Array {
 	return a
 }
 
-// col is a named column for record.
+// column is a named column for record.
 type column struct {
 	name string
 	arr  arrow.Array

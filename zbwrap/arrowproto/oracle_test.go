@@ -31,18 +31,9 @@ func messageDescriptor(t testing.TB, d *descriptorpb.DescriptorProto) protorefle
 	t.Helper()
 	fd, err := protodesc.NewFile(wrapFile(d), nil)
 	if err != nil {
-		t.Fatalf("protodesc rejects the descriptor: %v\n%s", err, describe(d))
+		t.Fatalf("protodesc rejects the descriptor: %v\n%v", err, d)
 	}
 	return fd.Messages().Get(0)
-}
-
-func describe(d *descriptorpb.DescriptorProto) string {
-	b, _ := (protoMarshalText(d))
-	return b
-}
-
-func protoMarshalText(m proto.Message) (string, error) {
-	return fmt.Sprintf("%v", m), nil
 }
 
 // predicted is the first row error the oracle expects in a row.

@@ -111,6 +111,7 @@ type field struct {
 	epath    string // repeated: path of the elements
 	fast     fastKind
 	top      int // index among the top-level fields
+	nv       int // fast fields: index of the unpacked validity table
 	num      int32
 	tag      uint64 // the tag's varint bytes, little-endian packed
 	tagLen   int

@@ -153,6 +153,7 @@ type Schema struct {
 	top      []*field  // one per column, in column order
 	nslots   int       // number of per-element size tables an encode needs
 	slotLeaf []int     // the spec whose elements each size table is indexed by
+	nnv      int       // number of unpacked validity tables of fast columns
 
 	seen atomic.Pointer[arrow.Schema] // last other schema value found equal
 	mu   sync.Mutex
