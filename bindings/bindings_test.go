@@ -1,0 +1,691 @@
+package bindings
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/pyzerobus/pyzerobus/zbwrap"
+	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
+)
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name     string
+		yaml     string
+		env      string
+		want     map[string]any
+		problems []string // settings named by the error, if any
+	}{
+		{
+			name: "yaml with facade keys",
+			yaml: "zerobus_endpoint: http://127.0.0.1:1\ntable_name: a.b.c\nbatch_rows: 500\nmax_concurrent_batches: 2\ntls_ca_file: /x.pem\n",
+			want: map[string]any{"zerobus_endpoint": "http://127.0.0.1:1", "table_name": "a.b.c",
+				"batch_rows": 500.0, "max_concurrent_batches": 2.0, "tls_ca_file": "/x.pem", "retry_max_attempts": 5.0},
+		},
+		{
+			name: "environment overrides and fills",
+			yaml: "table_name: a.b.c\nclient_secret: from-yaml\n",
+			env:  `{"ZEROBUS_TABLE_NAME":"x.y.z","DATABRICKS_CLIENT_ID":"cid","DATABRICKS_CLIENT_SECRET":"ignored","ZEROBUS_BATCH_ROWS":"42","ZEROBUS_TLS_CA_FILE":"/ca.pem"}`,
+			want: map[string]any{"table_name": "x.y.z", "client_id": "cid", "client_secret": "from-yaml",
+				"batch_rows": 42.0, "tls_ca_file": "/ca.pem", "max_concurrent_batches": 4.0},
+		},
+		{name: "empty is defaults", want: map[string]any{"batch_rows": 10000.0, "transport": "proto", "flush_timeout_ms": 300000.0}},
+		{name: "bad facade values", yaml: "batch_rows: -1\nmax_concurrent_batches: many\ntls_ca_file: 3\n",
+			problems: []string{"tls_ca_file", "batch_rows", "max_concurrent_batches"}},
+		{name: "bad env value", env: `{"ZEROBUS_RETRY_MAX_ATTEMPTS":"lots","ZEROBUS_BATCH_ROWS":"x"}`,
+			problems: []string{"batch_rows", "retry_max_attempts"}},
+		{name: "unknown key", yaml: "no_such_setting: 1\n", problems: []string{}},
+		{name: "invalid yaml", yaml: "a: [", problems: []string{}},
+		{name: "invalid env json", env: "{", problems: []string{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := ParseConfig(tc.yaml, tc.env)
+			if tc.problems != nil {
+				info := errorOf(t, err)
+				if info.Kind != "configuration" {
+					t.Fatalf("kind %q, want configuration (%s)", info.Kind, info.Message)
+				}
+				var got []string
+				for _, p := range info.Problems {
+					got = append(got, p.Setting)
+				}
+				if strings.Join(got, ",") != strings.Join(tc.problems, ",") {
+					t.Fatalf("problems %v, want %v (%s)", got, tc.problems, info.Message)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseConfig: %v", err)
+			}
+			var got map[string]any
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %v, want %v", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaultConfigMatchesEngine(t *testing.T) {
+	out, err := DefaultConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	d := zbwrap.DefaultConfig()
+	for k, v := range map[string]any{
+		"retry_max_attempts": float64(d.RetryMaxAttempts), "max_inflight_bytes": float64(d.MaxInflightBytes),
+		"max_request_bytes": float64(d.MaxRequestBytes), "observability_otlp_protocol": d.ObservabilityOTLPProtocol,
+		"batch_rows": float64(DefaultBatchRows), "max_concurrent_batches": float64(DefaultMaxConcurrentBatches),
+		"client_secret": "",
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if want := reflect.TypeOf(d).NumField() + len(extraKeys); len(got) != want {
+		t.Errorf("%d settings, want %d: every field of zbwrap.Config and the facade's", len(got), want)
+	}
+}
+
+func TestValidateConfig(t *testing.T) {
+	dir := t.TempDir()
+	badPEM := filepath.Join(dir, "bad.pem")
+	if err := os.WriteFile(badPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		cfg      string
+		problems []string
+	}{
+		{name: "valid", cfg: `{"zerobus_endpoint":"http://127.0.0.1:9","unity_catalog_url":"http://127.0.0.1:8","client_id":"i","client_secret":"s","table_name":"a.b.c"}`},
+		{name: "writer disabled needs only a table", cfg: `{"zerobus_writer_disabled":true,"table_name":"a.b.c"}`},
+		{name: "everything missing", cfg: `{}`,
+			problems: []string{"table_name", "zerobus_endpoint", "unity_catalog_url", "client_id", "client_secret"}},
+		{name: "numbers and ca file", cfg: `{"zerobus_writer_disabled":true,"table_name":"a.b.c","retry_max_attempts":-1,"tls_ca_file":"` + badPEM + `"}`,
+			problems: []string{"tls_ca_file", "retry_max_attempts"}},
+		{name: "missing ca file", cfg: `{"zerobus_writer_disabled":true,"table_name":"a.b.c","tls_ca_file":"/no/such.pem"}`,
+			problems: []string{"tls_ca_file"}},
+		{name: "not json", cfg: `{`, problems: []string{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidateConfig(tc.cfg)
+			if tc.problems == nil {
+				if err != nil {
+					t.Fatalf("ValidateConfig: %v", err)
+				}
+				return
+			}
+			info := errorOf(t, err)
+			var got []string
+			for _, p := range info.Problems {
+				got = append(got, p.Setting)
+			}
+			if info.Kind != "configuration" || strings.Join(got, ",") != strings.Join(tc.problems, ",") {
+				t.Fatalf("kind %s problems %v, want configuration %v (%s)", info.Kind, got, tc.problems, info.Message)
+			}
+			if strings.Contains(info.Message, "facade-secret") {
+				t.Fatal("the secret leaked into the error")
+			}
+		})
+	}
+}
+
+func TestNewWrapperRefusesBadConfig(t *testing.T) {
+	_, err := NewWrapper(`{"table_name":"bad","client_secret":"facade-secret-0123456789"}`, 20, false)
+	info := errorOf(t, err)
+	if info.Kind != "configuration" || len(info.Problems) < 4 {
+		t.Fatalf("got %+v", info)
+	}
+	if strings.Contains(err.Error(), "facade-secret") {
+		t.Fatal("the secret leaked into the error")
+	}
+	_, err = NewWrapper(`{"zerobus_writer_disabled":true,"table_name":"a.b.c","tls_ca_file":"/no/such.pem"}`, 20, false)
+	if info := errorOf(t, err); info.Problems[0].Setting != "tls_ca_file" {
+		t.Fatalf("got %+v", info)
+	}
+	_, err = NewWrapper(`[`, 20, false)
+	if info := errorOf(t, err); info.Kind != "configuration" {
+		t.Fatalf("got %+v", info)
+	}
+	if Version() != zbwrap.Version {
+		t.Fatalf("Version() = %q", Version())
+	}
+}
+
+// Rows of a stream keep their numbers across batches and chunks, land in
+// the table, and the progress counts them.
+func TestSendStreamChunksAndNumbersRows(t *testing.T) {
+	checkNoLeaks(t)
+	srv := newServer(t)
+	w := newWrapper(t, configFor(srv, map[string]any{"batch_rows": 300, "max_concurrent_batches": 3}), false)
+	recs := batches(4, 1000)
+	_, addr := exportStream(t, testSchema, recs...)
+	for _, r := range recs {
+		r.Release()
+	}
+	id, err := w.SendStream(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitResult(t, w, id)
+	if !r.Success || r.TotalRows != 4000 || r.SuccessfulCount != 4000 || r.FailedCount != 0 || r.Batches != 16 ||
+		r.Attempts != 1 || r.BatchSizeBytes == 0 || r.Error != nil || r.InputError != nil || r.Cancelled {
+		t.Fatalf("result %+v", r)
+	}
+	if _, err := w.Progress(id); err == nil {
+		t.Fatal("Progress of a taken result should fail")
+	}
+	if _, err := w.Result(id); errorOf(t, err).Kind != "transmission" {
+		t.Fatal("a result can be taken once")
+	}
+	if err := w.Flush(10_000); err != nil {
+		t.Fatal(err)
+	}
+	var stats statsJSON
+	out, err := w.Stats()
+	if err != nil || json.Unmarshal([]byte(out), &stats) != nil {
+		t.Fatalf("Stats: %s %v", out, err)
+	}
+	if stats.RowsAcked != 4000 || stats.Batches != 16 || stats.Streams != 1 {
+		t.Fatalf("stats %+v", stats)
+	}
+	if err := w.Close(20_000); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Materialize(); err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := zerobustest.ReadTable(srv.DataDir(), testTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	if tbl.NumRows() != 4000 {
+		t.Fatalf("table has %d rows", tbl.NumRows())
+	}
+}
+
+func TestSendStreamRefusesBadAddresses(t *testing.T) {
+	w := newWrapper(t, `{"zerobus_writer_disabled":true,"table_name":"a.b.c"}`, false)
+	if info := errorOf(t, func() error { _, err := w.SendStream(0); return err }()); info.Kind != "conversion" ||
+		!strings.Contains(info.Message, "address is 0") {
+		t.Fatalf("addr 0: %+v", info)
+	}
+	rec := makeBatch(0, 10)
+	defer rec.Release()
+	cs, addr := exportStream(t, testSchema, rec)
+	id, err := w.SendStream(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := waitResult(t, w, id); !r.Success || r.TotalRows != 10 {
+		t.Fatalf("result %+v", r)
+	}
+	// The stream was moved out: the same struct is now released.
+	_, err = w.SendStream(addr)
+	if info := errorOf(t, err); info.Kind != "conversion" || !strings.Contains(info.Message, "already released") {
+		t.Fatalf("released stream: %+v", info)
+	}
+	_ = cs
+}
+
+// Rows the encoder rejects fail with their number in the whole stream, the
+// others go; past maxDistinctErrors, errors are grouped by kind.
+func TestRowErrorsAreNumberedAcrossChunks(t *testing.T) {
+	w := newWrapper(t, `{"zerobus_writer_disabled":true,"table_name":"a.b.c","batch_rows":1000}`, false)
+	vals := make([]uint64, 3000)
+	for i := range vals {
+		vals[i] = uint64(i)
+		if i >= 1500 && i < 2700 { // 1200 rows, beyond the distinct-error cap
+			vals[i] = 1 << 63
+		}
+	}
+	vals[10] = 1<<63 + 1
+	rec := u64Batch(vals...)
+	_, addr := exportStream(t, rec.Schema(), rec)
+	rec.Release()
+	id, err := w.SendStream(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitResult(t, w, id)
+	if r.Success || r.TotalRows != 3000 || r.FailedCount != 1201 || r.SuccessfulCount != 1799 {
+		t.Fatalf("counts %+v", r)
+	}
+	if r.Error == nil || r.Error.Kind != "conversion" || !strings.HasPrefix(r.Error.Message, "1201 of 3000 rows failed; row 10:") {
+		t.Fatalf("summary %+v", r.Error)
+	}
+	if len(r.Errors) != maxDistinctErrors+1 || !strings.Contains(r.Errors[maxDistinctErrors].Message, "further conversion errors") {
+		t.Fatalf("%d distinct errors, last %+v", len(r.Errors), r.Errors[len(r.Errors)-1])
+	}
+	failed := 0
+	for _, run := range r.Failed {
+		for i := run[0]; i < run[0]+run[1]; i++ {
+			if i != 10 && (i < 1500 || i >= 2700) {
+				t.Fatalf("row %d reported failed", i)
+			}
+			failed++
+		}
+		if msg := r.Errors[run[2]].Message; run[2] < maxDistinctErrors && !strings.Contains(msg, fmt.Sprintf("row %d,", run[0])) {
+			t.Fatalf("run %v has error %q, not naming its row", run, msg)
+		}
+	}
+	if failed != 1201 {
+		t.Fatalf("%d failed rows in runs", failed)
+	}
+}
+
+func TestSendIPC(t *testing.T) {
+	w := newWrapper(t, `{"zerobus_writer_disabled":true,"table_name":"a.b.c","batch_rows":250}`, false)
+	recs := batches(3, 500)
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	stream := ipcBytes(t, false, testSchema, recs...)
+	file := ipcBytes(t, true, testSchema, recs...)
+	for name, data := range map[string][]byte{"stream": stream, "file": file} {
+		t.Run(name, func(t *testing.T) {
+			id, err := w.SendIPC(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := waitResult(t, w, id); !r.Success || r.TotalRows != 1500 || r.Batches != 6 {
+				t.Fatalf("result %+v", r)
+			}
+		})
+	}
+	bad := map[string][]byte{
+		"empty":          nil,
+		"garbage":        []byte("this is not arrow at all, not even close"),
+		"file magic":     append([]byte("ARROW1\x00\x00"), make([]byte, 64)...),
+		"truncated head": stream[:20],
+	}
+	for name, data := range bad {
+		t.Run(name, func(t *testing.T) {
+			_, err := w.SendIPC(data)
+			if info := errorOf(t, err); info.Kind != "conversion" {
+				t.Fatalf("kind %s: %s", info.Kind, info.Message)
+			}
+		})
+	}
+	t.Run("corrupted after the first batch", func(t *testing.T) {
+		one := ipcBytes(t, false, testSchema, recs[0])
+		data := append([]byte(nil), stream...)
+		// Overwrite the body of the second message with junk.
+		for i := len(one) + 8; i < len(data)-8; i++ {
+			data[i] = 0xff
+		}
+		id, err := w.SendIPC(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := waitResult(t, w, id)
+		if r.Success || r.InputError == nil || r.InputError.Kind != "conversion" || r.TotalRows != 500 || r.SuccessfulCount != 500 {
+			t.Fatalf("result %+v input error %+v", r, r.InputError)
+		}
+	})
+}
+
+// Cancel stops a send whose input blocks; the wrapper stays usable.
+func TestCancelLeavesWrapperUsable(t *testing.T) {
+	checkNoLeaks(t)
+	srv := newServer(t)
+	w := newWrapper(t, configFor(srv, nil), true)
+	br := newBlockingReader()
+	_, addr := exportReader(br)
+	id, err := w.SendStream(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-br.started // the first batch was read; the second read blocks
+	if done, err := w.Wait(id, 0); done || err != nil {
+		t.Fatalf("Wait(0) = %v, %v while the input blocks", done, err)
+	}
+	if done, err := w.Wait(id, 20); done || err != nil {
+		t.Fatalf("Wait(20) = %v, %v while the input blocks", done, err)
+	}
+	if _, err := w.Result(id); errorOf(t, err).Kind != "transmission" {
+		t.Fatal("Result of a running operation should fail")
+	}
+	running, err := w.Cancel(id)
+	if err != nil || !running {
+		t.Fatalf("Cancel = %v, %v", running, err)
+	}
+	close(br.release)
+	r := waitResult(t, w, id)
+	if !r.Cancelled || r.TotalRows != 100 {
+		t.Fatalf("result %+v", r)
+	}
+	rec := makeBatch(1000, 50)
+	_, addr = exportStream(t, testSchema, rec)
+	rec.Release()
+	id2, err := w.SendStream(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := waitResult(t, w, id2); !r.Success || r.TotalRows != 50 {
+		t.Fatalf("after cancel: %+v", r)
+	}
+	if _, err := w.Cancel(id2); err == nil {
+		t.Fatal("Cancel of a forgotten operation should fail")
+	}
+}
+
+// Close with a running operation waits, then cancels it at the timeout;
+// later sends are refused.
+func TestCloseCancelsRunningOperations(t *testing.T) {
+	checkNoLeaks(t)
+	srv := newServer(t)
+	w := newWrapper(t, configFor(srv, nil), false)
+	br := newBlockingReader()
+	_, addr := exportReader(br)
+	id, err := w.SendStream(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-br.started
+	closed := make(chan error)
+	go func() { closed <- w.Close(100) }()
+	time.Sleep(300 * time.Millisecond) // Close has cancelled the operation; let the input end
+	close(br.release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if r := waitResult(t, w, id); !r.Cancelled {
+		t.Fatalf("result %+v", r)
+	}
+	if err := w.Close(100); err != nil {
+		t.Fatal("a second Close should do nothing")
+	}
+	rec := makeBatch(0, 1)
+	defer rec.Release()
+	_, addr = exportStream(t, testSchema, rec)
+	if _, err := w.SendStream(addr); errorOf(t, err).Kind != "transmission" {
+		t.Fatal("send after Close should fail")
+	}
+	if _, err := w.SendIPC([]byte("x")); errorOf(t, err).Kind != "transmission" {
+		t.Fatal("send after Close should fail")
+	}
+}
+
+func TestCompletions(t *testing.T) {
+	checkNoLeaks(t)
+	w := newWrapper(t, `{"zerobus_writer_disabled":true,"table_name":"a.b.c"}`, true)
+	out, err := w.Completions(0, 0)
+	if err != nil || out != `{"seq":0,"ops":[]}` {
+		t.Fatalf("empty log: %s %v", out, err)
+	}
+	ids := map[int64]bool{}
+	for i := range 3 {
+		rec := makeBatch(i*10, 10)
+		_, addr := exportStream(t, testSchema, rec)
+		rec.Release()
+		id, err := w.SendStream(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[id] = true
+	}
+	seen := map[int64]bool{}
+	var seq int64
+	for len(seen) < 3 {
+		out, err := w.Completions(seq, 5000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c completions
+		if err := json.Unmarshal([]byte(out), &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.Seq <= seq {
+			t.Fatalf("no progress: %s", out)
+		}
+		for _, id := range c.Ops {
+			if !ids[id] || seen[id] {
+				t.Fatalf("unexpected completion %d in %s", id, out)
+			}
+			seen[id] = true
+		}
+		seq = c.Seq
+	}
+	// Nothing new: the wait ends at its timeout with no operation.
+	start := time.Now()
+	out, err = w.Completions(seq, 50)
+	if err != nil || !strings.HasSuffix(out, `"ops":[]}`) || time.Since(start) < 40*time.Millisecond {
+		t.Fatalf("idle: %s %v after %v", out, err, time.Since(start))
+	}
+	plain := newWrapper(t, `{"zerobus_writer_disabled":true,"table_name":"a.b.c"}`, false)
+	if _, err := plain.Completions(0, 0); err == nil {
+		t.Fatal("Completions without notify should fail")
+	}
+}
+
+// Server failures reach the result as the engine's kinds with their gRPC
+// codes; engine logs are kept for the Python side.
+func TestServerFailuresKeepKindAndCode(t *testing.T) {
+	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{
+		Kind: zerobustest.FaultFailCreate, Code: codes.PermissionDenied, Times: -1, Message: "no access"}))
+	w := newWrapper(t, configFor(srv, nil), false)
+	rec := makeBatch(0, 20)
+	_, addr := exportStream(t, testSchema, rec)
+	rec.Release()
+	id, err := w.SendStream(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitResult(t, w, id)
+	if r.Success || r.FailedCount != 20 || r.Error == nil || r.Error.Kind != "authentication" ||
+		r.Error.GRPCCode != codes.PermissionDenied.String() || r.Error.GRPCMessage != "no access" {
+		t.Fatalf("result %+v error %+v", r, r.Error)
+	}
+	if len(r.Failed) != 1 || r.Failed[0] != [4]int{0, 20, 0, 0} {
+		t.Fatalf("runs %v", r.Failed)
+	}
+	logs, err := w.Logs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var rec logRecord
+		if line == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Message == "" || rec.Time == 0 {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+	}
+	if again, _ := w.Logs(); again != "" {
+		t.Fatalf("logs are drained once: %q", again)
+	}
+}
+
+func TestWrapError(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want errorInfo
+	}{
+		{"plain", errors.New("boom"), errorInfo{Kind: "internal", Message: "boom"}},
+		{"engine", &zbwrap.Error{Kind: zbwrap.KindRetryExhausted, Op: "send", Msg: "gave up"},
+			errorInfo{Kind: "retry_exhausted", Op: "send", Message: "zbwrap: retry exhausted error: send: gave up"}},
+		{"wrapped", fmt.Errorf("outer: %w", &zbwrap.Error{Kind: zbwrap.KindTokenRefresh}),
+			errorInfo{Kind: "token_refresh", Message: "outer: zbwrap: token refresh error"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			info := errorOf(t, wrapError(tc.err))
+			if info.Kind != tc.want.Kind || info.Op != tc.want.Op || info.Message != tc.want.Message {
+				t.Fatalf("got %+v, want %+v", info, tc.want)
+			}
+		})
+	}
+	if wrapError(nil) != nil {
+		t.Fatal("wrapError(nil) should be nil")
+	}
+	fe := newError(kindConversion, "x", "y")
+	if wrapError(fmt.Errorf("w: %w", fe)) != fe {
+		t.Fatal("a facade error stays itself")
+	}
+}
+
+func TestPanicsBecomeErrors(t *testing.T) {
+	f := func() (err error) {
+		defer recoverError(&err)
+		var m map[string]int
+		m["x"] = 1 // panics
+		return nil
+	}
+	info := errorOf(t, f())
+	if info.Kind != "internal" || info.Op != "panic" || !strings.Contains(info.Message, "nil map") {
+		t.Fatalf("got %+v", info)
+	}
+	// A nil Wrapper's methods fail cleanly instead of crashing.
+	var w *Wrapper
+	if _, err := w.SendStream(1); errorOf(t, err).Kind != "internal" {
+		t.Fatal("nil wrapper")
+	}
+	if _, err := w.Stats(); errorOf(t, err).Kind != "internal" {
+		t.Fatal("nil wrapper")
+	}
+}
+
+// sliceErr is an error type that cannot be a map key.
+type sliceErr []string
+
+func (s sliceErr) Error() string { return strings.Join(s, "; ") }
+
+// An operation whose errors are not comparable, or missing, still gets a
+// result.
+func TestOperationErrorRefs(t *testing.T) {
+	o := newOperation(1)
+	o.addRun(0, 2, nil, false)
+	o.addRun(2, 1, sliceErr{"a", "b"}, true)
+	o.addRun(3, 1, sliceErr{"a", "b"}, true)
+	o.addRun(4, 0, errors.New("nothing"), false)
+	if len(o.errs) != 2 || o.errs[0].Kind != "internal" || !strings.Contains(o.errs[0].Message, "neither") ||
+		o.errs[1].Message != "a; b" {
+		t.Fatalf("errors %+v", o.errs)
+	}
+	if o.resolved.Load() != 4 || len(o.runs) != 3 || o.runs[2].err != 1 {
+		t.Fatalf("resolved %d runs %+v", o.resolved.Load(), o.runs)
+	}
+	e := &zbwrap.Error{Kind: zbwrap.KindConversion, Msg: "row 3, column \"u\": too big"}
+	if got := renumber(e, 3, 1003).(*zbwrap.Error).Msg; got != "row 1003, column \"u\": too big" {
+		t.Fatalf("renumber: %q", got)
+	}
+	if renumber(e, 3, 3) != error(e) {
+		t.Fatal("same number: same error")
+	}
+	other := &zbwrap.Error{Kind: zbwrap.KindConnection, Msg: "row 3"}
+	if renumber(other, 3, 9) != error(other) {
+		t.Fatal("only conversion row errors are renumbered")
+	}
+}
+
+func TestLogBuffer(t *testing.T) {
+	h := newLogHandler(parseLevel(20))
+	l := slog.New(h).With("table", "a.b.c").WithGroup("g")
+	l.Debug("hidden")
+	for i := range logCapacity + 5 {
+		l.Info("hello", "i", i, "d", time.Second, "ok", true)
+	}
+	out := h.buf.drain()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != logCapacity+1 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	var first, last logRecord
+	_ = json.Unmarshal([]byte(lines[0]), &first)
+	_ = json.Unmarshal([]byte(lines[len(lines)-1]), &last)
+	if first.Level != "warn" || first.Attrs["dropped"] != 5.0 {
+		t.Fatalf("first %+v", first)
+	}
+	if last.Message != "hello" || last.Level != "info" || last.Attrs["table"] != "a.b.c" ||
+		last.Attrs["g.i"] != float64(logCapacity+4) || last.Attrs["g.d"] != "1s" || last.Attrs["g.ok"] != true {
+		t.Fatalf("last %+v", last)
+	}
+	for py, want := range map[int]slog.Level{0: slog.LevelDebug, 10: slog.LevelDebug, 20: slog.LevelInfo, 30: slog.LevelWarn, 40: slog.LevelError, 50: slog.LevelError} {
+		if got := parseLevel(py); got != want {
+			t.Errorf("parseLevel(%d) = %v, want %v", py, got, want)
+		}
+	}
+}
+
+// A TLS server is trusted through tls_ca_file.
+func TestTLSWithCAFile(t *testing.T) {
+	srv := newServer(t, zerobustest.WithTLS())
+	w := newWrapper(t, configFor(srv, map[string]any{"tls_ca_file": srv.CAFile()}), false)
+	rec := makeBatch(0, 5)
+	_, addr := exportStream(t, testSchema, rec)
+	rec.Release()
+	id, err := w.SendStream(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := waitResult(t, w, id); !r.Success {
+		t.Fatalf("result %+v error %+v", r, r.Error)
+	}
+}
+
+// Cancelling while chunks wait for a slot fails the rows not yet sent as
+// certainly not stored, and the chunk in flight as possibly stored.
+func TestCancelWhileWaitingForSlot(t *testing.T) {
+	checkNoLeaks(t)
+	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{
+		Kind: zerobustest.FaultDelayAcks, Delay: 2 * time.Second}))
+	w := newWrapper(t, configFor(srv, map[string]any{"batch_rows": 100, "max_concurrent_batches": 1}), false)
+	rec := makeBatch(0, 1000)
+	_, addr := exportStream(t, testSchema, rec)
+	rec.Release()
+	id, err := w.SendStream(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for { // wait until the first chunk is on the wire
+		out, _ := w.Stats()
+		var st statsJSON
+		_ = json.Unmarshal([]byte(out), &st)
+		if st.RequestsWritten > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := w.Cancel(id); err != nil {
+		t.Fatal(err)
+	}
+	r := waitResult(t, w, id)
+	if !r.Cancelled || r.TotalRows != 1000 || r.FailedCount != 1000 || len(r.Failed) != 2 {
+		t.Fatalf("result %+v", r)
+	}
+	inFlight, unsent := r.Failed[0], r.Failed[1]
+	if inFlight != [4]int{0, 100, inFlight[2], 1} || unsent != [4]int{100, 900, unsent[2], 0} {
+		t.Fatalf("runs %v", r.Failed)
+	}
+	if msg := r.Errors[unsent[2]].Message; !strings.Contains(msg, "cancelled before rows 100..999") {
+		t.Fatalf("unsent error %q", msg)
+	}
+}
