@@ -1,0 +1,243 @@
+"""The asyncio wrapper: :class:`AsyncZerobusWrapper`."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from types import TracebackType
+from typing import Any, Optional
+
+from . import _engine
+from ._progress import make_progress
+from .config import WrapperConfiguration
+from .errors import TransmissionError
+from .result import TransmissionResult
+from .wrapper import ZerobusWrapper, _raise_for, logger
+
+__all__ = ["AsyncZerobusWrapper"]
+
+# How long one completion poll may block in the engine.
+_POLL_MS = 250
+# How often a waiting send updates its progress bar.
+_PROGRESS_S = 0.2
+
+
+class _NotifyingWrapper(ZerobusWrapper):
+    """A ZerobusWrapper whose engine keeps the completion log the event loop polls."""
+
+    _notify = True
+
+
+class AsyncZerobusWrapper:
+    """The asyncio face of :class:`~pyzerobus.ZerobusWrapper`: same methods, awaitable.
+
+    Many sends may be in flight from one event loop: each is handed to the
+    engine at once and awaited on a future; one background poller (a single
+    thread, whatever the number of sends) resolves the futures as the engine
+    finishes them. Cancelling a task cancels its send; the wrapper stays
+    usable.
+
+    Example::
+
+        async with AsyncZerobusWrapper(cfg) as w:
+            results = await asyncio.gather(*(w.send_batch(t) for t in tables))
+    """
+
+    def __init__(self, config: Optional[WrapperConfiguration] = None, **settings: Any) -> None:
+        """Validate the configuration and create the wrapper (see :class:`ZerobusWrapper`)."""
+        self._sync = _NotifyingWrapper(config, **settings)
+        self._native = self._sync._native
+        self._futures: dict[int, asyncio.Future[None]] = {}
+        self._seq = 0
+        self._poller: Optional[asyncio.Task[None]] = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pyzerobus-poll")
+
+    @property
+    def config(self) -> WrapperConfiguration:
+        """The configuration."""
+        return self._sync.config
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`shutdown` was called."""
+        return self._sync.closed
+
+    # ------------------------------------------------------------ completions
+
+    def _watch(self, op: int) -> asyncio.Future[None]:
+        """A future resolved when the engine finishes operation ``op``."""
+        loop = asyncio.get_running_loop()
+        fut = self._futures.get(op)
+        if fut is None:
+            fut = loop.create_future()
+            self._futures[op] = fut
+        if _engine.call(self._native.Wait, op, 0):  # finished before it was watched
+            self._resolve(op)
+        elif self._poller is None or self._poller.done():
+            self._poller = loop.create_task(self._poll())
+        return fut
+
+    def _resolve(self, op: int) -> None:
+        fut = self._futures.pop(op, None)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    async def _poll(self) -> None:
+        """Resolve futures from the engine's completion log while any is pending."""
+        loop = asyncio.get_running_loop()
+        while self._futures:
+            try:
+                out = await loop.run_in_executor(
+                    self._executor, _engine.call_json, self._native.Completions, self._seq, _POLL_MS
+                )
+            except Exception as exc:  # the engine failed: fail the waiters rather than hang them
+                for fut in self._futures.values():
+                    if not fut.done():
+                        fut.set_exception(exc)
+                self._futures.clear()
+                return
+            self._seq = int(out["seq"])
+            for op in out["ops"]:
+                self._resolve(int(op))
+            for op in [o for o, f in self._futures.items() if f.done()]:  # cancelled awaiters
+                del self._futures[op]
+
+    async def _until_done(
+        self, op: int, total: Optional[int], progress: bool, timeout: Optional[float]
+    ) -> bool:
+        fut = self._watch(op)
+        bar = make_progress(progress, total)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                step = _PROGRESS_S if progress else None
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    step = left if step is None else min(step, left)
+                try:
+                    await asyncio.wait_for(asyncio.shield(fut), step)
+                    return True
+                except asyncio.TimeoutError:
+                    bar.update_to(_engine.call(self._native.Progress, op))
+        finally:
+            if progress and fut.done():
+                bar.update_to(_engine.call(self._native.Progress, op))
+            bar.close()
+
+    async def _abandon(self, op: int) -> TransmissionResult:
+        """Cancel an operation, wait until it stops, return its result."""
+        _engine.call(self._native.Cancel, op)
+        await asyncio.shield(self._watch(op))
+        res = self._sync._take_result(op)
+        logger.warning(
+            "send cancelled: %d of %d rows read were acknowledged, %d failed",
+            res.successful_count,
+            res.total_rows,
+            res.failed_count,
+        )
+        return res
+
+    # ------------------------------------------------------------ sending
+
+    async def send_batch(
+        self, data: Any, *, progress: bool = False, strict: bool = False, timeout: Optional[float] = None
+    ) -> TransmissionResult:
+        """Send data and wait until every row is resolved (see :meth:`ZerobusWrapper.send_batch`)."""
+        op, total = await asyncio.to_thread(self._sync._start, data)
+        try:
+            finished = await self._until_done(op, total, progress, timeout)
+        except BaseException:
+            await self._abandon(op)
+            raise
+        if not finished:
+            res = await self._abandon(op)
+            raise TransmissionError(
+                f"send timed out after {timeout} s and was cancelled", op="send", result=res
+            )
+        res = self._sync._take_result(op)
+        _raise_for(res, strict)
+        return res
+
+    async def send_batch_async(self, data: Any) -> int:
+        """Hand data to the engine and return its offset (see :meth:`ZerobusWrapper.send_batch_async`)."""
+        op, _ = await asyncio.to_thread(self._sync._start, data)
+        self._sync._register_async(op)
+        return op
+
+    async def wait_for_offset(
+        self, offset: int, *, timeout: Optional[float] = None, strict: bool = False
+    ) -> list[TransmissionResult]:
+        """Wait for the async send at ``offset`` and every one before it.
+
+        See :meth:`ZerobusWrapper.wait_for_offset`.
+        """
+        if offset < 0 or offset > self._sync._issued:
+            raise ValueError(f"offset {offset} was not returned by send_batch_async")
+        with self._sync._lock:
+            covered = [o for o in self._sync._pending if o <= offset]
+        if covered:
+            waits = asyncio.gather(*(asyncio.shield(self._watch(o)) for o in covered))
+            try:
+                await asyncio.wait_for(waits, timeout)
+            except asyncio.TimeoutError:
+                raise TransmissionError(
+                    f"wait for offset {offset} timed out after {timeout} s", op="wait"
+                ) from None
+        # Everything covered is finished: the synchronous wait returns at once.
+        return self._sync.wait_for_offset(offset, strict=strict)
+
+    async def flush(
+        self, *, timeout: Optional[float] = None, strict: bool = False
+    ) -> list[TransmissionResult]:
+        """Wait until every async send so far is resolved (see :meth:`ZerobusWrapper.flush`)."""
+        with self._sync._lock:
+            last = max(self._sync._pending, default=-1)
+        results = await self.wait_for_offset(last, timeout=timeout, strict=strict) if last >= 0 else []
+        await asyncio.to_thread(_engine.call, self._native.Flush, self._sync._timeout_ms(timeout))
+        return results
+
+    async def shutdown(self, *, timeout: Optional[float] = None) -> None:
+        """Flush, then close (see :meth:`ZerobusWrapper.shutdown`). ``close`` is the same method."""
+        if self._sync.closed:
+            return
+        try:
+            with self._sync._lock:
+                pending = list(self._sync._pending)
+            await asyncio.gather(*(asyncio.shield(self._watch(o)) for o in pending))
+            await asyncio.to_thread(self._sync.shutdown, timeout=timeout)
+        finally:
+            if self._poller is not None:
+                await asyncio.gather(self._poller, return_exceptions=True)
+            self._executor.shutdown(wait=False)
+
+    close = shutdown
+
+    def stats(self) -> dict[str, int]:
+        """The engine's counters (see :meth:`ZerobusWrapper.stats`)."""
+        return self._sync.stats()
+
+    async def __aenter__(self) -> AsyncZerobusWrapper:
+        """Return the wrapper."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        """Shut down; an error of the shutdown does not hide an exception already raised."""
+        if exc is None:
+            await self.shutdown()
+            return
+        try:
+            await self.shutdown()
+        except Exception as close_exc:
+            logger.warning("shutdown after an error failed too: %s", close_exc)
+
+    def __repr__(self) -> str:
+        """Return e.g. ``AsyncZerobusWrapper(table_name='main.app.events', ...)``."""
+        return "Async" + repr(self._sync)
