@@ -16,8 +16,8 @@ export PATH := $(BIN):$(PATH)
 export ZEROBUS_LOCAL_BIN := $(BIN)/zerobus-local
 export PYZEROBUS_PYTHON := $(PY)
 
-.PHONY: all deps go-deps py-deps build test test-go test-conformance test-py \
-        demo bench cover proto lint clean
+.PHONY: all deps go-deps py-deps py-build build test test-go test-conformance test-py \
+        tox demo py-bench bench cover proto lint clean
 
 all: build
 
@@ -36,6 +36,16 @@ $(VENV)/.deps-stamp: requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
+## py-build: build the pyzerobus package (Go engine through gopy) and install it into .venv.
+py-build: $(VENV)/.pyzerobus-stamp
+
+PY_PKG_SOURCES := pyproject.toml go.mod go.sum $(shell find bindings zbwrap pyzerobus pybuild \
+	\( -name '*.go' -o -name '*.py' \) -not -name '*_test.go' -not -path '*/_native/*' -not -path '*/zerobustest/*' 2>/dev/null)
+
+$(VENV)/.pyzerobus-stamp: $(VENV)/.deps-stamp $(PY_PKG_SOURCES)
+	$(PY) -m pip install -q --no-build-isolation --no-deps --force-reinstall .
+	touch $@
+
 ## build: the zerobus-local server command into .bin/.
 build: go-deps
 	$(GO) build -o $(BIN)/zerobus-local ./tools/zerobus-local
@@ -50,21 +60,39 @@ test-go:
 test-conformance:
 	cd tests/go/conformance && $(CONFORMANCE_ENV) $(GO) vet ./... && $(CONFORMANCE_ENV) $(GOTEST) -race -timeout 10m ./...
 
-test-py: py-deps build
-	$(PY) -m pytest -q tests/py
+test-py: py-deps build py-build
+	$(PY) -m ruff check pyzerobus pybuild examples/python tests/py/conftest.py tests/py/test_pyzerobus_*.py \
+		$(wildcard tools/bench/*.py)
+	$(PY) -m mypy
+	# From tests/py, so that the package under test is the one installed in .venv.
+	cd tests/py && $(PY) -m pytest -q . --cov=pyzerobus --cov-config=$(CURDIR)/pyproject.toml \
+		--cov-report=term-missing:skip-covered --cov-fail-under=90
+
+## tox: pytest on every CPython 3.9-3.13 this machine has, ruff and mypy (tox.ini).
+TOX_PYTHONS := $(wildcard $(HOME)/.pyenv/versions/3.*/bin/python3)
+tox: py-deps build
+	$(PY) -m tox $(if $(TOX_PYTHONS),--discover $(TOX_PYTHONS))
 
 ## demo: start zerobus-local, send a sample dataset, show the rows that landed.
-demo: deps build
+demo: deps build py-build
 	bash examples/demo.sh
+
+## py-bench: pyzerobus (C stream, IPC) vs the Go engine vs Databricks' Python SDK, one discard-mode server.
+py-bench: py-deps build py-build
+	$(PY) tools/bench/pybench.py
 
 ## bench: benchmarks of the encoder, the server and the engine.
 bench: go-deps
 	$(GOTEST) -run '^$$' -bench . -benchmem ./zbwrap/...
 
-## cover: statement coverage per Go package and per file.
-cover: go-deps
-	$(GOTEST) -coverprofile=$(CURDIR)/cover.out ./... | grep -v 'no test files'
+## cover: statement coverage per Go package and per file, then of the Python package.
+cover: go-deps build py-build
+	$(GOTEST) -coverpkg=./... -coverprofile=$(CURDIR)/cover.out ./... | grep -v 'no test files'
+	@echo "per file:"
+	@awk -f tools/cover/perfile.awk $(CURDIR)/cover.out | grep -v '/examples/\|zbwrap/internal/wire/.*pb.go' | sort -k2
 	$(GO) tool cover -func=$(CURDIR)/cover.out | tail -1
+	cd tests/py && $(PY) -m pytest -q . --cov=pyzerobus --cov-config=$(CURDIR)/pyproject.toml \
+		--cov-report=term:skip-covered
 
 ## proto: regenerate the committed wire code (needs protoc: apt-get install protobuf-compiler).
 proto:

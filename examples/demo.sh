@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The demo behind `make demo`: start zerobus-local, send a sample dataset
-# through the engine, stop the server (which materializes every durable
-# record), then show what landed in the Delta table.
+# The demo behind `make demo`: start zerobus-local, send a generated sample of
+# 1,000,000 app events with nested fields from Python (pyzerobus, with a
+# progress bar), stop the server (which materializes every durable record
+# into the Delta table), then read the table back with deltalake.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${ZEROBUS_LOCAL_BIN:-.bin/zerobus-local}
+PY=${PYZEROBUS_PYTHON:-.venv/bin/python}
+ROWS=${DEMO_ROWS:-1000000}
 DATA=$(mktemp -d "${TMPDIR:-/tmp}/zerobus-demo.XXXXXX")
 TABLE=main.demo.events
 LOG="$DATA/server.log"
@@ -25,14 +28,11 @@ echo "$READY"
 ENDPOINT=$(sed -n 's/.* endpoint=\([^ ]*\).*/\1/p' <<<"$READY")
 WORKSPACE=$(sed -n 's/.* workspace_url=\([^ ]*\).*/\1/p' <<<"$READY")
 
-go run ./examples/go/quickstart \
-  -endpoint "$ENDPOINT" -workspace-url "$WORKSPACE" \
-  -client-id demo -client-secret demo-secret -table "$TABLE" -rows 100000
+"$PY" examples/python/demo.py send \
+  --endpoint "$ENDPOINT" --workspace-url "$WORKSPACE" \
+  --client-id demo --client-secret demo-secret --table "$TABLE" --rows "$ROWS"
 
 kill -TERM "$SERVER"
 wait "$SERVER"
 
-ROWS=$("$BIN" show --data-dir "$DATA" "$TABLE" | wc -l)
-echo "rows in the Delta table $TABLE: $ROWS"
-echo "first rows:"
-"$BIN" show --data-dir "$DATA" "$TABLE" | sed -n 1,3p  # sed reads to the end: no SIGPIPE
+"$PY" examples/python/demo.py show --data-dir "$DATA" --table "$TABLE"

@@ -9,7 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -99,3 +99,84 @@ def local_server(tmp_path: pathlib.Path) -> Iterator[LocalServer]:
     finally:
         server.stop()
         shutil.rmtree(tmp_path / "data", ignore_errors=True)
+
+
+# ---------------------------------------------------------------- pyzerobus
+
+
+def post_json(url: str, body: object) -> object:
+    """POST a JSON body and decode the JSON answer."""
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def arm_fault(server: LocalServer, **fault: object) -> None:
+    """Arm a fault on a running server (POST /admin/faults)."""
+    post_json(server.workspace_url + "/admin/faults", fault)
+
+
+def read_delta(server: LocalServer, table: str) -> pyarrow.Table:  # noqa: F821
+    """Stop the server (which materializes every durable record) and read the Delta table."""
+    import deltalake
+
+    assert server.stop() == 0
+    return deltalake.DeltaTable(str(server.table_dir(table))).to_pyarrow_table()
+
+
+def wrapper_config(server: LocalServer, table: str, **settings: object) -> pyzerobus.WrapperConfiguration:  # noqa: F821
+    """A configuration for the server, with quick retries."""
+    import pyzerobus
+
+    base: dict = dict(
+        endpoint=server.endpoint,
+        unity_catalog_url=server.workspace_url,
+        client_id=server.client_id,
+        client_secret=server.client_secret,
+        table_name=table,
+        retry_base_delay_ms=5,
+        retry_max_delay_ms=50,
+        ack_timeout_ms=5000,
+        flush_timeout_ms=30000,
+    )
+    base.update(settings)
+    return pyzerobus.WrapperConfiguration(**base)
+
+
+@pytest.fixture
+def table_name(request: pytest.FixtureRequest) -> str:
+    """A table name unique to the test."""
+    import re
+
+    return "main.pytest." + re.sub(r"\W+", "_", request.node.name)[:60].lower()
+
+
+@pytest.fixture
+def config(local_server: LocalServer, table_name: str) -> pyzerobus.WrapperConfiguration:  # noqa: F821
+    """A configuration pointing at this test's server and table."""
+    return wrapper_config(local_server, table_name)
+
+
+@pytest.fixture
+def discard_server(tmp_path: pathlib.Path) -> Iterator[LocalServer]:
+    """A zerobus-local that acknowledges without storing (for volume tests)."""
+    server = start_server(tmp_path / "discard", "--discard")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def tls_server(tmp_path: pathlib.Path) -> Iterator[LocalServer]:
+    """A zerobus-local serving TLS; its CA is data_dir/ca.pem."""
+    server = start_server(tmp_path / "tls", "--tls", "--materialize-interval", "200ms")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,154 @@
+// Command goengine sends Arrow data with the zbwrap engine directly, for
+// tools/bench/pybench.py: it is the Go-engine column of that comparison.
+//
+// It loads an Arrow IPC file into memory, cuts its batches into chunks of
+// -batch-rows rows, sends one chunk first to open the stream, then sends the
+// rest the way the Python package does (-concurrency SendBatch calls at
+// once), or with SendBatchAsync then Flush (-mode async), and prints one JSON
+// line: {"rows": N, "bytes": B, "seconds": S}.
+//
+//	goengine -endpoint URL -workspace-url URL -client-id ID -client-secret S \
+//	    -table main.bench.t -ipc data.arrow [-batch-rows 10000] [-concurrency 4] [-mode sync|async]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+
+	"github.com/pyzerobus/pyzerobus/zbwrap"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "goengine:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("goengine", flag.ContinueOnError)
+	var (
+		endpoint    = fs.String("endpoint", "", "Zerobus endpoint")
+		workspace   = fs.String("workspace-url", "", "workspace URL")
+		clientID    = fs.String("client-id", "", "OAuth client id")
+		secret      = fs.String("client-secret", "", "OAuth client secret")
+		table       = fs.String("table", "", "catalog.schema.table")
+		path        = fs.String("ipc", "", "Arrow IPC file to send")
+		batchRows   = fs.Int("batch-rows", 10_000, "rows per batch")
+		concurrency = fs.Int("concurrency", 4, "SendBatch calls at once (-mode sync)")
+		mode        = fs.String("mode", "sync", "sync: concurrent SendBatch; async: SendBatchAsync then Flush")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *mode != "sync" && *mode != "async" {
+		return fmt.Errorf("unknown -mode %q", *mode)
+	}
+	chunks, err := load(*path, *batchRows)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, c := range chunks {
+			c.Release()
+		}
+	}()
+	ctx := context.Background()
+	w, err := zbwrap.New(ctx, zbwrap.Config{
+		ZerobusEndpoint: *endpoint, UnityCatalogURL: *workspace, ClientID: *clientID,
+		ClientSecret: zbwrap.Secret(*secret), TableName: *table,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = w.Close(ctx) }()
+	if _, err := w.SendBatch(ctx, chunks[0]); err != nil { // open the stream
+		return err
+	}
+	chunks = chunks[1:]
+
+	var rows, bytes atomic.Int64
+	start := time.Now()
+	switch *mode {
+	case "sync":
+		err = sendConcurrently(ctx, w, chunks, *concurrency, &rows, &bytes)
+	default: // async
+		for _, c := range chunks {
+			if _, err = w.SendBatchAsync(ctx, c); err != nil {
+				break
+			}
+			rows.Add(c.NumRows())
+		}
+		if err == nil {
+			err = w.Flush(ctx)
+		}
+		bytes.Store(-1) // not reported by the async API
+	}
+	secs := time.Since(start).Seconds()
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(map[string]any{"rows": rows.Load(), "bytes": bytes.Load(), "seconds": secs})
+}
+
+// sendConcurrently sends every chunk with at most n SendBatch calls at once.
+func sendConcurrently(ctx context.Context, w *zbwrap.Wrapper, chunks []arrow.RecordBatch, n int, rows, bytes *atomic.Int64) error {
+	slots := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for _, c := range chunks {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			res, err := w.SendBatch(ctx, c)
+			if err != nil {
+				once.Do(func() { first = err })
+				return
+			}
+			rows.Add(int64(res.SuccessfulCount))
+			bytes.Add(int64(res.BatchSizeBytes))
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// load reads an Arrow IPC file and cuts its batches into chunks.
+func load(path string, batchRows int) ([]arrow.RecordBatch, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := ipc.NewFileReader(f)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []arrow.RecordBatch
+	for i := range r.NumRecords() {
+		rec, err := r.RecordBatchAt(i)
+		if err != nil {
+			return nil, err
+		}
+		for off := int64(0); off < rec.NumRows(); off += int64(batchRows) {
+			out = append(out, rec.NewSlice(off, min(off+int64(batchRows), rec.NumRows())))
+		}
+		rec.Release()
+	}
+	if len(out) < 2 {
+		return nil, fmt.Errorf("%s: need at least two chunks", path)
+	}
+	return out, nil
+}

@@ -1,0 +1,251 @@
+"""Throughput of pyzerobus against the Go engine and Databricks' Python SDK.
+
+    .venv/bin/python tools/bench/pybench.py [--sizes 20,220,1024] [--mb 400] [--repeat 3]
+
+One run, one zerobus-local in --discard mode (it acknowledges without
+storing), the same rows for every contender. Rows are {id int64, payload
+string}, the payload sized so that each encoded protobuf record is 20, 220
+or 1,024 bytes. Contenders:
+
+  c-stream   pyzerobus, send_batch(pyarrow.Table): the Arrow C stream, zero-copy
+  ipc        pyzerobus, send_batch(Arrow IPC bytes)
+  go-engine  zbwrap directly (tools/bench/goengine), the same chunks and concurrency
+  go-async   zbwrap directly, SendBatchAsync then Flush
+  python-sdk Databricks' SDK, ingest_records_nowait in lists of 1,000 records
+             encoded beforehand (a head start: the encoding is not timed), then flush
+
+Contenders take turns for --repeat rounds; each figure is a contender's best
+round: rows/s and MB/s of encoded records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+os.environ.setdefault("RUST_LOG", "warn")  # Databricks' SDK logs every stream at INFO
+sys.path.insert(0, str(REPO / "tests" / "py"))
+
+import pyzerobus  # noqa: E402
+from conftest import LocalServer, start_server, zerobus_local_bin  # noqa: E402
+
+BATCH_ROWS = 10_000
+CHUNK_ROWS = 65_536  # rows per Arrow batch of the source table
+
+
+def payload_len(record_size: int) -> int:
+    """Payload length giving an encoded record of record_size bytes.
+
+    A record is: tag, id as a varint (4 bytes: ids are between 2^21 and
+    2^28), tag, payload length as a varint, payload.
+    """
+    id_bytes = 4
+    for n in range(record_size, 0, -1):
+        len_bytes = 1 if n < 128 else 2
+        if 1 + id_bytes + 1 + len_bytes + n == record_size:
+            return n
+    raise ValueError(record_size)
+
+
+def make_table(rows: int, record_size: int) -> pa.Table:
+    """Rows with ids 2^21.. (4-byte varints) and fixed-size payloads."""
+    n = payload_len(record_size)
+    ids = pa.array(range(1 << 21, (1 << 21) + rows), pa.int64())
+    text = pc.utf8_lpad(pc.cast(ids, pa.string()), width=min(n, 8), padding="0")
+    if n > 8:
+        text = pc.binary_join_element_wise(text, pa.scalar("x" * (n - 8)), "")
+    elif n < 8:
+        text = pc.utf8_slice_codeunits(text, 0, n)
+    table = pa.table({"id": ids, "payload": text})
+    return table.combine_chunks().to_reader(max_chunksize=CHUNK_ROWS).read_all()
+
+
+def ipc_stream(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def interleaved(
+    rounds: int, contenders: dict[str, tuple[Callable[..., tuple[int, int, float]], tuple[Any, ...]]]
+) -> dict[str, tuple[int, int, float]]:
+    """Run every contender once per round, in turn, and keep each one's fastest run.
+
+    Taking turns spreads any load from elsewhere on the machine over all of
+    them instead of penalizing whoever ran during it.
+    """
+    runs: dict[str, list[tuple[int, int, float]]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, (fn, fn_args) in contenders.items():
+            runs[name].append(fn(*fn_args))
+    return {name: min(out, key=lambda r: r[2]) for name, out in runs.items()}
+
+
+def bench_pyzerobus(cfg: pyzerobus.WrapperConfiguration, data: Any, warm: pa.Table) -> tuple[int, int, float]:
+    with pyzerobus.ZerobusWrapper(cfg) as w:
+        w.send_batch(warm)  # open the stream, compile the schema
+        start = time.perf_counter()
+        res = w.send_batch(data)
+        secs = time.perf_counter() - start
+    assert res.success, res
+    return res.successful_count, res.batch_size_bytes, secs
+
+
+def bench_go(
+    server: LocalServer, table: str, ipc_file: pathlib.Path, mode: str, binary: pathlib.Path, concurrency: int
+) -> tuple[int, int, float]:
+    out = subprocess.run(
+        [
+            str(binary),
+            "-endpoint",
+            server.endpoint,
+            "-workspace-url",
+            server.workspace_url,
+            "-client-id",
+            server.client_id,
+            "-client-secret",
+            server.client_secret,
+            "-table",
+            table,
+            "-ipc",
+            str(ipc_file),
+            "-batch-rows",
+            str(BATCH_ROWS),
+            "-concurrency",
+            str(concurrency),
+            "-mode",
+            mode,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    r = json.loads(out.stdout)
+    return int(r["rows"]), int(r["bytes"]), float(r["seconds"])
+
+
+def message_class() -> Any:
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    fdp = descriptor_pb2.FileDescriptorProto(name="bench.proto", package="bench", syntax="proto2")
+    msg = fdp.message_type.add(name="Row")
+    t = descriptor_pb2.FieldDescriptorProto
+    msg.field.add(name="id", number=1, type=t.TYPE_INT64, label=t.LABEL_OPTIONAL)
+    msg.field.add(name="payload", number=2, type=t.TYPE_STRING, label=t.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fdp)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("bench.Row"))
+
+
+def bench_sdk(
+    server: LocalServer, table: str, records: list[bytes], descriptor: Any
+) -> tuple[int, int, float]:
+    from zerobus import TableProperties
+    from zerobus.sdk.sync import ZerobusSdk
+
+    sdk = ZerobusSdk(server.endpoint, server.workspace_url)
+    stream = sdk.create_stream(server.client_id, server.client_secret, TableProperties(table, descriptor))
+    stream.ingest_records_nowait(records[:1000])  # warm up like the others
+    stream.flush()
+    start = time.perf_counter()
+    for i in range(0, len(records), 1000):
+        stream.ingest_records_nowait(records[i : i + 1000])
+    stream.flush()
+    secs = time.perf_counter() - start
+    stream.close()
+    return len(records), sum(len(r) for r in records), secs
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="20,220,1024", help="encoded record sizes in bytes")
+    p.add_argument("--mb", type=int, default=1000, help="MB of encoded records per contender and size")
+    p.add_argument("--sdk-mb", type=int, default=300, help="MB for Databricks' SDK (it is slower)")
+    p.add_argument("--repeat", type=int, default=5, help="rounds; each contender's best round counts")
+    p.add_argument("--skip-sdk", action="store_true")
+    args = p.parse_args()
+
+    binary = REPO / "build" / "_bench" / "goengine"
+    subprocess.run(["go", "build", "-o", str(binary), "./tools/bench/goengine"], cwd=REPO, check=True)
+    zerobus_local_bin()
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="pybench-"))
+    server = start_server(tmp / "data", "--discard")
+    results: dict[int, dict[str, tuple[int, int, float]]] = {}
+    try:
+        cfg = pyzerobus.WrapperConfiguration(
+            endpoint=server.endpoint,
+            unity_catalog_url=server.workspace_url,
+            client_id=server.client_id,
+            client_secret=server.client_secret,
+            table_name="main.bench.rows",
+            batch_rows=BATCH_ROWS,
+        )
+        for size in (int(s) for s in args.sizes.split(",")):
+            rows = args.mb * 1_000_000 // size
+            table = make_table(rows, size)
+            warm = table.slice(0, 1000)
+            data_ipc = ipc_stream(table)
+            ipc_file = tmp / f"rows-{size}.arrow"
+            with pa.OSFile(str(ipc_file), "wb") as f, pa.ipc.new_file(f, table.schema) as w:
+                w.write_table(table)
+            conc = cfg.max_concurrent_batches
+            contenders: dict[str, tuple[Callable[..., tuple[int, int, float]], tuple[Any, ...]]] = {
+                "c-stream": (bench_pyzerobus, (cfg, table, warm)),
+                "ipc": (bench_pyzerobus, (cfg, data_ipc, warm)),
+                "go-engine": (bench_go, (server, cfg.table_name, ipc_file, "sync", binary, conc)),
+                "go-async": (bench_go, (server, cfg.table_name, ipc_file, "async", binary, conc)),
+            }
+            if not args.skip_sdk:
+                msg = message_class()
+                sdk_rows = args.sdk_mb * 1_000_000 // size
+                ids = table.column("id").to_pylist()[:sdk_rows]
+                payloads = table.column("payload").to_pylist()[:sdk_rows]
+                records = [msg(id=i, payload=p).SerializeToString() for i, p in zip(ids, payloads)]
+                assert abs(len(records[0]) - size) <= 1, (len(records[0]), size)
+                contenders["python-sdk"] = (bench_sdk, (server, "main.bench.sdk", records, msg.DESCRIPTOR))
+            r = interleaved(args.repeat, contenders)
+            # The async API reports no sizes: the same rows encode to the same bytes.
+            rows_a, _, secs_a = r["go-async"]
+            r["go-async"] = (rows_a, r["c-stream"][1] * rows_a // r["c-stream"][0], secs_a)
+            results[size] = r
+            os.unlink(ipc_file)
+            report(size, r)
+    finally:
+        server.stop()
+    print(
+        json.dumps(
+            {
+                str(k): {n: {"rows": v[0], "bytes": v[1], "seconds": round(v[2], 4)} for n, v in r.items()}
+                for k, r in results.items()
+            }
+        )
+    )
+
+
+def report(size: int, r: dict[str, tuple[int, int, float]]) -> None:
+    print(f"\nrecords of {size} bytes")
+    print(f"  {'contender':<11} {'rows/s':>13} {'MB/s':>9} {'vs go-engine':>13} {'vs python-sdk':>14}")
+    rate = {k: v[0] / v[2] for k, v in r.items()}
+    for name, (rows, nbytes, secs) in r.items():
+        vs_go = f"{rate[name] / rate['go-engine']:.2f}x"
+        vs_sdk = f"{rate[name] / rate['python-sdk']:.1f}x" if "python-sdk" in rate else "-"
+        print(f"  {name:<11} {rows / secs:>13,.0f} {nbytes / secs / 1e6:>9,.0f} {vs_go:>13} {vs_sdk:>14}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
