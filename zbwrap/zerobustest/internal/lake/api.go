@@ -168,6 +168,7 @@ type Table struct {
 	version int64   // latest Delta version
 	mark    logMark // log position the Delta table holds
 	cur     cursor
+	hint    sizeHint // sizes of the last commit, to size the next one's builders
 }
 
 // Name is catalog.schema.table.
@@ -200,8 +201,10 @@ type Binding struct {
 // Check decodes every record with the descriptor and checks each value
 // against its column's Delta type; the first bad record is a *RecordError.
 func (b *Binding) Check(records [][]byte) error {
+	d := b.plan.pool.get()
+	defer b.plan.pool.put(d)
 	for i, r := range records {
-		if _, fe := b.plan.decode(r); fe != nil {
+		if fe := b.plan.check(d, r); fe != nil {
 			return &RecordError{Index: i, Column: fe.column, Reason: fe.reason}
 		}
 	}

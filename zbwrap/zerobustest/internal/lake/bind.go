@@ -16,6 +16,8 @@ type plan struct {
 	md     protoreflect.MessageDescriptor
 	fields []fplan // one per table column, in order
 	desc   []byte  // the descriptor, serialized deterministically
+	root   *mplan  // how records are read off the wire
+	pool   decoderPool
 }
 
 // fplan is one field of a message carrying one column (or struct field).
@@ -138,7 +140,7 @@ func compilePlan(md protoreflect.MessageDescriptor, raw []byte, cols []Column) (
 	if err != nil {
 		return nil, err
 	}
-	return &plan{md: md, fields: fields, desc: raw}, nil
+	return &plan{md: md, fields: fields, desc: raw, root: buildMsg(fields, "")}, nil
 }
 
 func matchColumns(md protoreflect.MessageDescriptor, cols []Column, prefix string) ([]fplan, error) {

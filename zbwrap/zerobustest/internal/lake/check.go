@@ -3,16 +3,11 @@ package lake
 import (
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/dynamicpb"
 )
 
 // MaxRecordSize is the largest record the lake accepts (the wire limits a
@@ -30,75 +25,6 @@ const (
 // fieldErr is a bad value at a column path.
 type fieldErr struct{ column, reason string }
 
-// decode unmarshals one record and checks every value against its Delta
-// type: a required field must be present, no unknown fields, and each value
-// must fit its column.
-func (p *plan) decode(rec []byte) (*dynamicpb.Message, *fieldErr) {
-	if len(rec) > MaxRecordSize {
-		return nil, &fieldErr{reason: fmt.Sprintf("record is %d bytes, more than the limit of %d", len(rec), MaxRecordSize)}
-	}
-	m := dynamicpb.NewMessage(p.md)
-	opts := proto.UnmarshalOptions{AllowPartial: true, RecursionLimit: 2 * maxTypeDepth}
-	if err := opts.Unmarshal(rec, m); err != nil {
-		return nil, &fieldErr{reason: "does not decode with the stream's descriptor: " + err.Error()}
-	}
-	if fe := checkMessage(m, p.fields, ""); fe != nil {
-		return nil, fe
-	}
-	return m, nil
-}
-
-func checkMessage(m protoreflect.Message, fields []fplan, prefix string) *fieldErr {
-	if u := m.GetUnknown(); len(u) > 0 {
-		return unknownField(m.Descriptor(), u, prefix)
-	}
-	for i := range fields {
-		f := &fields[i]
-		switch {
-		case f.fd.IsList():
-			l := m.Get(f.fd).List()
-			for j := 0; j < l.Len(); j++ {
-				if fe := checkValue(l.Get(j), f.vp.elem); fe != nil {
-					return fe
-				}
-			}
-		case f.fd.IsMap():
-			var fe *fieldErr
-			m.Get(f.fd).Map().Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
-				if fe = checkValue(k.Value(), f.vp.key); fe == nil {
-					fe = checkValue(v, f.vp.elem)
-				}
-				return fe == nil
-			})
-			if fe != nil {
-				return fe
-			}
-		case !m.Has(f.fd):
-			if !f.nullable {
-				return &fieldErr{f.name, "NOT NULL column is missing (required field not set)"}
-			}
-		default:
-			if fe := checkValue(m.Get(f.fd), f.vp); fe != nil {
-				return fe
-			}
-		}
-	}
-	return nil
-}
-
-// unknownField names the first unknown field. A known field number sent with
-// the wrong wire type also lands among the unknown fields.
-func unknownField(md protoreflect.MessageDescriptor, u protoreflect.RawFields, prefix string) *fieldErr {
-	num, typ, n := protowire.ConsumeTag(u)
-	if n < 0 {
-		return &fieldErr{strings.TrimSuffix(prefix, "."), "malformed unknown field"}
-	}
-	if fd := md.Fields().ByNumber(num); fd != nil {
-		return &fieldErr{prefix + string(fd.Name()), fmt.Sprintf("field %d has wire type %s, which does not match its declared type %s", num, wireTypeName(typ), describeKind(fd))}
-	}
-	return &fieldErr{strings.TrimSuffix(prefix, "."), fmt.Sprintf("unknown field number %d (wire type %s) is not in the stream's descriptor", num, wireTypeName(typ))}
-}
-
 func wireTypeName(t protowire.Type) string {
 	switch t {
 	case protowire.VarintType:
@@ -115,42 +41,38 @@ func wireTypeName(t protowire.Type) string {
 	return strconv.Itoa(int(t))
 }
 
-func checkValue(v protoreflect.Value, vp *vplan) *fieldErr {
-	t := vp.typ
-	switch t.Kind {
+// checkScalar checks one scalar value against its Delta type: raw holds the
+// wire bits of a number, b the bytes of a string.
+func checkScalar(v *wval, raw uint64, b []byte) *fieldErr {
+	switch v.kind {
 	case Byte:
-		if n := v.Int(); n < -128 || n > 127 {
-			return &fieldErr{vp.path, fmt.Sprintf("value %d is out of TINYINT range [-128, 127]", n)}
+		if n := intValue(v.enc, raw); n < -128 || n > 127 {
+			return &fieldErr{v.path, fmt.Sprintf("value %d is out of TINYINT range [-128, 127]", n)}
 		}
 	case Short:
-		if n := v.Int(); n < -32768 || n > 32767 {
-			return &fieldErr{vp.path, fmt.Sprintf("value %d is out of SMALLINT range [-32768, 32767]", n)}
+		if n := intValue(v.enc, raw); n < -32768 || n > 32767 {
+			return &fieldErr{v.path, fmt.Sprintf("value %d is out of SMALLINT range [-32768, 32767]", n)}
 		}
 	case Date:
-		if n := v.Int(); n < minDateDays || n > maxDateDays {
-			return &fieldErr{vp.path, fmt.Sprintf("%d days since 1970-01-01 is outside the DATE range 0001-01-01 to 9999-12-31", n)}
+		if n := intValue(v.enc, raw); n < minDateDays || n > maxDateDays {
+			return &fieldErr{v.path, fmt.Sprintf("%d days since 1970-01-01 is outside the DATE range 0001-01-01 to 9999-12-31", n)}
 		}
 	case Timestamp, TimestampNTZ:
-		if n := v.Int(); n < minTimeMicros || n > maxTimeMicros {
-			return &fieldErr{vp.path, fmt.Sprintf("%d microseconds since the epoch is outside the %s range 0001-01-01 to 9999-12-31", n, t.TypeName())}
+		if n := intValue(v.enc, raw); n < minTimeMicros || n > maxTimeMicros {
+			return &fieldErr{v.path, fmt.Sprintf("%d microseconds since the epoch is outside the %s range 0001-01-01 to 9999-12-31", n, v.typ.TypeName())}
 		}
 	case String:
-		if !utf8.ValidString(v.String()) {
-			return &fieldErr{vp.path, "STRING value is not valid UTF-8"}
+		if !utf8.Valid(b) {
+			return &fieldErr{v.path, "STRING value is not valid UTF-8"}
 		}
 	case Variant:
-		if s := v.String(); !json.Valid([]byte(s)) {
-			return &fieldErr{vp.path, "VARIANT value is not valid JSON text"}
+		if !json.Valid(b) {
+			return &fieldErr{v.path, "VARIANT value is not valid JSON text"}
 		}
 	case Decimal:
-		if _, err := parseDecimal(v.String(), t.Precision, t.Scale); err != nil {
-			return &fieldErr{vp.path, err.Error()}
+		if _, err := parseDecimal(b, v.prec, v.scale); err != nil {
+			return &fieldErr{v.path, err.Error()}
 		}
-	case Struct:
-		return checkMessage(v.Message(), vp.fields, vp.path+".")
-	case Array, Map:
-		// A wrapped collection (array element or map value).
-		return checkMessage(v.Message(), []fplan{{fd: vp.wrap, name: vp.path, vp: vp}}, vp.path+".")
 	}
 	return nil
 }
@@ -164,12 +86,15 @@ var pow10 = func() (p [19]uint64) {
 	return p
 }()
 
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
 // parseDecimal reads decimal text ("-12.340", "5", "1.5e3") as an unscaled
 // decimal128 at the given scale. Digits past the scale must be zeros (no
-// silent rounding), and the value must fit the precision.
-func parseDecimal(s string, prec, scale int) (decimal128.Num, error) {
+// silent rounding), and the value must fit the precision. It allocates only
+// to report an error.
+func parseDecimal[S ~string | ~[]byte](s S, prec, scale int) (decimal128.Num, error) {
 	bad := func(why string) (decimal128.Num, error) {
-		return decimal128.Num{}, fmt.Errorf("%q is not a decimal(%d,%d) value: %s", s, prec, scale, why)
+		return decimal128.Num{}, fmt.Errorf("%q is not a decimal(%d,%d) value: %s", string(s), prec, scale, why)
 	}
 	i, neg := 0, false
 	if i < len(s) && (s[i] == '+' || s[i] == '-') {
@@ -177,72 +102,102 @@ func parseDecimal(s string, prec, scale int) (decimal128.Num, error) {
 		i++
 	}
 	intStart := i
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+	for i < len(s) && isDigit(s[i]) {
 		i++
 	}
-	intDigits := s[intStart:i]
-	var frac string
+	nInt := i - intStart
+	fracStart, nFrac := i, 0
 	if i < len(s) && s[i] == '.' {
 		i++
-		fs := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		fracStart = i
+		for i < len(s) && isDigit(s[i]) {
 			i++
 		}
-		frac = s[fs:i]
+		nFrac = i - fracStart
 	}
-	if intDigits == "" && frac == "" {
+	if nInt == 0 && nFrac == 0 {
 		return bad("no digits")
 	}
 	exp := 0
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		i++
-		es := i
+		eneg := false
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			eneg = s[i] == '-'
 			i++
 		}
 		ds := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		for i < len(s) && isDigit(s[i]) {
 			i++
 		}
 		if ds == i || i-ds > 4 {
 			return bad("bad exponent")
 		}
-		exp, _ = strconv.Atoi(s[es:i])
+		for k := ds; k < i; k++ {
+			exp = exp*10 + int(s[k]-'0')
+		}
+		if eneg {
+			exp = -exp
+		}
 	}
 	if i != len(s) {
-		return bad(fmt.Sprintf("unexpected %q", s[i:]))
+		return bad(fmt.Sprintf("unexpected %q", string(s[i:])))
 	}
-	// value = digits * 10^(exp - len(frac)); unscaled = value * 10^scale.
-	digits := strings.TrimLeft(intDigits+frac, "0")
-	shift := exp - len(frac) + scale
+	// The digits are the integer digits then the fraction digits:
+	// value = digits * 10^(exp - nFrac); unscaled = value * 10^scale.
+	all := nInt + nFrac
+	digit := func(k int) byte {
+		if k < nInt {
+			return s[intStart+k]
+		}
+		return s[fracStart+k-nInt]
+	}
+	lead := 0
+	for lead < all && digit(lead) == '0' {
+		lead++
+	}
+	nd := all - lead // significant digits; the first is not a zero
+	shift := exp - nFrac + scale
 	if shift < 0 {
 		drop := -shift
-		if drop >= len(digits) {
-			if strings.Trim(digits, "0") != "" {
+		if drop >= nd {
+			if nd > 0 {
 				return bad(fmt.Sprintf("more than %d digits after the decimal point", scale))
 			}
-			digits = ""
 		} else {
-			if strings.Trim(digits[len(digits)-drop:], "0") != "" {
-				return bad(fmt.Sprintf("more than %d digits after the decimal point", scale))
+			for k := all - drop; k < all; k++ {
+				if digit(k) != '0' {
+					return bad(fmt.Sprintf("more than %d digits after the decimal point", scale))
+				}
 			}
-			digits = digits[:len(digits)-drop]
 		}
+		nd = max(nd-drop, 0)
 		shift = 0
 	}
-	if digits == "" {
+	if nd == 0 {
 		return decimal128.Num{}, nil
 	}
-	if len(digits)+shift > prec {
+	if nd+shift > prec {
 		return bad(fmt.Sprintf("more than %d digits before the decimal point", prec-scale))
 	}
 	var n decimal128.Num
-	if len(digits)+shift <= 18 {
-		u, _ := strconv.ParseUint(digits, 10, 64)
+	if nd+shift <= 18 {
+		var u uint64
+		for k := lead; k < lead+nd; k++ {
+			u = u*10 + uint64(digit(k)-'0')
+		}
 		n = decimal128.FromU64(u * pow10[shift])
 	} else {
-		b, _ := new(big.Int).SetString(digits+strings.Repeat("0", shift), 10)
-		n = decimal128.FromBigInt(b)
+		for k := lead; k < lead+nd; {
+			c := min(18, lead+nd-k)
+			var u uint64
+			for j := k; j < k+c; j++ {
+				u = u*10 + uint64(digit(j)-'0')
+			}
+			n = n.Mul(decimal128.GetScaleMultiplier(c)).Add(decimal128.FromU64(u))
+			k += c
+		}
+		n = n.Mul(decimal128.GetScaleMultiplier(shift))
 	}
 	if neg {
 		n = n.Negate()

@@ -65,14 +65,22 @@
 // create one table are serialized: the second binds to the first one's
 // table, or gets the *SchemaError.
 //
-// Check decodes each record with dynamicpb, independently of any client
-// encoder, and rejects: bytes that do not decode, unknown fields (which is
-// also where a known field sent with the wrong wire type lands), a missing
-// required field, TINYINT/SMALLINT values out of range, DATE and TIMESTAMP
-// values outside 0001-01-01..9999-12-31, DECIMAL text that does not parse or
-// does not fit its precision and scale (digits past the scale must be
-// zeros), STRING values that are not UTF-8, VARIANT values that are not
-// JSON.
+// Check reads each record straight off the protobuf wire format, guided by
+// a plan compiled at Bind (field number -> column, wire type, Delta type),
+// independently of any client encoder and without allocating. It reads as
+// protobuf's own parser does (a singular field sent twice: the last value,
+// or for a message the merge; a oneof: its last member; repeated scalars
+// packed or not; a map entry without key or value: the default; a later
+// map entry replaces one with the same key) and rejects: bytes that do not
+// decode (protobuf's error; messages nest at most 128 deep), unknown fields
+// (which is also where a known field sent with the wrong wire type lands),
+// a missing required field, TINYINT/SMALLINT values out of range, DATE and
+// TIMESTAMP values outside 0001-01-01..9999-12-31, DECIMAL text that does
+// not parse or does not fit its precision and scale (digits past the scale
+// must be zeros), STRING values that are not UTF-8, VARIANT values that are
+// not JSON. The first bad value in column order is reported (map entries
+// in key order). The materializer reads records with the same plan
+// straight into the table's Arrow builders.
 //
 // # Durability
 //

@@ -18,7 +18,6 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 )
 
@@ -47,6 +46,9 @@ func (c *cursor) close() {
 // batchBuilder accumulates converted records for one Parquet file.
 type batchBuilder struct {
 	rb      *array.RecordBuilder
+	nodes   []*bnode               // the builders of rb's columns
+	bins    []*array.BinaryBuilder // the STRING, VARIANT and BINARY builders, nested ones included
+	dec     decoder
 	rows    int64
 	bytes   int64
 	skipped int64
@@ -97,11 +99,15 @@ func (t *Table) materializeOnce() (bool, error) {
 	if pos >= durable {
 		return false, nil
 	}
-	bb := &batchBuilder{rb: array.NewRecordBuilder(memory.DefaultAllocator, t.schema)}
+	bb := newBatchBuilder(t.schema, t.cols)
 	defer bb.rb.Release()
+	bb.reserve(t.hint, durable-pos)
 	next, err := t.readInto(bb, segs, pos, durable)
 	if err != nil {
 		return false, err
+	}
+	if bb.rows > 0 {
+		t.hint = bb.sizes()
 	}
 	if next == pos {
 		// The segments holding records from pos on are gone (deleted by
@@ -209,111 +215,217 @@ func (t *Table) planFor(raw []byte) *plan {
 	return p
 }
 
-// add decodes one record into the builder, or counts it as rejected.
+// add decodes one record into the builders, or counts it as rejected.
 func (bb *batchBuilder) add(p *plan, rec []byte) {
-	if p == nil {
+	if p == nil || p.check(&bb.dec, rec) != nil {
 		bb.skipped++
 		return
 	}
-	m, fe := p.decode(rec)
-	if fe != nil {
-		bb.skipped++
-		return
-	}
-	appendFields(bb.rb.Fields(), m, p.fields)
+	p.appendRecord(&bb.dec, rec, bb.nodes)
 	bb.rows++
 	bb.bytes += int64(len(rec))
 }
 
-func appendFields(bs []array.Builder, m protoreflect.Message, fields []fplan) {
-	for i := range fields {
-		f := &fields[i]
-		if !f.fd.IsList() && !f.fd.IsMap() && !m.Has(f.fd) {
-			bs[i].AppendNull()
-			continue
-		}
-		appendValue(bs[i], m.Get(f.fd), f.vp)
+func newBatchBuilder(schema *arrow.Schema, cols []Column) *batchBuilder {
+	bb := &batchBuilder{rb: array.NewRecordBuilder(memory.DefaultAllocator, schema)}
+	bb.nodes = newNodes(bb.rb.Fields(), cols, &bb.bins)
+	return bb
+}
+
+// sizeHint is what a table's last commit held: its rows, their record
+// bytes, and the data bytes of each binary builder.
+type sizeHint struct {
+	rows, bytes int64
+	data        []int
+}
+
+func (bb *batchBuilder) sizes() sizeHint {
+	h := sizeHint{rows: bb.rows, bytes: bb.bytes, data: make([]int, len(bb.bins))}
+	for i, b := range bb.bins {
+		h.data[i] = b.DataLen()
+	}
+	return h
+}
+
+// reserve sizes the builders for the records pending, as the last commit
+// suggests (growing a large string buffer by doubling copies it over and
+// over).
+func (bb *batchBuilder) reserve(h sizeHint, pending int64) {
+	if h.rows == 0 {
+		return // no commit yet
+	}
+	rows := min(pending, maxCommitRecords, maxCommitBytes/max(1, h.bytes/h.rows)+1)
+	bb.rb.Reserve(int(rows))
+	for i, b := range bb.bins {
+		b.ReserveData(int(min(int64(h.data[i])*rows/h.rows, maxCommitBytes)))
 	}
 }
 
-// appendValue appends one checked value. The builder's type is the column's
-// Arrow type, so the assertions hold.
-func appendValue(b array.Builder, v protoreflect.Value, vp *vplan) {
-	switch vp.typ.Kind {
-	case Boolean:
-		b.(*array.BooleanBuilder).Append(v.Bool())
-	case Byte:
-		b.(*array.Int8Builder).Append(int8(v.Int()))
-	case Short:
-		b.(*array.Int16Builder).Append(int16(v.Int()))
-	case Int:
-		b.(*array.Int32Builder).Append(int32(v.Int()))
-	case Date:
-		b.(*array.Date32Builder).Append(arrow.Date32(v.Int()))
-	case Long:
-		b.(*array.Int64Builder).Append(v.Int())
-	case Timestamp, TimestampNTZ:
-		b.(*array.TimestampBuilder).Append(arrow.Timestamp(v.Int()))
-	case Float:
-		b.(*array.Float32Builder).Append(float32(v.Float()))
-	case Double:
-		b.(*array.Float64Builder).Append(v.Float())
+// bnode is the Arrow builder of a column or of a nested value.
+type bnode struct {
+	b    array.Builder
+	kids []*bnode // STRUCT fields; ARRAY element; MAP key and value
+	self []*bnode // this node alone: the builder of a wrapper message's field
+}
+
+// newNodes makes the builder tree of the columns, listing its binary
+// builders on bins (if not nil).
+func newNodes(bs []array.Builder, cols []Column, bins *[]*array.BinaryBuilder) []*bnode {
+	out := make([]*bnode, len(cols))
+	for i := range cols {
+		out[i] = newNode(bs[i], &cols[i].Type, bins)
+	}
+	return out
+}
+
+func newNode(b array.Builder, t *Type, bins *[]*array.BinaryBuilder) *bnode {
+	n := &bnode{b: b}
+	n.self = []*bnode{n}
+	switch t.Kind {
 	case String, Variant:
-		b.(*array.StringBuilder).Append(v.String())
+		if bins != nil {
+			*bins = append(*bins, b.(*array.StringBuilder).BinaryBuilder)
+		}
 	case Binary:
-		b.(*array.BinaryBuilder).Append(v.Bytes())
-	case Decimal:
-		n, _ := parseDecimal(v.String(), vp.typ.Precision, vp.typ.Scale)
-		b.(*array.Decimal128Builder).Append(n)
+		if bins != nil {
+			*bins = append(*bins, b.(*array.BinaryBuilder))
+		}
 	case Struct:
 		sb := b.(*array.StructBuilder)
-		sb.Append(true)
-		bs := make([]array.Builder, sb.NumField())
-		for i := range bs {
-			bs[i] = sb.FieldBuilder(i)
+		for i := range t.Fields {
+			n.kids = append(n.kids, newNode(sb.FieldBuilder(i), &t.Fields[i].Type, bins))
 		}
-		appendFields(bs, v.Message(), vp.fields)
 	case Array:
-		if vp.wrap != nil {
-			v = v.Message().Get(vp.wrap)
-		}
-		lb := b.(*array.ListBuilder)
-		lb.Append(true)
-		vb := lb.ValueBuilder()
-		l := v.List()
-		for i := 0; i < l.Len(); i++ {
-			appendValue(vb, l.Get(i), vp.elem)
-		}
+		n.kids = []*bnode{newNode(b.(*array.ListBuilder).ValueBuilder(), t.Elem, bins)}
 	case Map:
-		if vp.wrap != nil {
-			v = v.Message().Get(vp.wrap)
-		}
 		mb := b.(*array.MapBuilder)
-		mb.Append(true)
-		kb, ib := mb.KeyBuilder(), mb.ItemBuilder()
-		m := v.Map()
-		keys := make([]protoreflect.MapKey, 0, m.Len())
-		m.Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
-			keys = append(keys, k)
-			return true
-		})
-		sort.Slice(keys, func(i, j int) bool { return lessMapKey(keys[i], keys[j]) })
-		for _, k := range keys {
-			appendValue(kb, k.Value(), vp.key)
-			appendValue(ib, m.Get(k), vp.elem)
+		n.kids = []*bnode{newNode(mb.KeyBuilder(), t.Key, bins), newNode(mb.ItemBuilder(), t.Elem, bins)}
+	}
+	return n
+}
+
+// appendRecord appends a record that passed check to the column builders.
+func (p *plan) appendRecord(d *decoder, rec []byte, nodes []*bnode) {
+	d.reset(rec)
+	d.appendMsg(p.root, inst{hi: int32(len(rec))}, nodes, 1)
+}
+
+// appendMsg appends the fields of a checked message, one value per builder:
+// null for a missing singular field, an empty list or map for a missing
+// repeated or map field. Map entries go in key order.
+func (d *decoder) appendMsg(mp *mplan, in inst, nodes []*bnode, level int) {
+	mark := len(d.occ)
+	base, _, _ := d.scan(mp, in, level)
+	for i := range mp.fields {
+		f, n := &mp.fields[i], nodes[i]
+		first, last, _ := d.occs(mp, base, i)
+		switch f.shape {
+		case shapeList:
+			n.b.(*array.ListBuilder).Append(true)
+			d.appendList(f, first, n.kids[0], level)
+		case shapeMap:
+			n.b.(*array.MapBuilder).Append(true)
+			d.appendMap(f, first, n.kids[0], n.kids[1], level)
+		default:
+			switch {
+			case first == 0:
+				n.b.AppendNull()
+			case f.val.enc == encMessage:
+				d.appendValueMsg(n, f.val, inst{head: first}, level+1)
+			default:
+				raw, b := d.raw(&d.occ[last])
+				appendScalar(n, f.val, raw, b)
+			}
+		}
+	}
+	d.slots, d.occ = d.slots[:base], d.occ[:mark]
+}
+
+func (d *decoder) appendList(f *wfield, first int32, en *bnode, level int) {
+	v := f.val
+	for o := first; o != 0; o = d.occ[o].next {
+		oc := &d.occ[o]
+		switch {
+		case oc.wt != f.wt: // packed
+			for b := d.rec[oc.off:oc.end]; len(b) > 0; {
+				raw, k := consumeRaw(f.wt, b)
+				b = b[k:]
+				appendScalar(en, v, raw, nil)
+			}
+		case v.enc == encMessage:
+			d.appendValueMsg(en, v, inst{lo: oc.off, hi: oc.end}, level+1)
+		default:
+			raw, b := d.raw(oc)
+			appendScalar(en, v, raw, b)
 		}
 	}
 }
 
-// lessMapKey orders map keys so the files are deterministic.
-func lessMapKey(a, b protoreflect.MapKey) bool {
-	switch x := a.Interface().(type) {
-	case string:
-		return x < b.String()
-	case bool:
-		return !x && b.Bool()
+func (d *decoder) appendMap(f *wfield, first int32, kn, vn *bnode, level int) {
+	mark, omark := len(d.ents), len(d.occ)
+	d.collectMap(f, first, level)
+	end := d.sortMap(mark)
+	v := f.val
+	for i := mark; i < end; i++ {
+		e := d.ents[i]
+		appendScalar(kn, f.key, e.kraw, e.ks)
+		switch {
+		case v.enc != encMessage:
+			raw, b := uint64(0), []byte(nil)
+			if e.vlast != 0 {
+				raw, b = d.raw(&d.occ[e.vlast])
+			}
+			appendScalar(vn, v, raw, b)
+		case e.vhead == 0:
+			d.appendValueMsg(vn, v, inst{}, level+1)
+		default:
+			d.appendValueMsg(vn, v, inst{head: e.vhead}, level+2)
+		}
 	}
-	return a.Int() < b.Int() // the other key kinds are int32 and int64
+	d.ents, d.occ = d.ents[:mark], d.occ[:omark]
+}
+
+// appendValueMsg appends a value a message carries: a STRUCT, or an ARRAY
+// or MAP in its wrapper.
+func (d *decoder) appendValueMsg(n *bnode, v *wval, in inst, level int) {
+	if v.kind == Struct {
+		n.b.(*array.StructBuilder).Append(true)
+		d.appendMsg(v.msg, in, n.kids, level)
+		return
+	}
+	d.appendMsg(v.msg, in, n.self, level)
+}
+
+// appendScalar appends one checked scalar. The builder's type is the
+// column's Arrow type, so the assertions hold.
+func appendScalar(n *bnode, v *wval, raw uint64, b []byte) {
+	switch v.kind {
+	case Boolean:
+		n.b.(*array.BooleanBuilder).Append(raw != 0)
+	case Byte:
+		n.b.(*array.Int8Builder).Append(int8(intValue(v.enc, raw)))
+	case Short:
+		n.b.(*array.Int16Builder).Append(int16(intValue(v.enc, raw)))
+	case Int:
+		n.b.(*array.Int32Builder).Append(int32(intValue(v.enc, raw)))
+	case Date:
+		n.b.(*array.Date32Builder).Append(arrow.Date32(intValue(v.enc, raw)))
+	case Long:
+		n.b.(*array.Int64Builder).Append(intValue(v.enc, raw))
+	case Timestamp, TimestampNTZ:
+		n.b.(*array.TimestampBuilder).Append(arrow.Timestamp(intValue(v.enc, raw)))
+	case Float:
+		n.b.(*array.Float32Builder).Append(math.Float32frombits(uint32(raw)))
+	case Double:
+		n.b.(*array.Float64Builder).Append(math.Float64frombits(raw))
+	case String, Variant:
+		n.b.(*array.StringBuilder).BinaryBuilder.Append(b)
+	case Binary:
+		n.b.(*array.BinaryBuilder).Append(b)
+	case Decimal:
+		num, _ := parseDecimal(b, v.prec, v.scale)
+		n.b.(*array.Decimal128Builder).Append(num)
+	}
 }
 
 // commit writes bb as one Parquet file and the next Delta version holding it
