@@ -59,14 +59,14 @@ func validTableName(name string) error {
 	}
 	for _, p := range parts {
 		if !validPart(p) {
-			return fmt.Errorf("table name %q: part %q must be ASCII letters, digits and underscores, not starting with a digit", name, p)
+			return fmt.Errorf("table name %q: part %q must be ASCII letters, digits and underscores", name, p)
 		}
 	}
 	return nil
 }
 
 func validPart(s string) bool {
-	if s == "" || s[0] >= '0' && s[0] <= '9' || len(s) > 255 {
+	if s == "" || len(s) > 255 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -28,11 +28,18 @@ func canonicalName(fullName string) (string, error) {
 		return "", fmt.Errorf("lake: %q: %w: want catalog.schema.table", fullName, ErrInvalidTableName)
 	}
 	for _, p := range parts {
-		if !validName(p) {
-			return "", fmt.Errorf("lake: %q: %w: %s", fullName, ErrInvalidTableName, nameRule)
+		if !validNamePart(p) {
+			return "", fmt.Errorf("lake: %q: %w: parts are ASCII letters, digits and underscores", fullName, ErrInvalidTableName)
 		}
 	}
 	return strings.ToLower(fullName), nil
+}
+
+// validNamePart reports whether s is a part of a table name: ASCII letters,
+// digits and underscores (a leading digit is allowed, as in Unity Catalog;
+// column names, which become protobuf field names, may not start with one).
+func validNamePart(s string) bool {
+	return s != "" && (validName(s) || validName("_"+s))
 }
 
 func tableDir(dir, name string) string {
