@@ -11,6 +11,15 @@
 //	for i, r := range b.Records { send(b.Rows[i], r) }
 //	for _, e := range b.Errors { report(e.Row, e.Column, e.Reason) }
 //
+// [Schema.EncodeFramed] also frames each record as a field of a containing
+// message (tag and length before it), so that a run of records is one
+// contiguous range of [Batch.Frames] that a request can carry without a copy.
+// [Batch.Release] gives a batch's memory back for the next Encode to reuse:
+//
+//	b, err := sc.EncodeFramed(rec, 1) // ProtoEncodedRecordBatch.records
+//	send(b.Frames)
+//	b.Release() // once nothing reads b.Frames any more
+//
 // A [Cache] compiles each distinct schema once for a stream of batches:
 //
 //	cache := arrowproto.NewCache(16)
@@ -141,8 +150,11 @@
 // Encode makes two passes, column by column: the first adds up every row's
 // size (and the length of every nested message and packed list), the second
 // writes every column into every row at the row's cursor. All records of a
-// batch share one buffer, allocated once at its exact size; the number of
-// allocations per batch does not depend on the number of rows. No per-row
-// message objects are built. The Batch does not reference the Arrow memory, so
-// the record batch can be released as soon as Encode returns.
+// batch share one buffer, sized exactly; the number of allocations per batch
+// does not depend on the number of rows, and is zero once released batches
+// are reused: a Schema keeps the memory of released batches (at most 256 of
+// them and 64 MiB) and hands the smallest buffer that fits to the next Encode,
+// without zeroing it (every byte of a record is written). No per-row message
+// objects are built. The Batch does not reference the Arrow memory, so the
+// record batch can be released as soon as Encode returns.
 package arrowproto

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // How a batch is encoded
@@ -42,6 +43,26 @@ type encoder struct {
 // (ErrInvalidData); rows that cannot be encoded are listed in Batch.Errors.
 // The Batch does not reference rec's memory.
 func (s *Schema) Encode(rec arrow.RecordBatch) (*Batch, error) {
+	return s.encode(rec, 0)
+}
+
+// EncodeFramed is Encode that also frames the records for a containing
+// message: each record is written preceded by the tag of field (wire type
+// bytes) and the record's length, back to back in Batch.Frames. Frames is
+// then exactly the encoding of field repeated once per record, so a message
+// that holds the records in that field (for Zerobus, field 1 of
+// ProtoEncodedRecordBatch) can carry any run of them as one contiguous range
+// of Frames, without a copy. Records are sub-slices of Frames, each after its
+// prefix. field must be in 1..MaxFieldNumber.
+func (s *Schema) EncodeFramed(rec arrow.RecordBatch, field protowire.Number) (*Batch, error) {
+	if field < 1 || field > MaxFieldNumber {
+		return nil, fmt.Errorf("arrowproto: framing field number %d is outside 1..%d", field, MaxFieldNumber)
+	}
+	return s.encode(rec, field)
+}
+
+// encode encodes rec, framing each record as field when field > 0.
+func (s *Schema) encode(rec arrow.RecordBatch, field protowire.Number) (*Batch, error) {
 	if rec == nil {
 		return nil, fmt.Errorf("%w: nil record batch", ErrSchemaMismatch)
 	}
@@ -70,8 +91,15 @@ func (s *Schema) Encode(rec arrow.RecordBatch) (*Batch, error) {
 		e.sizeColumn(f, n)
 	}
 
-	// Lay the rows out; failed rows go to the sink after the good ones.
-	total, sink, good := 0, 0, 0
+	// Lay the rows out, each after its prefix when framed; failed rows go to
+	// the sink after the good ones.
+	var tag uint64
+	tagLen := 0
+	if field > 0 {
+		tag = uint64(protowire.EncodeTag(field, protowire.BytesType))
+		tagLen = varintLen(tag)
+	}
+	total, framed, sink, good := 0, 0, 0, 0
 	for r, sz := range sizes {
 		if !e.bad[r] && sz > s.maxRecord {
 			e.oversize(r, sz)
@@ -81,21 +109,33 @@ func (s *Schema) Encode(rec arrow.RecordBatch) (*Batch, error) {
 			continue
 		}
 		total += sz
+		if tagLen > 0 {
+			framed += tagLen + varintLen(uint64(sz))
+		}
 		good++
 	}
-	arena := make([]byte, total+sink)
-	b := &Batch{Records: make([][]byte, good), Rows: make([]int, good), Bytes: total}
+	framed += total
+	m := s.getMem(framed+sink, good)
+	arena := m.arena
+	b := &Batch{Records: m.records, Rows: m.rows, Bytes: total, s: s, mem: m}
 	off, k := 0, 0
 	for r, sz := range sizes {
 		if e.bad[r] {
-			sizes[r] = total
+			sizes[r] = framed
 			continue
+		}
+		if tagLen > 0 {
+			off = putVarint(arena, off, tag)
+			off = putVarint(arena, off, uint64(sz))
 		}
 		b.Records[k] = arena[off : off+sz : off+sz]
 		b.Rows[k] = r
 		k++
 		sizes[r] = off
 		off += sz
+	}
+	if tagLen > 0 {
+		b.Frames = arena[:framed:framed]
 	}
 
 	// Write in blocks of rows small enough to stay in cache while every
@@ -111,6 +151,109 @@ func (s *Schema) Encode(rec arrow.RecordBatch) (*Batch, error) {
 		slices.SortFunc(b.Errors, func(x, y RowError) int { return x.Row - y.Row })
 	}
 	return b, nil
+}
+
+// Reuse of batch memory
+//
+// A released Batch gives its arena and its Records and Rows slices back to
+// its Schema, on a small free list bounded in count and bytes. Encode takes
+// the smallest arena that fits, so a stream of similar batches allocates
+// nothing per batch after the first few, and the arena is not zeroed: the
+// write pass writes every byte of every good record (rows that fail are
+// written to the sink, which is never read).
+
+// batchMem is the reusable memory of one Batch.
+type batchMem struct {
+	arena   []byte
+	records [][]byte
+	rows    []int
+}
+
+// The memory kept for reuse is bounded: the bytes match the default
+// in-flight window of a Zerobus stream, which a sender fills and empties in
+// bursts as acknowledgements arrive; memory dropped beyond the bounds is
+// left to the garbage collector.
+const (
+	maxFreeMems  = 256
+	maxFreeBytes = 64 << 20
+)
+
+// getMem returns memory for a batch of good records and an arena of n bytes.
+func (s *Schema) getMem(n, good int) *batchMem {
+	var m *batchMem
+	s.mu.Lock()
+	if k := len(s.mems); k > 0 {
+		// The smallest arena that fits; if none does, the largest (its arena
+		// is replaced below, its slices are reused).
+		pick := 0
+		for i := 1; i < k; i++ {
+			if betterArena(cap(s.mems[i].arena), cap(s.mems[pick].arena), n) {
+				pick = i
+			}
+		}
+		m = s.mems[pick]
+		s.mems[pick] = s.mems[k-1]
+		s.mems[k-1] = nil
+		s.mems = s.mems[:k-1]
+		s.memBytes -= cap(m.arena)
+	}
+	s.mu.Unlock()
+	if m == nil {
+		m = &batchMem{}
+	}
+	if cap(m.arena) < n {
+		// Room to grow: the next batch of the stream is likely a little
+		// larger or smaller.
+		m.arena = make([]byte, n, n+n/8)
+		// Stale records would keep the old arena alive.
+		clear(m.records[:cap(m.records)])
+	}
+	m.arena = m.arena[:n]
+	m.records = grow(m.records, good)
+	m.rows = grow(m.rows, good)
+	return m
+}
+
+// betterArena reports whether an arena of capacity c serves a batch of n
+// bytes better than one of capacity best: one that fits beats one that does
+// not; of two that fit, the smaller; of two that do not, the larger.
+func betterArena(c, best, n int) bool {
+	switch {
+	case c >= n && best >= n:
+		return c < best
+	case c >= n || best >= n:
+		return c >= n
+	}
+	return c > best
+}
+
+// putMem keeps m for reuse if the free list has room.
+func (s *Schema) putMem(m *batchMem) {
+	size := cap(m.arena)
+	if size > maxFreeBytes/2 {
+		return
+	}
+	s.mu.Lock()
+	if len(s.mems) < maxFreeMems && s.memBytes+size <= maxFreeBytes {
+		s.mems = append(s.mems, m)
+		s.memBytes += size
+	}
+	s.mu.Unlock()
+}
+
+// Release gives the batch's memory (the records' buffer, Records, Rows and
+// Frames) back to its Schema, for a later Encode to reuse. Records, Rows and
+// Frames must not be used after Release; Errors and Bytes may. Release is
+// optional (a batch never released is garbage collected as usual), must not
+// be called concurrently with itself, and is a no-op the second time.
+func (b *Batch) Release() {
+	if b == nil || b.mem == nil {
+		return
+	}
+	m := b.mem
+	b.mem = nil
+	b.Records, b.Rows, b.Frames = nil, nil, nil
+	b.s.putMem(m)
 }
 
 // The scratch of finished encodes is kept on a small free list (not a

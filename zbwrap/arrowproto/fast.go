@@ -375,9 +375,7 @@ func writeFast(c *col, f *field, nv []byte, lo, hi int, b []byte, pos []int) {
 		for r, p := range pos {
 			if nv == nil || nv[r] != 0 {
 				p = putTag(b, p, tag, tagLen)
-				if bitSet(raw, off+r) {
-					b[p] = 1
-				}
+				b[p] = raw[(off+r)>>3] >> ((off + r) & 7) & 1 // the arena is not zeroed: write false too
 				pos[r] = p + 1
 			}
 		}

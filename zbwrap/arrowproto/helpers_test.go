@@ -75,6 +75,7 @@ func roundTrip(t testing.TB, rec arrow.RecordBatch) (*Schema, *Batch) {
 			s.Release()
 		}
 	}
+	checkFramedReuse(t, sc, rec, b)
 	return sc, b
 }
 

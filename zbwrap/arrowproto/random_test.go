@@ -669,5 +669,6 @@ func checkBatchSeed(t *testing.T, seed int, sc *Schema, rec arrow.RecordBatch, b
 	t.Helper()
 	t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 		checkBatch(t, sc, rec, b)
+		checkFramedReuse(t, sc, rec, b)
 	})
 }

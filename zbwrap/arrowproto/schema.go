@@ -93,7 +93,7 @@ func (e RowError) Error() string {
 type Batch struct {
 	// Records are the encoded rows, in row order, only those that could be
 	// encoded. They are sub-slices of one buffer and stay valid after the
-	// Arrow record is released.
+	// Arrow record is released, until Release.
 	Records [][]byte
 	// Rows[i] is the row index, in the record batch, of Records[i].
 	Rows []int
@@ -102,6 +102,12 @@ type Batch struct {
 	Errors []RowError
 	// Bytes is the total size of Records.
 	Bytes int
+	// Frames is set by EncodeFramed: every record of Records, in order, each
+	// preceded by its field tag and length, back to back.
+	Frames []byte
+
+	s   *Schema
+	mem *batchMem // nil once released
 }
 
 // Option configures NewSchema, NewSchemaWithDescriptor and NewCache.
@@ -158,6 +164,9 @@ type Schema struct {
 	seen atomic.Pointer[arrow.Schema] // last other schema value found equal
 	mu   sync.Mutex
 	free []*encoder // scratch of finished encodes, for reuse
+
+	mems     []*batchMem // memory of released batches, for reuse
+	memBytes int         // arena capacity held in mems
 }
 
 // NewSchema compiles s: it generates a self-contained proto2 descriptor (one
