@@ -35,6 +35,7 @@ type conn struct {
 	ended        bool
 	err          *Error // why the call ended; nil for a graceful end
 	sentIdx      int    // Stream.pending[:sentIdx] are written on this call and unacknowledged
+	written      int    // record bytes of pending[:sentIdx]
 	acked        int64  // requests acknowledged on this call: the wire offset of pending[0]
 	draining     bool   // a CloseStreamSignal arrived: write nothing new
 	halfClosed   bool
@@ -108,7 +109,7 @@ func (s *Stream) open(refresh bool) (*conn, error) {
 }
 
 func (s *Stream) handshake(ctx context.Context) (grpc.BidiStreamingClient[wire.EphemeralStreamRequest, wire.EphemeralStreamResponse], string, error) {
-	rpc, err := s.client.EphemeralStream(ctx)
+	rpc, err := s.client.EphemeralStream(ctx, grpc.ForceCodecV2(newCodec()))
 	if err != nil {
 		return nil, "", err
 	}
@@ -196,6 +197,8 @@ func (c *conn) sendLoop() {
 			r := s.pending[c.sentIdx]
 			r.wireOff = c.acked + int64(c.sentIdx)
 			c.sentIdx++
+			c.written += r.bytes
+			s.wakeWaitersLocked()
 			replay := r.attempts > 0
 			r.attempts++
 			if c.sentIdx == 1 {
@@ -206,13 +209,25 @@ func (c *conn) sendLoop() {
 				}
 			}
 			s.stats.RequestsWritten++
-			s.stats.RecordsWritten += int64(len(r.records))
+			s.stats.RecordsWritten += int64(r.count())
 			if replay {
 				s.stats.ReplayedRequests++
-				s.stats.ReplayedRecords += int64(len(r.records))
+				s.stats.ReplayedRecords += int64(r.count())
 			}
-			s.mu.Unlock()
-			if err := c.rpc.Send(r.msg); err != nil {
+			var err error
+			if r.frames != nil {
+				// The write holds the frames until gRPC lets go of them.
+				r.batch.holds.Add(1)
+				w := &framedWrite{batch: r.batch, offset: r.wireOff, frames: r.frames}
+				s.mu.Unlock()
+				if err = c.rpc.SendMsg(w); !w.marshalled {
+					r.batch.unhold()
+				}
+			} else {
+				s.mu.Unlock()
+				err = c.rpc.Send(r.msg)
+			}
+			if err != nil {
 				// On io.EOF the call is over: the receiver reports its status.
 				if !errors.Is(err, io.EOF) {
 					c.end(classify("send", err))
@@ -220,7 +235,7 @@ func (c *conn) sendLoop() {
 				return
 			}
 			for _, h := range s.hooks.written {
-				h.OnRequestWritten(len(r.records), r.bytes, replay)
+				h.OnRequestWritten(r.count(), r.bytes, replay)
 			}
 			continue
 		}
@@ -302,18 +317,21 @@ func (c *conn) ack(w int64) {
 	done := append(c.scratch[:0], s.pending[:n]...)
 	clear(s.pending[:n])
 	s.pending = s.pending[n:]
-	records := 0
+	records, nbytes := 0, 0
 	for _, r := range done {
 		r.resolved = true
-		records += len(r.records)
+		records += r.count()
+		nbytes += r.bytes
 		if r.attempts > 1 {
 			s.stats.AckedAfterReplay++
-			s.stats.RecordsMaybeDup += int64(len(r.records))
+			s.stats.RecordsMaybeDup += int64(r.count())
 		}
 	}
 	s.stats.RequestsAcked += int64(n)
 	s.stats.RecordsAcked += int64(records)
 	c.sentIdx -= n
+	c.written -= nbytes
+	s.queued -= nbytes
 	c.acked += int64(n)
 	c.lastProgress = time.Now()
 	if c.draining && c.sentIdx == 0 {

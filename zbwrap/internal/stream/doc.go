@@ -11,6 +11,19 @@
 // cumulative acks FIFO to the written requests. No lock is held across a
 // network operation, so concurrent Sends pipeline on one call.
 //
+// SendFramed takes records already framed as the repeated records field of
+// ProtoEncodedRecordBatch (arrowproto's EncodeFramed): each request is then a
+// range of the caller's buffer, written as a header built per write (the
+// offset changes on replays) followed by that range, which gRPC reads in
+// place through the stream's codec (codec.go). gRPC reports when it lets go
+// of each range; once the batch is resolved and gRPC holds none of it, the
+// stream calls the batch's onRelease and the caller may reuse the buffer.
+//
+// Besides the in-flight window, Send waits while the writer is
+// MaxUnwrittenBytes (1 MiB) behind: a fast producer would otherwise fill the
+// whole window ahead of the writer, and its records would leave the CPU
+// caches before they are written (TrySend never waits for this).
+//
 // Acks are checked: an ack below the previous one, or beyond the highest
 // offset written, is a protocol violation that ends the call. Nothing
 // acknowledged for AckTimeout while requests are in flight ends it too. A

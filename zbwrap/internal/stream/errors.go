@@ -98,6 +98,8 @@ var (
 	ErrTooLarge = errors.New("record larger than the request size limit")
 	// ErrAbandoned: the caller gave up before the request was ever written.
 	ErrAbandoned = errors.New("abandoned before it was sent")
+	// ErrBadFrames: SendFramed was given frames that do not hold its records.
+	ErrBadFrames = errors.New("frames do not match the records")
 	// ErrPending: the caller gave up while the request, already written,
 	// still awaited its acknowledgement. It stays queued; it may land.
 	ErrPending = errors.New("written and awaiting acknowledgement")

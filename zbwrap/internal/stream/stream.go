@@ -26,9 +26,12 @@ const (
 	DefaultAckTimeout      = 60 * time.Second
 	DefaultFlushTimeout    = 5 * time.Minute
 	DefaultCreateTimeout   = 15 * time.Second
-	DefaultMaxAttempts     = 5
-	DefaultBaseDelay       = 100 * time.Millisecond
-	DefaultMaxDelay        = 30 * time.Second
+	// DefaultMaxUnwrittenBytes keeps the records a sender queues ahead of
+	// the writer within the CPU caches.
+	DefaultMaxUnwrittenBytes = 1 << 20
+	DefaultMaxAttempts       = 5
+	DefaultBaseDelay         = 100 * time.Millisecond
+	DefaultMaxDelay          = 30 * time.Second
 )
 
 // requestOverhead bounds the bytes an IngestRecordBatchRequest adds around
@@ -56,6 +59,11 @@ type Config struct {
 	MaxInflightRecords int
 	MaxInflightBytes   int64
 	MaxRequestBytes    int
+	// MaxUnwrittenBytes bounds the record bytes queued but not yet written
+	// to the call: Send waits while the writer is that far behind, so that
+	// records go out while they are still in the CPU caches. The in-flight
+	// window bounds written but unacknowledged requests separately.
+	MaxUnwrittenBytes int
 
 	// DisableRecovery fails every pending request on the first retryable
 	// failure instead of reconnecting.
@@ -87,6 +95,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxRequestBytes <= 0 {
 		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.MaxUnwrittenBytes <= 0 {
+		c.MaxUnwrittenBytes = DefaultMaxUnwrittenBytes
 	}
 	c.MaxRequestBytes = max(c.MaxRequestBytes, requestOverhead+64)
 	if c.MaxAttempts <= 0 {
@@ -149,9 +160,11 @@ type Stream struct {
 	work       chan struct{} // wakes an idle supervisor
 
 	mu       sync.Mutex
-	pending  []*request // unresolved requests, ascending logical offset
-	next     int64      // next logical offset
-	conn     *conn      // the current call, nil between calls
+	pending  []*request    // unresolved requests, ascending logical offset
+	queued   int           // record bytes of pending
+	ahead    chan struct{} // closed when the writer catches up; nil without waiters
+	next     int64         // next logical offset
+	conn     *conn         // the current call, nil between calls
 	started  bool
 	closing  bool
 	err      *Error // set once the stream is finished by a failure
@@ -188,17 +201,21 @@ type request struct {
 	start, end int   // the records' indexes in the batch
 	offset     int64 // logical offset; -1 if never queued
 	records    [][]byte
-	bytes      int // sum of record lengths
+	frames     []byte // the records framed (SendFramed), or nil
+	bytes      int    // sum of record lengths
 	queued     bool
 
-	msg     *wire.EphemeralStreamRequest
-	wireOff int64 // offset_id of the current write; owned by the sender
+	msg     *wire.EphemeralStreamRequest // without frames
+	wireOff int64                        // offset_id of the current write; owned by the sender
 
 	// Guarded by Stream.mu.
 	attempts int // calls it was written on
 	resolved bool
 	err      error // nil when acknowledged
 }
+
+// count is the number of records of the request.
+func (r *request) count() int { return r.end - r.start }
 
 // Batch is the handle of one Send: the requests its records went into.
 type Batch struct {
@@ -208,6 +225,18 @@ type Batch struct {
 	done      chan struct{}
 	onDone    func(*Batch)
 	abandoned error // the cause given to Abandon; guarded by Stream.mu
+
+	// holds is 1 until the batch is resolved, plus one per write of its
+	// frames that gRPC has not let go of; onRelease runs when it drops to 0.
+	holds     atomic.Int64
+	onRelease func()
+}
+
+// unhold drops one hold on the batch's records.
+func (b *Batch) unhold() {
+	if b.holds.Add(-1) == 0 && b.onRelease != nil {
+		b.onRelease()
+	}
 }
 
 // Outcome is the fate of records [Start, End) of a batch.
@@ -300,10 +329,12 @@ func (b *Batch) Abandon(cause error) {
 		r.resolved = true
 		r.err = &Error{Kind: KindTransmission, Retryable: true, Msg: "request withdrawn",
 			Err: fmt.Errorf("%w: %w", ErrAbandoned, cause)}
+		s.queued -= r.bytes
 		withdrawn = append(withdrawn, r)
 	}
 	if len(withdrawn) > 0 {
 		s.checkWaitersLocked()
+		s.wakeWaitersLocked()
 	}
 	s.mu.Unlock()
 	s.finish(withdrawn, false)
@@ -321,27 +352,54 @@ func (b *Batch) Abandon(cause error) {
 // runs once when the batch is resolved, on an internal goroutine: it must be
 // quick and must not call the stream.
 func (s *Stream) Send(ctx context.Context, records [][]byte, onDone func(*Batch)) (*Batch, error) {
-	return s.send(ctx, records, onDone, true)
+	return s.send(ctx, records, false, nil, onDone, nil, true)
 }
 
 // TrySend is Send without waiting: if the window has no room for a request
 // it fails with ErrWindowFull. Requests queued before that point stay queued.
 func (s *Stream) TrySend(records [][]byte, onDone func(*Batch)) (*Batch, error) {
-	return s.send(context.Background(), records, onDone, false)
+	return s.send(context.Background(), records, false, nil, onDone, nil, false)
+}
+
+// SendFramed is Send for records already framed: frames holds every record
+// of records, in order, each preceded by RecordTag and its length, back to
+// back (arrowproto's EncodeFramed(rec, 1)); records gives their count and
+// lengths. Each request is then a range of frames that gRPC reads in place:
+// nothing is copied. frames must not change until onRelease, if not nil,
+// runs: once the batch is resolved and gRPC holds no part of frames (which
+// may come after onDone). If frames does not frame records, every record
+// fails with ErrBadFrames.
+func (s *Stream) SendFramed(ctx context.Context, frames []byte, records [][]byte, onDone func(*Batch), onRelease func()) (*Batch, error) {
+	return s.send(ctx, records, true, frames, onDone, onRelease, true)
+}
+
+// TrySendFramed is SendFramed without waiting, as TrySend.
+func (s *Stream) TrySendFramed(frames []byte, records [][]byte, onDone func(*Batch), onRelease func()) (*Batch, error) {
+	return s.send(context.Background(), records, true, frames, onDone, onRelease, false)
 }
 
 func recordWireSize(n int) int { return 1 + protowire.SizeVarint(uint64(n)) + n }
 
-func (s *Stream) send(ctx context.Context, records [][]byte, onDone func(*Batch), block bool) (*Batch, error) {
-	b := &Batch{s: s, done: make(chan struct{}), onDone: onDone}
+func (s *Stream) send(ctx context.Context, records [][]byte, framed bool, frames []byte, onDone func(*Batch), onRelease func(), block bool) (*Batch, error) {
+	b := &Batch{s: s, done: make(chan struct{}), onDone: onDone, onRelease: onRelease}
 	b.remaining.Store(1) // held by this call until every request exists
-	limit := s.cfg.MaxRequestBytes - requestOverhead
+	b.holds.Store(1)     // released when the batch is resolved
 	var queueErr error
+	if framed {
+		if err := checkFrames(frames, records); err != nil {
+			queueErr = &Error{Kind: KindTransmission, Msg: "send", Err: err}
+			b.failRange(0, len(records), queueErr)
+			records = nil
+		}
+	}
+	limit := s.cfg.MaxRequestBytes - requestOverhead
+	pos := 0 // where record i's frame starts
 	for i := 0; i < len(records); {
-		if recordWireSize(len(records[i])) > limit {
+		if sz := recordWireSize(len(records[i])); sz > limit {
 			b.failRange(i, i+1, &Error{Kind: KindTransmission, Msg: fmt.Sprintf(
 				"record %d is %d bytes, over the %d-byte request limit", i, len(records[i]), s.cfg.MaxRequestBytes),
 				Err: ErrTooLarge})
+			pos += sz
 			i++
 			continue
 		}
@@ -355,7 +413,13 @@ func (s *Stream) send(ctx context.Context, records [][]byte, onDone func(*Batch)
 			nbytes += len(records[j])
 			j++
 		}
-		r := &request{batch: b, start: i, end: j, offset: -1, records: records[i:j:j], bytes: nbytes}
+		r := &request{batch: b, start: i, end: j, offset: -1, bytes: nbytes}
+		if framed {
+			r.frames = frames[pos : pos+size : pos+size]
+		} else {
+			r.records = records[i:j:j]
+		}
+		pos += size
 		if err := s.admit(ctx, r, block); err != nil {
 			queueErr = err
 			b.failRange(i, len(records), err)
@@ -379,13 +443,19 @@ func (b *Batch) complete() {
 	if b.onDone != nil {
 		b.onDone(b)
 	}
+	b.unhold()
 }
 
 // admit takes room in the window for r and appends it to the queue.
 func (s *Stream) admit(ctx context.Context, r *request, block bool) error {
-	n := len(r.records)
+	n := r.count()
 	if err := ctx.Err(); err != nil {
 		return &Error{Kind: KindTransmission, Retryable: true, Msg: "send", Err: err}
+	}
+	if block {
+		if err := s.awaitWriter(ctx); err != nil {
+			return err
+		}
 	}
 	if !s.flow.tryAcquire(n, r.bytes) {
 		if !block {
@@ -406,14 +476,16 @@ func (s *Stream) admit(ctx context.Context, r *request, block bool) error {
 			return &Error{Kind: KindTransmission, Retryable: true, Msg: "waiting for room in the in-flight window", Err: ctx.Err()}
 		}
 	}
-	r.msg = &wire.EphemeralStreamRequest{Payload: &wire.EphemeralStreamRequest_IngestRecordBatch{
-		IngestRecordBatch: &wire.IngestRecordBatchRequest{
-			OffsetId: &r.wireOff,
-			Batch: &wire.IngestRecordBatchRequest_ProtoEncodedBatch{
-				ProtoEncodedBatch: &wire.ProtoEncodedRecordBatch{Records: r.records},
+	if r.frames == nil {
+		r.msg = &wire.EphemeralStreamRequest{Payload: &wire.EphemeralStreamRequest_IngestRecordBatch{
+			IngestRecordBatch: &wire.IngestRecordBatchRequest{
+				OffsetId: &r.wireOff,
+				Batch: &wire.IngestRecordBatchRequest_ProtoEncodedBatch{
+					ProtoEncodedBatch: &wire.ProtoEncodedRecordBatch{Records: r.records},
+				},
 			},
-		},
-	}}
+		}}
+	}
 	s.mu.Lock()
 	if s.err != nil || s.closing {
 		var err error = s.closedError()
@@ -426,6 +498,7 @@ func (s *Stream) admit(ctx context.Context, r *request, block bool) error {
 	}
 	r.offset = s.next
 	s.next++
+	s.queued += r.bytes
 	r.queued = true
 	r.batch.remaining.Add(1)
 	r.batch.reqs = append(r.batch.reqs, r)
@@ -445,6 +518,47 @@ func (s *Stream) admit(ctx context.Context, r *request, block bool) error {
 	return nil
 }
 
+// awaitWriter waits until the writer is less than MaxUnwrittenBytes behind.
+func (s *Stream) awaitWriter(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		if s.err != nil || s.closing || s.unwrittenLocked() < s.cfg.MaxUnwrittenBytes {
+			s.mu.Unlock()
+			return nil // admit reports a finished stream
+		}
+		if s.ahead == nil {
+			s.ahead = make(chan struct{})
+		}
+		ch := s.ahead
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return &Error{Kind: KindTransmission, Retryable: true, Msg: "waiting for the writer", Err: ctx.Err()}
+		case <-s.closingCtx.Done():
+			return s.closedError()
+		}
+	}
+}
+
+// unwrittenLocked is the record bytes queued and not written on the
+// current call.
+func (s *Stream) unwrittenLocked() int {
+	if s.conn == nil {
+		return s.queued
+	}
+	return s.queued - s.conn.written
+}
+
+// wakeWaitersLocked wakes the senders waiting for the writer if it caught
+// up (or the stream is finished).
+func (s *Stream) wakeWaitersLocked() {
+	if s.ahead != nil && (s.err != nil || s.unwrittenLocked() < s.cfg.MaxUnwrittenBytes) {
+		close(s.ahead)
+		s.ahead = nil
+	}
+}
+
 func (s *Stream) closedError() *Error {
 	return &Error{Kind: KindTransmission, Msg: "send", Err: ErrClosed}
 }
@@ -456,9 +570,9 @@ func (s *Stream) finish(reqs []*request, acked bool) {
 	}
 	records := 0
 	for _, r := range reqs {
-		records += len(r.records)
+		records += r.count()
 		if r.queued {
-			s.flow.release(len(r.records), r.bytes)
+			s.flow.release(r.count(), r.bytes)
 		}
 		if r.batch.remaining.Add(-1) == 0 {
 			r.batch.complete()
@@ -602,11 +716,12 @@ func (s *Stream) terminate(e *Error) {
 	}
 	failed := s.pending
 	s.pending = nil
+	s.queued = 0
 	records := 0
 	for _, r := range failed {
 		r.resolved = true
 		r.err = e
-		records += len(r.records)
+		records += r.count()
 	}
 	s.stats.RequestsFailed += int64(len(failed))
 	s.stats.RecordsFailed += int64(records)
@@ -614,6 +729,7 @@ func (s *Stream) terminate(e *Error) {
 		s.conn.endLocked(e)
 	}
 	s.checkWaitersLocked()
+	s.wakeWaitersLocked()
 	s.mu.Unlock()
 	s.stopSends()
 	s.cancelLife()
