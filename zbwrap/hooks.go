@@ -8,7 +8,9 @@ import "github.com/apache/arrow-go/v18/arrow"
 // is type-asserted once, and an event nobody observes costs one empty loop.
 
 // batchEncodedHook observes each converted batch before it is sent: the
-// Arrow batch, the descriptor, and the encoded records in row order.
+// Arrow batch, the descriptor, and the encoded records in row order. The
+// records' memory is reused once the batch is done: a hook must not keep
+// them after it returns.
 type batchEncodedHook interface {
 	OnBatchEncoded(rec arrow.RecordBatch, descriptor []byte, records [][]byte)
 }

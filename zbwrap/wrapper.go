@@ -165,7 +165,7 @@ func (w *Wrapper) conn() (*grpc.ClientConn, error) {
 	if u.Scheme == "http" {
 		creds = insecure.NewCredentials() // validated: loopback only
 	} else {
-		creds = credentials.NewTLS(w.tlsConfig())
+		creds = coalescing{credentials.NewTLS(w.tlsConfig())}
 	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
@@ -258,11 +258,22 @@ type submission struct {
 	convErr  *Error            // the whole batch failed to convert
 	sb       *stream.Batch     // nil when nothing was sent
 	queueErr error
+	// refs counts the holders of enc's memory: the result (until it is
+	// built) and the stream (until it lets go of the records). The last
+	// one gives the memory back for the next batch.
+	refs atomic.Int32
+}
+
+// release drops one hold on the encoded batch.
+func (s *submission) release() {
+	if s.refs.Add(-1) == 0 && s.enc != nil {
+		s.enc.Release()
+	}
 }
 
 // submit converts rec and queues its records, waiting for window room if
 // block. onDone, if set, runs when the stream resolves the batch (only when
-// sub.sb is set).
+// sub.sb is set). The caller releases sub once its result is built.
 func (w *Wrapper) submit(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto, offset int64, block bool, onDone func()) (*submission, error) {
 	if rec == nil {
 		return nil, &Error{Kind: KindConfiguration, Op: "send", Msg: "nil record batch"}
@@ -274,9 +285,12 @@ func (w *Wrapper) submit(ctx context.Context, rec arrow.RecordBatch, desc *descr
 		return nil, closedError("send")
 	}
 	sub := &submission{offset: offset, start: time.Now(), rows: int(rec.NumRows())}
+	sub.refs.Store(1)
 	schema, err := w.schemaFor(rec.Schema(), desc)
 	if err == nil {
-		sub.enc, err = schema.Encode(rec)
+		// Framed as the records of a request: the stream sends ranges of
+		// this buffer as they are.
+		sub.enc, err = schema.EncodeFramed(rec, stream.RecordField)
 	}
 	if err != nil {
 		sub.convErr = &Error{Kind: KindConversion, Op: "convert", Err: err}
@@ -290,16 +304,18 @@ func (w *Wrapper) submit(ctx context.Context, rec arrow.RecordBatch, desc *descr
 	}
 	s, err := w.streamFor(schema.DescriptorBytes())
 	if err != nil {
+		sub.release()
 		return nil, err
 	}
 	var cb func(*stream.Batch)
 	if onDone != nil {
 		cb = func(*stream.Batch) { onDone() }
 	}
+	sub.refs.Add(1) // the stream's, dropped once it lets go of the records
 	if block {
-		sub.sb, sub.queueErr = s.Send(ctx, sub.enc.Records, cb)
+		sub.sb, sub.queueErr = s.SendFramed(ctx, sub.enc.Frames, sub.enc.Records, cb, sub.release)
 	} else {
-		sub.sb, sub.queueErr = s.TrySend(sub.enc.Records, cb)
+		sub.sb, sub.queueErr = s.TrySendFramed(sub.enc.Frames, sub.enc.Records, cb, sub.release)
 	}
 	return sub, nil
 }
@@ -368,6 +384,7 @@ func (w *Wrapper) sendSync(ctx context.Context, rec arrow.RecordBatch, desc *des
 		}
 	}
 	res := w.result(sub)
+	sub.release()
 	if !res.Success {
 		return res, res.Error
 	}
@@ -391,7 +408,7 @@ func (w *Wrapper) result(sub *submission) *TransmissionResult {
 		}
 		switch {
 		case sub.sb == nil:
-			res.SuccessfulRows = enc.Rows
+			res.SuccessfulRows = slices.Clone(enc.Rows) // enc's memory is reused
 		default:
 			res.SuccessfulRows = make([]int, 0, len(enc.Records))
 			for _, o := range sub.sb.Outcomes() {
@@ -436,7 +453,8 @@ func (w *Wrapper) result(sub *submission) *TransmissionResult {
 }
 
 // SendBatchAsync converts rec and queues its records, waiting only for room
-// in the in-flight window (bounded by ctx). It returns the batch's offset:
+// in the in-flight window, and for the stream's writer when it is more than
+// 1 MiB behind (bounded by ctx). It returns the batch's offset:
 // calls are numbered 0, 1, 2, ... in the order they reached this Wrapper (a
 // call that fails without queueing anything returns -1 and its number is
 // skipped). Wait with WaitForOffset or Flush, which also report failed
@@ -449,7 +467,8 @@ func (w *Wrapper) SendBatchAsync(ctx context.Context, rec arrow.RecordBatch) (in
 
 // TrySendBatchAsync is SendBatchAsync that fails at once (Retryable,
 // wrapping an error that names the full window) instead of waiting when the
-// in-flight window has no room for the batch's first request.
+// in-flight window has no room for the batch's first request; it never
+// waits for the writer.
 func (w *Wrapper) TrySendBatchAsync(rec arrow.RecordBatch) (int64, error) {
 	return w.sendAsync(context.Background(), rec, false)
 }
@@ -522,6 +541,9 @@ func (w *Wrapper) releaseAsync(a *asyncBatch) {
 		w.counts.batches++
 		w.counts.rowsOK += int64(a.sub.rows)
 		w.mu.Unlock()
+	}
+	if a.sub != nil {
+		a.sub.release()
 	}
 	w.amu.Lock()
 	a.res = res

@@ -1,0 +1,5 @@
+//go:build !race
+
+package zbwrap
+
+const raceEnabled = false
