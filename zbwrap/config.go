@@ -233,8 +233,8 @@ func (c Config) validate(customHeaders bool) error {
 	default:
 		bad("observability_otlp_protocol", "must be grpc or http, got %q", c.ObservabilityOTLPProtocol)
 	}
-	if c.DebugEnabled && c.DebugOutputDir == "" {
-		bad("debug_output_dir", "required when debug_enabled is true")
+	if (c.DebugEnabled || c.DebugArrowEnabled || c.DebugProtobufEnabled) && c.DebugOutputDir == "" {
+		bad("debug_output_dir", "required when debug files are on (debug_enabled, debug_arrow_enabled or debug_protobuf_enabled)")
 	}
 	for _, n := range []struct {
 		setting string

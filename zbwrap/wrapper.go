@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap/arrowproto"
+	"github.com/pyzerobus/pyzerobus/zbwrap/debugfiles"
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/auth"
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/stream"
 )
@@ -40,6 +41,7 @@ type Wrapper struct {
 	cache  *arrowproto.Cache
 	logger *slog.Logger
 	hooks  wrapperHooks
+	debug  *debugfiles.Writer // nil unless debug files are on
 
 	tokens    *auth.Source    // nil with a HeadersProvider or the writer disabled
 	transport *http.Transport // of token requests, when built here
@@ -120,6 +122,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Wrapper, error) {
 			return nil, &Error{Kind: KindConfiguration, Op: "config", Err: err}
 		}
 		w.tokens = src
+	}
+	if err := w.openDebug(); err != nil {
+		if w.tokens != nil {
+			w.tokens.Close()
+		}
+		return nil, err
 	}
 	return w, nil
 }
@@ -735,6 +743,7 @@ func (w *Wrapper) Close(ctx context.Context) error {
 	if w.transport != nil {
 		w.transport.CloseIdleConnections()
 	}
+	w.closeDebug()
 	return errors.Join(errs...)
 }
 
