@@ -99,3 +99,66 @@ def test_debug_needs_an_output_dir() -> None:
     cfg = pyzerobus.WrapperConfiguration(table_name=TABLE, zerobus_writer_disabled=True, debug_enabled=True)
     with pytest.raises(pyzerobus.ConfigurationError, match="debug_output_dir"):
         cfg.validate()
+
+
+def test_schema_change_rotates_and_reads_back_promoted(tmp_path: pathlib.Path) -> None:
+    with pyzerobus.ZerobusWrapper(debug_config(tmp_path)) as w:
+        w.send_batch(pa.table({"id": pa.array([1, 2], pa.int64())}))
+        w.send_batch(pa.table({"id": pa.array([3], pa.int64()), "note": ["late"]}))
+    batches = read_arrow(str(tmp_path), TABLE)
+    assert batches.to_pylist() == [
+        {"id": 1, "note": None},
+        {"id": 2, "note": None},
+        {"id": 3, "note": "late"},
+    ]
+    # Records written before the change still decode with their own descriptor.
+    records = read_protobuf(str(tmp_path), TABLE)
+    assert sorted(records.column("id").to_pylist()) == [1, 2, 3]
+    assert records.column("note").to_pylist().count("late") == 1
+
+
+def test_incompatible_schemas_raise_naming_the_files(tmp_path: pathlib.Path) -> None:
+    with pyzerobus.ZerobusWrapper(debug_config(tmp_path, debug_protobuf_enabled=False)) as w:
+        w.send_batch(pa.table({"id": pa.array([1], pa.int64())}))
+        w.send_batch(pa.table({"id": pa.array([b"x"], pa.binary())}))
+    with pytest.raises(ValueError, match="incompatible schemas"):
+        read_arrow(str(tmp_path), TABLE)
+
+
+def test_table_names_that_need_hashing_match_the_engine(tmp_path: pathlib.Path) -> None:
+    from pyzerobus.debug import file_base
+
+    name = "main.app.events_" + "x" * 230
+    cfg = pyzerobus.WrapperConfiguration(
+        table_name=name,
+        zerobus_writer_disabled=True,
+        debug_arrow_enabled=True,
+        debug_output_dir=str(tmp_path),
+    )
+    with pyzerobus.ZerobusWrapper(cfg) as w:
+        w.send_batch(pa.table({"id": pa.array([7], pa.int64())}))
+    (written,) = (tmp_path / "zerobus" / "arrow").iterdir()
+    assert written.name == file_base(name) + ".arrows"
+    assert len(written.name) <= 255
+    assert read_arrow(str(tmp_path), name).column("id").to_pylist() == [7]
+    with pytest.raises(ValueError, match="empty"):
+        file_base("")
+
+
+def test_missing_and_damaged_files_are_clear_errors(tmp_path: pathlib.Path) -> None:
+    from pyzerobus.debug import iter_records
+
+    with pytest.raises(FileNotFoundError, match="no Arrow debug file"):
+        read_arrow(str(tmp_path), TABLE)
+    with pyzerobus.ZerobusWrapper(debug_config(tmp_path)) as w:
+        w.send_batch(events(0, 20))
+    arrow_file = tmp_path / "zerobus" / "arrow" / f"{TABLE}.arrows"
+    arrow_file.write_bytes(arrow_file.read_bytes()[:100])  # cut inside the first batch
+    with pytest.raises(ValueError, match="not a readable Arrow IPC stream"):
+        read_arrow(str(tmp_path), TABLE)
+    # Length prefixes: a truncated record and an endless varint are named by offset.
+    assert list(iter_records(b"\x02ab\x01c")) == [b"ab", b"c"]
+    with pytest.raises(ValueError, match="record at offset 3 is 5 bytes long"):
+        list(iter_records(b"\x02ab\x05c"))
+    with pytest.raises(ValueError, match="bad record length at offset 0"):
+        list(iter_records(b"\xff" * 11))
