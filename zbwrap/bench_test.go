@@ -117,3 +117,36 @@ func reportLatency(b *testing.B, lat []time.Duration, elapsed time.Duration) {
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(len(lat)*benchRows)/elapsed.Seconds(), "rows/s")
 }
+
+// BenchmarkSendBatchDebug measures SendBatch (one sender, discard-mode
+// server) with debug files off and with both debug outputs on, in one
+// process. tools/bench/debugcost.sh runs the "off" case against the
+// zbwrap_nodebughook build, which has no debug hook in the send path.
+func BenchmarkSendBatchDebug(b *testing.B) {
+	for _, mode := range []string{"off", "on"} {
+		for _, sz := range benchSizes {
+			b.Run(mode+"/"+sz.name, func(b *testing.B) {
+				srv := newServer(b, zerobustest.WithDiscard())
+				var opts []Option
+				if mode == "on" {
+					opts = append(opts, WithDebug(true), WithDebugOutputDir(b.TempDir()),
+						WithDebugMaxFileSize(64<<20), WithDebugMaxFilesRetained(2))
+				}
+				w := newWrapper(b, srv, opts...)
+				rec := makeBatch(0, benchRows, sz.payload)
+				defer rec.Release()
+				ctx := context.Background()
+				res, err := w.SendBatch(ctx, rec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(res.BatchSizeBytes))
+				for b.Loop() {
+					if _, err := w.SendBatch(ctx, rec); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -11,6 +11,9 @@ import (
 // batch, in writer-disabled mode too. debug_enabled turns on both outputs.
 func (w *Wrapper) openDebug() error {
 	c := w.cfg
+	if !debugHookCompiled {
+		return nil
+	}
 	arrowOn := c.DebugEnabled || c.DebugArrowEnabled
 	protoOn := c.DebugEnabled || c.DebugProtobufEnabled
 	d, err := debugfiles.New(debugfiles.Config{

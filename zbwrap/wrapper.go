@@ -304,8 +304,10 @@ func (w *Wrapper) submit(ctx context.Context, rec arrow.RecordBatch, desc *descr
 		sub.convErr = &Error{Kind: KindConversion, Op: "convert", Err: err}
 		return sub, nil
 	}
-	for _, h := range w.hooks.encoded {
-		h.OnBatchEncoded(rec, schema.DescriptorBytes(), sub.enc.Records)
+	if debugHookCompiled {
+		for _, h := range w.hooks.encoded {
+			h.OnBatchEncoded(rec, schema.DescriptorBytes(), sub.enc.Records)
+		}
 	}
 	if w.cfg.ZerobusWriterDisabled || len(sub.enc.Records) == 0 {
 		return sub, nil

@@ -1,0 +1,5 @@
+//go:build zbwrap_nodebughook
+
+package zbwrap
+
+const debugHookCompiled = false
