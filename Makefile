@@ -81,9 +81,10 @@ demo: deps build py-build
 py-bench: py-deps build py-build
 	$(PY) tools/bench/pybench.py
 
-## bench: benchmarks of the encoder, the server and the engine.
+## bench: benchmarks of the encoder, the server and the engine, then the engine beside Databricks' pure-Go SDK.
 bench: go-deps
 	$(GOTEST) -run '^$$' -bench . -benchmem ./zbwrap/...
+	cd tests/go/conformance && $(CONFORMANCE_ENV) $(GOTEST) -run '^$$' -bench 'BenchmarkIngest|BenchmarkStreamMemory' -benchtime 2s .
 
 ## cover: statement coverage per Go package and per file, then of the Python package.
 cover: go-deps build py-build
