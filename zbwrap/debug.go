@@ -1,41 +1,5 @@
 package zbwrap
 
-import (
-	"time"
-
-	"github.com/pyzerobus/pyzerobus/zbwrap/debugfiles"
-)
-
-// openDebug starts the debug-file writer the configuration asks for, if
-// any, and registers it as a hook of the send path: it sees every converted
-// batch, in writer-disabled mode too. debug_enabled turns on both outputs.
-func (w *Wrapper) openDebug() error {
-	c := w.cfg
-	if !debugHookCompiled {
-		return nil
-	}
-	arrowOn := c.DebugEnabled || c.DebugArrowEnabled
-	protoOn := c.DebugEnabled || c.DebugProtobufEnabled
-	d, err := debugfiles.New(debugfiles.Config{
-		Dir:              c.DebugOutputDir,
-		Table:            c.TableName,
-		Arrow:            arrowOn,
-		Protobuf:         protoOn,
-		FlushInterval:    time.Duration(c.DebugFlushIntervalSecs) * time.Second,
-		MaxFileSize:      c.DebugMaxFileSize,
-		MaxFilesRetained: c.DebugMaxFilesRetained,
-		Logger:           w.logger,
-	})
-	if err != nil {
-		return &Error{Kind: KindConfiguration, Op: "config", Setting: "debug", Err: err}
-	}
-	if d != nil {
-		w.debug = d
-		w.hooks.encoded = append(w.hooks.encoded, d)
-	}
-	return nil
-}
-
 // closeDebug flushes and closes the debug files; a failure is logged by
 // the writer and never fails Close.
 func (w *Wrapper) closeDebug() {

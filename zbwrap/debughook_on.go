@@ -2,7 +2,40 @@
 
 package zbwrap
 
+import (
+	"time"
+
+	"github.com/pyzerobus/pyzerobus/zbwrap/debugfiles"
+)
+
 // debugHookCompiled is false only in the zbwrap_nodebughook build, which
 // leaves the debug-file hook out of the send path; benchmarks compare the two
 // builds to show what the hook costs when debug files are off.
 const debugHookCompiled = true
+
+// openDebug starts the debug-file writer the configuration asks for, if
+// any, and registers it as a hook of the send path: it sees every converted
+// batch, in writer-disabled mode too. debug_enabled turns on both outputs.
+func (w *Wrapper) openDebug() error {
+	c := w.cfg
+	arrowOn := c.DebugEnabled || c.DebugArrowEnabled
+	protoOn := c.DebugEnabled || c.DebugProtobufEnabled
+	d, err := debugfiles.New(debugfiles.Config{
+		Dir:              c.DebugOutputDir,
+		Table:            c.TableName,
+		Arrow:            arrowOn,
+		Protobuf:         protoOn,
+		FlushInterval:    time.Duration(c.DebugFlushIntervalSecs) * time.Second,
+		MaxFileSize:      c.DebugMaxFileSize,
+		MaxFilesRetained: c.DebugMaxFilesRetained,
+		Logger:           w.logger,
+	})
+	if err != nil {
+		return &Error{Kind: KindConfiguration, Op: "config", Setting: "debug", Err: err}
+	}
+	if d != nil {
+		w.debug = d
+		w.hooks.encoded = append(w.hooks.encoded, d)
+	}
+	return nil
+}
