@@ -3,10 +3,11 @@ package zbwrap
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pyzerobus/pyzerobus/internal/leakcheck"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -121,34 +122,7 @@ func tableInts(t testing.TB, srv *zerobustest.Server, col string) map[int64]int 
 	return out
 }
 
-// checkLeaks fails the test if goroutines running this module's engine
-// code outlive it.
+// checkLeaks fails the test if engine goroutines outlive it.
 func checkLeaks(t testing.TB) {
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			left := engineGoroutines()
-			if len(left) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%d goroutines leaked:\n%s", len(left), strings.Join(left, "\n\n"))
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
-
-func engineGoroutines() []string {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if (strings.Contains(g, "zbwrap/internal/stream.") || strings.Contains(g, "zbwrap/internal/auth.") ||
-			strings.Contains(g, "zbwrap.(*Wrapper)")) && !strings.Contains(g, "_test.go") {
-			out = append(out, g)
-		}
-	}
-	return out
+	leakcheck.Check(t, "zbwrap/internal/stream.", "zbwrap/internal/auth.", "zbwrap.(*Wrapper)")
 }

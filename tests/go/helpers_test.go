@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pyzerobus/pyzerobus/internal/leakcheck"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -235,36 +236,6 @@ func verify(t testing.TB, l *ledger, ids map[int64]int, st zbwrap.Stats) {
 	}
 }
 
-// checkLeaks fails the test if engine goroutines outlive it.
-func checkLeaks(t testing.TB) {
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			left := engineGoroutines()
-			if len(left) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%d goroutines leaked:\n%s", len(left), strings.Join(left, "\n\n"))
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
-
-func engineGoroutines() []string {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, "zbwrap/internal/stream.") || strings.Contains(g, "zbwrap/internal/auth.") {
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
 // kindOf is the kind of a zbwrap error.
 func kindOf(err error) zbwrap.Kind {
 	var e *zbwrap.Error
@@ -273,3 +244,6 @@ func kindOf(err error) zbwrap.Kind {
 	}
 	return 0
 }
+
+// checkLeaks fails the test if engine goroutines outlive it.
+func checkLeaks(t testing.TB) { leakcheck.Check(t, "zbwrap/internal/stream.", "zbwrap/internal/auth.") }

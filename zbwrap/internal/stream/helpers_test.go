@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pyzerobus/pyzerobus/internal/leakcheck"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -173,37 +174,6 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// checkLeaks fails the test if goroutines running this package's code
-// outlive it.
-func checkLeaks(t testing.TB) {
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			left := ownGoroutines()
-			if len(left) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%d goroutines leaked:\n%s", len(left), strings.Join(left, "\n\n"))
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
-
-func ownGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, "zbwrap/internal/stream.(*") && !strings.Contains(g, "_test.go") {
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
 func kindOf(err error) Kind {
 	var e *Error
 	if errors.As(err, &e) {
@@ -243,3 +213,6 @@ func sendMany(t testing.TB, s *Stream, g, batches, n, size int) [][]Outcome {
 	wg.Wait()
 	return all
 }
+
+// checkLeaks fails the test if engine goroutines outlive it.
+func checkLeaks(t testing.TB) { leakcheck.Check(t, "zbwrap/internal/stream.(*") }
