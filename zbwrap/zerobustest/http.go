@@ -135,6 +135,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		table = t
 	}
 	tok := s.tokens.issue(table)
+	s.tokensGranted.Add(1)
 	s.log.Info("token issued", "client_id", id, "table", table)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": tok,

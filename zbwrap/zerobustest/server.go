@@ -57,6 +57,7 @@ type Server struct {
 	declared map[string][]Column // discard mode: declared tables
 
 	streamsActive atomic.Int64
+	tokensGranted atomic.Int64
 	hook          atomic.Pointer[func(where string)] // panics injected by tests
 }
 
@@ -371,14 +372,16 @@ func (s *Server) counter(table string) *tableCounters {
 
 // Stats counts what the server did since it started.
 type Stats struct {
-	StreamsOpened       int64                 `json:"streams_opened"`
-	StreamsActive       int64                 `json:"streams_active"`
-	RecordsReceived     int64                 `json:"records_received"`
-	RecordsAcked        int64                 `json:"records_acked"`
-	RecordsDurable      int64                 `json:"records_durable"`
-	RecordsMaterialized int64                 `json:"records_materialized"`
-	FaultsFired         int64                 `json:"faults_fired"`
-	Tables              map[string]TableStats `json:"tables"`
+	StreamsOpened       int64 `json:"streams_opened"`
+	StreamsActive       int64 `json:"streams_active"`
+	RecordsReceived     int64 `json:"records_received"`
+	RecordsAcked        int64 `json:"records_acked"`
+	RecordsDurable      int64 `json:"records_durable"`
+	RecordsMaterialized int64 `json:"records_materialized"`
+	FaultsFired         int64 `json:"faults_fired"`
+	// TokensGranted counts OAuth tokens issued by the token endpoint.
+	TokensGranted int64                 `json:"tokens_granted"`
+	Tables        map[string]TableStats `json:"tables"`
 }
 
 // TableStats counts the traffic of one table.
@@ -400,7 +403,7 @@ type TableStats struct {
 
 // Stats returns the counters of the server and of each table.
 func (s *Server) Stats() Stats {
-	st := Stats{StreamsActive: s.streamsActive.Load(), Tables: map[string]TableStats{}}
+	st := Stats{StreamsActive: s.streamsActive.Load(), TokensGranted: s.tokensGranted.Load(), Tables: map[string]TableStats{}}
 	s.mu.Lock()
 	for name, c := range s.counters {
 		st.Tables[name] = TableStats{

@@ -41,6 +41,10 @@ type Config struct {
 	RefreshAhead time.Duration
 	// FetchTimeout bounds one token request. Default 30 s.
 	FetchTimeout time.Duration
+	// OnFetch, if set, observes each completed token request: whether a
+	// token had been obtained for the table before, and the outcome. It
+	// runs on the fetching goroutine and must return quickly.
+	OnFetch func(refresh bool, err error)
 }
 
 // Source hands out OAuth tokens downscoped to one table, cached per table.
@@ -208,6 +212,7 @@ func (s *Source) fetch(table string, e *entry, c *call) {
 	defer cancel()
 	tok, err := s.mint(ctx, table)
 	s.mu.Lock()
+	refresh := e.fetched
 	if err != nil {
 		err.Refresh = e.fetched
 		c.err = err
@@ -225,6 +230,13 @@ func (s *Source) fetch(table string, e *entry, c *call) {
 	e.call = nil
 	s.mu.Unlock()
 	close(c.done)
+	if s.cfg.OnFetch != nil {
+		if err != nil {
+			s.cfg.OnFetch(refresh, err)
+		} else {
+			s.cfg.OnFetch(refresh, nil)
+		}
+	}
 }
 
 func (s *Source) mint(ctx context.Context, table string) (*oauth2.Token, *Error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -325,4 +326,46 @@ func TestNewChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+}
+
+// OnFetch sees every completed token request: the first for a table, then
+// refreshes, and failures.
+func TestOnFetch(t *testing.T) {
+	srv, err := zerobustest.NewServer(zerobustest.WithClient(testID, testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	type fetch struct {
+		refresh, failed bool
+	}
+	var mu sync.Mutex
+	var got []fetch
+	tr := &counting{}
+	s, err := New(Config{ClientID: testID, ClientSecret: testSecret, WorkspaceURL: srv.WorkspaceURL(),
+		Endpoint: srv.Endpoint(), HTTPClient: &http.Client{Transport: tr},
+		OnFetch: func(refresh bool, err error) {
+			mu.Lock()
+			got = append(got, fetch{refresh, err != nil})
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Token(ctx, testTable, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Token(ctx, testTable, true); err != nil {
+		t.Fatal(err)
+	}
+	tr.broken.Store(true)
+	if _, err := s.Token(ctx, testTable, true); err == nil {
+		t.Fatal("refresh against a dead endpoint succeeded")
+	}
+	s.Close() // waits for the fetches, hooks included
+	want := []fetch{{false, false}, {true, false}, {true, true}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("fetches %v, want %v", got, want)
+	}
 }

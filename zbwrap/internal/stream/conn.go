@@ -201,6 +201,9 @@ func (c *conn) sendLoop() {
 			s.wakeWaitersLocked()
 			replay := r.attempts > 0
 			r.attempts++
+			if len(s.hooks.reqAcked) > 0 {
+				r.writtenAt = time.Now()
+			}
 			if c.sentIdx == 1 {
 				c.lastProgress = time.Now()
 				if !c.timerArmed {

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -13,6 +14,8 @@ import (
 type flow struct {
 	maxRecords, maxBytes int64
 	records, bytes       *semaphore.Weighted
+	// What is held now, unclamped: for Stream.Inflight.
+	heldRecords, heldBytes atomic.Int64
 }
 
 func newFlow(maxRecords, maxBytes int64) *flow {
@@ -42,7 +45,13 @@ func (f *flow) acquire(ctx context.Context, records, bytes int) error {
 		f.records.Release(r)
 		return err
 	}
+	f.hold(records, bytes)
 	return nil
+}
+
+func (f *flow) hold(records, bytes int) {
+	f.heldRecords.Add(int64(records))
+	f.heldBytes.Add(int64(bytes))
 }
 
 // tryAcquire takes room only if it is free now.
@@ -55,11 +64,13 @@ func (f *flow) tryAcquire(records, bytes int) bool {
 		f.records.Release(r)
 		return false
 	}
+	f.hold(records, bytes)
 	return true
 }
 
 func (f *flow) release(records, bytes int) {
 	r, b := f.weight(records, bytes)
+	f.hold(-records, -bytes)
 	f.bytes.Release(b)
 	f.records.Release(r)
 }

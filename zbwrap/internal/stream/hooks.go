@@ -31,17 +31,24 @@ type HookAcked interface {
 	OnAcked(requests, records int)
 }
 
+// HookRequestAcked observes each acknowledged request: its records, its
+// record bytes, and the time from its last write to its acknowledgement.
+type HookRequestAcked interface {
+	OnRequestAcked(records, bytes int, latency time.Duration)
+}
+
 // HookRetry observes each recovery attempt before its backoff wait.
 type HookRetry interface {
 	OnRetry(attempt int, wait time.Duration, err error)
 }
 
 type hooks struct {
-	opened  []HookCallOpened
-	ended   []HookCallEnded
-	written []HookRequestWritten
-	acked   []HookAcked
-	retry   []HookRetry
+	opened   []HookCallOpened
+	ended    []HookCallEnded
+	written  []HookRequestWritten
+	acked    []HookAcked
+	reqAcked []HookRequestAcked
+	retry    []HookRetry
 }
 
 func newHooks(hs []any) hooks {
@@ -58,6 +65,9 @@ func newHooks(hs []any) hooks {
 		}
 		if v, ok := x.(HookAcked); ok {
 			h.acked = append(h.acked, v)
+		}
+		if v, ok := x.(HookRequestAcked); ok {
+			h.reqAcked = append(h.reqAcked, v)
 		}
 		if v, ok := x.(HookRetry); ok {
 			h.retry = append(h.retry, v)

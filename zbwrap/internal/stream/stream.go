@@ -205,8 +205,9 @@ type request struct {
 	bytes      int    // sum of record lengths
 	queued     bool
 
-	msg     *wire.EphemeralStreamRequest // without frames
-	wireOff int64                        // offset_id of the current write; owned by the sender
+	msg       *wire.EphemeralStreamRequest // without frames
+	wireOff   int64                        // offset_id of the current write; owned by the sender
+	writtenAt time.Time                    // of the current write, kept only for HookRequestAcked
 
 	// Guarded by Stream.mu.
 	attempts int // calls it was written on
@@ -582,6 +583,14 @@ func (s *Stream) finish(reqs []*request, acked bool) {
 		for _, h := range s.hooks.acked {
 			h.OnAcked(len(reqs), records)
 		}
+		if len(s.hooks.reqAcked) > 0 {
+			now := time.Now()
+			for _, r := range reqs {
+				for _, h := range s.hooks.reqAcked {
+					h.OnRequestAcked(r.count(), r.bytes, now.Sub(r.writtenAt))
+				}
+			}
+		}
 	}
 }
 
@@ -699,6 +708,12 @@ func (s *Stream) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stats
+}
+
+// Inflight is what the in-flight window holds now: records and record
+// bytes queued and not yet resolved. It takes no lock.
+func (s *Stream) Inflight() (records, bytes int64) {
+	return s.flow.heldRecords.Load(), s.flow.heldBytes.Load()
 }
 
 // ServerStreamID is the stream id of the latest call, "" before the first.

@@ -551,7 +551,9 @@ func TestFlushBounds(t *testing.T) {
 
 // countingHook implements every hook.
 type countingHook struct {
-	opened, ended, written, acked, retries atomic.Int64
+	opened, ended, written, acked, retries   atomic.Int64
+	reqAcked, reqAckedRecords, reqAckedBytes atomic.Int64
+	slowest                                  atomic.Int64 // ns
 }
 
 func (h *countingHook) OnCallOpened(string, time.Duration) { h.opened.Add(1) }
@@ -559,6 +561,14 @@ func (h *countingHook) OnCallEnded(error)                  { h.ended.Add(1) }
 func (h *countingHook) OnRequestWritten(int, int, bool)    { h.written.Add(1) }
 func (h *countingHook) OnAcked(int, int)                   { h.acked.Add(1) }
 func (h *countingHook) OnRetry(int, time.Duration, error)  { h.retries.Add(1) }
+func (h *countingHook) OnRequestAcked(records, bytes int, latency time.Duration) {
+	h.reqAcked.Add(1)
+	h.reqAckedRecords.Add(int64(records))
+	h.reqAckedBytes.Add(int64(bytes))
+	if int64(latency) > h.slowest.Load() {
+		h.slowest.Store(int64(latency))
+	}
+}
 
 func TestHooks(t *testing.T) {
 	checkLeaks(t)
@@ -577,4 +587,37 @@ func TestHooks(t *testing.T) {
 		t.Fatalf("hooks saw opened %d ended %d written %d acked %d retries %d",
 			h.opened.Load(), h.ended.Load(), h.written.Load(), h.acked.Load(), h.retries.Load())
 	}
+	// Each request is acknowledged once, replays included in its latency.
+	st := s.Stats()
+	if h.reqAcked.Load() != st.RequestsAcked || h.reqAckedRecords.Load() != 30 || h.reqAckedBytes.Load() != 3*recordBytes(records(0, 10, 10)) || h.slowest.Load() <= 0 {
+		t.Fatalf("request acks: %d (stats %d), %d records, %d bytes, slowest %v",
+			h.reqAcked.Load(), st.RequestsAcked, h.reqAckedRecords.Load(), h.reqAckedBytes.Load(), time.Duration(h.slowest.Load()))
+	}
+	if r, b := s.Inflight(); r != 0 || b != 0 {
+		t.Fatalf("in flight after Close: %d records, %d bytes", r, b)
+	}
+}
+
+// Inflight reports what the window holds until it is acknowledged.
+func TestInflight(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks}))
+	cfg, _ := fastConfig(t, srv)
+	cfg.AckTimeout = time.Minute
+	cfg.FlushTimeout = 50 * time.Millisecond
+	s := newStream(t, dial(t, srv), cfg)
+	a, b := records(0, 10, 10), records(10, 5, 10)
+	mustSend(t, s, a)
+	mustSend(t, s, b)
+	if r, n := s.Inflight(); r != 15 || n != recordBytes(a)+recordBytes(b) {
+		t.Fatalf("in flight: %d records, %d bytes, want 15 and %d", r, n, recordBytes(a)+recordBytes(b))
+	}
+}
+
+func recordBytes(recs [][]byte) int64 {
+	n := 0
+	for _, r := range recs {
+		n += len(r)
+	}
+	return int64(n)
 }
