@@ -41,8 +41,14 @@ class WrapperConfiguration:
         tls_ca_file: a PEM file of CA certificates to trust instead of the
             system roots (e.g. a local server's ``ca.pem``).
 
-    Observability: observability_enabled, observability_otlp_endpoint,
-    observability_otlp_protocol (``grpc`` or ``http``), observability_stdout.
+    Observability (OpenTelemetry metrics and traces; see the README):
+        observability_enabled: record and export telemetry.
+        observability_otlp_endpoint: the OTLP collector, a URL
+            (``http://localhost:4317`` is plaintext) or ``host:port`` (TLS);
+            empty reads ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+        observability_otlp_protocol: ``grpc`` or ``http``; empty reads
+            ``OTEL_EXPORTER_OTLP_PROTOCOL``, else ``grpc``.
+        observability_stdout: also print telemetry to standard output.
 
     Debug output: debug_enabled, debug_arrow_enabled, debug_protobuf_enabled,
     debug_output_dir (required when debug is on), debug_flush_interval_secs,
@@ -72,7 +78,7 @@ class WrapperConfiguration:
 
     observability_enabled: bool = False
     observability_otlp_endpoint: str = ""
-    observability_otlp_protocol: str = "grpc"
+    observability_otlp_protocol: str = ""
     observability_stdout: bool = False
 
     debug_enabled: bool = False

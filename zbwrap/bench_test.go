@@ -2,10 +2,15 @@ package zbwrap
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
@@ -123,16 +128,43 @@ func reportLatency(b *testing.B, lat []time.Duration, elapsed time.Duration) {
 // process. tools/bench/debugcost.sh runs the "off" case against the
 // zbwrap_nodebughook build, which has no debug hook in the send path.
 func BenchmarkSendBatchDebug(b *testing.B) {
-	for _, mode := range []string{"off", "on"} {
+	benchModes(b, map[string]func(b *testing.B) []Option{
+		"off": func(*testing.B) []Option { return nil },
+		"on": func(b *testing.B) []Option {
+			return []Option{WithDebug(true), WithDebugOutputDir(b.TempDir()),
+				WithDebugMaxFileSize(64 << 20), WithDebugMaxFilesRetained(2)}
+		},
+	})
+}
+
+// BenchmarkSendBatchTelemetry measures SendBatch with telemetry off and on
+// (the OpenTelemetry SDK recording every instrument and span, collected by a
+// manual reader and a batcher to a discarding exporter), in one process.
+// tools/bench/telemetrycost.sh runs the "off" case against the
+// zbwrap_notelemetry build, which has no instrumentation at all.
+func BenchmarkSendBatchTelemetry(b *testing.B) {
+	benchModes(b, map[string]func(b *testing.B) []Option{
+		"off": func(*testing.B) []Option { return nil },
+		"on": func(b *testing.B) []Option {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+			b.Cleanup(func() {
+				_ = mp.Shutdown(context.Background())
+				_ = tp.Shutdown(context.Background())
+			})
+			return []Option{WithMeterProvider(mp), WithTracerProvider(tp)}
+		},
+	})
+}
+
+// benchModes runs SendBatch at each size in each mode, the modes in sorted
+// order.
+func benchModes(b *testing.B, modes map[string]func(b *testing.B) []Option) {
+	for _, mode := range slices.Sorted(maps.Keys(modes)) {
 		for _, sz := range benchSizes {
 			b.Run(mode+"/"+sz.name, func(b *testing.B) {
 				srv := newServer(b, zerobustest.WithDiscard())
-				var opts []Option
-				if mode == "on" {
-					opts = append(opts, WithDebug(true), WithDebugOutputDir(b.TempDir()),
-						WithDebugMaxFileSize(64<<20), WithDebugMaxFilesRetained(2))
-				}
-				w := newWrapper(b, srv, opts...)
+				w := newWrapper(b, srv, modes[mode](b)...)
 				rec := makeBatch(0, benchRows, sz.payload)
 				defer rec.Release()
 				ctx := context.Background()

@@ -51,7 +51,6 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 
 // Defaults of Config; a zero field means its default.
 const (
-	DefaultOTLPProtocol          = "grpc"
 	DefaultDebugFlushIntervalSec = 5
 	DefaultDebugMaxFileSize      = 100 << 20
 	DefaultDebugMaxFilesRetained = 10
@@ -98,13 +97,20 @@ type Config struct {
 	// digits and underscores in each part). Required.
 	TableName string `yaml:"table_name"`
 
-	// ObservabilityEnabled turns on OpenTelemetry metrics and traces.
+	// ObservabilityEnabled turns on OpenTelemetry metrics and traces,
+	// exported over OTLP (and to standard output with ObservabilityStdout).
+	// See package telemetry for the instruments and spans.
 	ObservabilityEnabled bool `yaml:"observability_enabled"`
-	// ObservabilityOTLPEndpoint is the OTLP collector address.
+	// ObservabilityOTLPEndpoint is the OTLP collector: a URL
+	// (http://host:4317 is plaintext) or host:port (TLS). Empty: the
+	// OTEL_EXPORTER_OTLP_ENDPOINT variables, else localhost:4317 (grpc) or
+	// localhost:4318 (http).
 	ObservabilityOTLPEndpoint string `yaml:"observability_otlp_endpoint"`
-	// ObservabilityOTLPProtocol is grpc (default) or http.
+	// ObservabilityOTLPProtocol is grpc or http (protobuf over HTTP).
+	// Empty: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc.
 	ObservabilityOTLPProtocol string `yaml:"observability_otlp_protocol"`
-	// ObservabilityStdout also prints telemetry to standard output.
+	// ObservabilityStdout prints telemetry to standard output as JSON; on
+	// its own (no endpoint set anywhere) nothing goes over OTLP.
 	ObservabilityStdout bool `yaml:"observability_stdout"`
 
 	// DebugEnabled writes debug files to DebugOutputDir (required then).
@@ -167,7 +173,6 @@ func DefaultConfig() Config {
 }
 
 func (c Config) withDefaults() Config {
-	setDefault(&c.ObservabilityOTLPProtocol, DefaultOTLPProtocol)
 	setDefault(&c.DebugFlushIntervalSecs, DefaultDebugFlushIntervalSec)
 	setDefault(&c.DebugMaxFileSize, DefaultDebugMaxFileSize)
 	setDefault(&c.DebugMaxFilesRetained, DefaultDebugMaxFilesRetained)
@@ -228,8 +233,13 @@ func (c Config) validate(customHeaders bool) error {
 			bad("unity_catalog_url", "%s", err)
 		}
 	}
+	if e := c.ObservabilityOTLPEndpoint; strings.Contains(e, "://") {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("observability_otlp_endpoint", "must be an http:// or https:// URL or host:port, got %q", e)
+		}
+	}
 	switch c.ObservabilityOTLPProtocol {
-	case "grpc", "http":
+	case "", "grpc", "http":
 	default:
 		bad("observability_otlp_protocol", "must be grpc or http, got %q", c.ObservabilityOTLPProtocol)
 	}

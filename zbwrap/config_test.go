@@ -22,7 +22,7 @@ import (
 func TestDefaultConfig(t *testing.T) {
 	c := DefaultConfig()
 	want := Config{
-		ObservabilityOTLPProtocol: "grpc", DebugFlushIntervalSecs: 5, DebugMaxFileSize: 100 << 20,
+		DebugFlushIntervalSecs: 5, DebugMaxFileSize: 100 << 20,
 		DebugMaxFilesRetained: 10, RetryMaxAttempts: 5, RetryBaseDelayMs: 100, RetryMaxDelayMs: 30000,
 		MaxInflightRecords: 1_000_000, MaxInflightBytes: 64 << 20, MaxRequestBytes: 10<<20 - 64<<10,
 		AckTimeoutMs: 60000, FlushTimeoutMs: 300000, StreamCreateTimeoutMs: 15000, Transport: "proto",
@@ -98,6 +98,11 @@ func TestValidate(t *testing.T) {
 		{"url with query", func(c *Config) { c.ZerobusEndpoint = "https://x.example.com/?a=1" }, []string{"zerobus_endpoint"}, false},
 		{"url without host", func(c *Config) { c.UnityCatalogURL = "https:///path" }, []string{"unity_catalog_url"}, false},
 		{"url unparsable", func(c *Config) { c.UnityCatalogURL = "https://%zz" }, []string{"unity_catalog_url"}, false},
+		{"otlp endpoint scheme", func(c *Config) { c.ObservabilityOTLPEndpoint = "grpc://collector:4317" }, []string{"observability_otlp_endpoint"}, false},
+		{"otlp endpoint host:port", func(c *Config) { c.ObservabilityOTLPEndpoint = "collector:4317" }, nil, false},
+		{"otlp endpoint url", func(c *Config) {
+			c.ObservabilityOTLPEndpoint, c.ObservabilityOTLPProtocol = "http://127.0.0.1:4318", "http"
+		}, nil, false},
 		{"headers provider needs no credentials", func(c *Config) {
 			c.ClientID, c.ClientSecret, c.UnityCatalogURL = "", "", ""
 		}, nil, true},

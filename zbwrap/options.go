@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 )
 
@@ -38,6 +40,8 @@ type settings struct {
 	http     *http.Client
 	logger   *slog.Logger
 	hooks    []any
+	meters   metric.MeterProvider
+	tracers  trace.TracerProvider
 }
 
 func durMs(d time.Duration) int {
@@ -70,14 +74,16 @@ func WithTableName(name string) Option { return func(s *settings) { s.cfg.TableN
 // WithObservability sets observability_enabled. Default false.
 func WithObservability(on bool) Option { return func(s *settings) { s.cfg.ObservabilityEnabled = on } }
 
-// WithOTLPEndpoint sets observability_otlp_endpoint. Default "" (the
-// OpenTelemetry SDK's own default).
+// WithOTLPEndpoint sets observability_otlp_endpoint: a URL
+// (http://host:4317 is plaintext) or host:port (TLS). Default "": the
+// OTEL_EXPORTER_OTLP_ENDPOINT variables, else the OpenTelemetry default
+// (localhost:4317 for grpc, localhost:4318 for http).
 func WithOTLPEndpoint(endpoint string) Option {
 	return func(s *settings) { s.cfg.ObservabilityOTLPEndpoint = endpoint }
 }
 
-// WithOTLPProtocol sets observability_otlp_protocol, grpc or http. Default
-// grpc.
+// WithOTLPProtocol sets observability_otlp_protocol, grpc or http.
+// Default "": OTEL_EXPORTER_OTLP_PROTOCOL, else grpc.
 func WithOTLPProtocol(p string) Option {
 	return func(s *settings) { s.cfg.ObservabilityOTLPProtocol = p }
 }
@@ -199,6 +205,22 @@ func WithGRPCDialOptions(opts ...grpc.DialOption) Option {
 // win over WithTLSConfig/WithRootCAs). Default: a client using the TLS
 // settings above, 30 s per request.
 func WithHTTPClient(c *http.Client) Option { return func(s *settings) { s.http = c } }
+
+// WithMeterProvider records the engine's metrics with mp, which the caller
+// owns: Close does not shut it down. It turns telemetry on, as
+// observability_enabled does; spans then go to WithTracerProvider's
+// provider, or, with observability_enabled, to the exporters the
+// configuration names, else nowhere. Default: none.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(s *settings) { s.meters = mp }
+}
+
+// WithTracerProvider records the engine's spans with tp, which the caller
+// owns: Close does not shut it down. Like WithMeterProvider, it turns
+// telemetry on. Default: none.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *settings) { s.tracers = tp }
+}
 
 // WithLogger sets the logger for reconnections and failures. Secrets and
 // tokens are never logged. Default: discard.

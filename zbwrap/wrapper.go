@@ -24,6 +24,7 @@ import (
 	"github.com/pyzerobus/pyzerobus/zbwrap/debugfiles"
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/auth"
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/stream"
+	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
 )
 
 // Version is the engine's version, sent in the user-agent as
@@ -41,7 +42,8 @@ type Wrapper struct {
 	cache  *arrowproto.Cache
 	logger *slog.Logger
 	hooks  wrapperHooks
-	debug  *debugfiles.Writer // nil unless debug files are on
+	debug  *debugfiles.Writer   // nil unless debug files are on
+	tel    *telemetry.Telemetry // nil unless telemetry is on
 
 	tokens    *auth.Source    // nil with a HeadersProvider or the writer disabled
 	transport *http.Transport // of token requests, when built here
@@ -53,7 +55,8 @@ type Wrapper struct {
 	closed    bool
 	active    sync.WaitGroup            // SendBatchAsync calls in progress
 	streams   map[string]*stream.Stream // by descriptor bytes
-	retired   stream.Stats              // counters of streams no longer in use
+	observers map[*stream.Stream]*telemetry.Stream
+	retired   stream.Stats // counters of streams no longer in use
 	described map[string]*arrowproto.Schema
 	counts    counts
 
@@ -79,7 +82,6 @@ type asyncBatch struct {
 // New validates the configuration (cfg, then opts applied in order) and
 // returns a Wrapper. It opens no connection: the first send does.
 func New(ctx context.Context, cfg Config, opts ...Option) (*Wrapper, error) {
-	_ = ctx // reserved: New does no I/O
 	set := settings{cfg: cfg}
 	for _, o := range opts {
 		o(&set)
@@ -99,10 +101,16 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Wrapper, error) {
 		logger:    set.logger,
 		hooks:     newWrapperHooks(set.hooks),
 		streams:   map[string]*stream.Stream{},
+		observers: map[*stream.Stream]*telemetry.Stream{},
 		described: map[string]*arrowproto.Schema{},
 	}
 	if w.logger == nil {
 		w.logger = slog.New(slog.DiscardHandler)
+	}
+	if telemetryCompiled {
+		if err := w.openTelemetry(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if !set.cfg.ZerobusWriterDisabled && set.headers == nil {
 		client := set.http
@@ -111,14 +119,25 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Wrapper, error) {
 			w.transport.TLSClientConfig = w.tlsConfig()
 			client = &http.Client{Transport: w.transport, Timeout: auth.DefaultFetchTimeout}
 		}
-		src, err := auth.New(auth.Config{
+		acfg := auth.Config{
 			ClientID:     set.cfg.ClientID,
 			ClientSecret: string(set.cfg.ClientSecret),
 			WorkspaceURL: set.cfg.UnityCatalogURL,
 			Endpoint:     set.cfg.ZerobusEndpoint,
 			HTTPClient:   client,
-		})
+		}
+		if telemetryCompiled && w.tel != nil {
+			acfg.OnFetch = func(refresh bool, err error) {
+				kind := KindAuthentication
+				if refresh {
+					kind = KindTokenRefresh
+				}
+				w.tel.TokenFetched(kindID(kind), err)
+			}
+		}
+		src, err := auth.New(acfg)
 		if err != nil {
+			_ = w.tel.Shutdown(ctx)
 			return nil, &Error{Kind: KindConfiguration, Op: "config", Err: err}
 		}
 		w.tokens = src
@@ -127,6 +146,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Wrapper, error) {
 		if w.tokens != nil {
 			w.tokens.Close()
 		}
+		_ = w.tel.Shutdown(ctx)
 		return nil, err
 	}
 	return w, nil
@@ -205,25 +225,33 @@ func (h headerSource) Headers(ctx context.Context, _ bool) (map[string]string, e
 }
 
 // streamFor returns the live stream for a descriptor, creating it (and
-// replacing a failed one) as needed.
-func (w *Wrapper) streamFor(desc []byte) (*stream.Stream, error) {
+// replacing a failed one) as needed, with its telemetry observer (nil when
+// telemetry is off). ctx carries the span of the send that needs it.
+func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (*stream.Stream, *telemetry.Stream, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return nil, closedError("send")
+		return nil, nil, closedError("send")
 	}
 	s := w.streams[string(desc)]
 	if s != nil && s.Err() == nil {
-		return s, nil
+		return s, w.observers[s], nil
 	}
 	if s != nil {
 		// A failed stream has resolved all its requests: retire it.
 		_ = s.Close(context.Background())
 		w.retire(s.Stats())
+		delete(w.observers, s)
 	}
 	cc, err := w.conn()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	hooks := w.set.hooks
+	var obs *telemetry.Stream
+	if telemetryCompiled && w.tel != nil {
+		obs = w.tel.NewStream(ctx)
+		hooks = append(slices.Clip(hooks), obs)
 	}
 	var hs stream.HeaderSource
 	switch {
@@ -246,11 +274,14 @@ func (w *Wrapper) streamFor(desc []byte) (*stream.Stream, error) {
 		AckTimeout:         ms(w.cfg.AckTimeoutMs),
 		FlushTimeout:       ms(w.cfg.FlushTimeoutMs),
 		CreateTimeout:      ms(w.cfg.StreamCreateTimeoutMs),
-		Hooks:              w.set.hooks,
+		Hooks:              hooks,
 		Logger:             w.logger,
 	})
 	w.streams[string(desc)] = s
-	return s, nil
+	if obs != nil {
+		w.observers[s] = obs
+	}
+	return s, obs, nil
 }
 
 func closedError(op string) *Error {
@@ -266,6 +297,7 @@ type submission struct {
 	convErr  *Error            // the whole batch failed to convert
 	sb       *stream.Batch     // nil when nothing was sent
 	queueErr error
+	obs      *telemetry.Stream // the stream's observer, with telemetry on
 	// refs counts the holders of enc's memory: the result (until it is
 	// built) and the stream (until it lets go of the records). The last
 	// one gives the memory back for the next batch.
@@ -282,7 +314,10 @@ func (s *submission) release() {
 // submit converts rec and queues its records, waiting for window room if
 // block. onDone, if set, runs when the stream resolves the batch (only when
 // sub.sb is set). The caller releases sub once its result is built.
-func (w *Wrapper) submit(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto, offset int64, block bool, onDone func()) (*submission, error) {
+//
+// sp, the send's span (nil with telemetry off), gets the encode span, and ctx
+// carries it.
+func (w *Wrapper) submit(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto, offset int64, block bool, onDone func(), sp *telemetry.Send) (*submission, error) {
 	if rec == nil {
 		return nil, &Error{Kind: KindConfiguration, Op: "send", Msg: "nil record batch"}
 	}
@@ -300,6 +335,13 @@ func (w *Wrapper) submit(ctx context.Context, rec arrow.RecordBatch, desc *descr
 		// this buffer as they are.
 		sub.enc, err = schema.EncodeFramed(rec, stream.RecordField)
 	}
+	if telemetryCompiled && sp != nil {
+		if err != nil {
+			sp.Encoded(sub.start, 0, sub.rows, err)
+		} else {
+			sp.Encoded(sub.start, sub.enc.Bytes, len(sub.enc.Errors), nil)
+		}
+	}
 	if err != nil {
 		sub.convErr = &Error{Kind: KindConversion, Op: "convert", Err: err}
 		return sub, nil
@@ -312,11 +354,12 @@ func (w *Wrapper) submit(ctx context.Context, rec arrow.RecordBatch, desc *descr
 	if w.cfg.ZerobusWriterDisabled || len(sub.enc.Records) == 0 {
 		return sub, nil
 	}
-	s, err := w.streamFor(schema.DescriptorBytes())
+	s, obs, err := w.streamFor(ctx, schema.DescriptorBytes())
 	if err != nil {
 		sub.release()
 		return nil, err
 	}
+	sub.obs = obs
 	var cb func(*stream.Batch)
 	if onDone != nil {
 		cb = func(*stream.Batch) { onDone() }
@@ -384,21 +427,47 @@ func (w *Wrapper) SendBatchWithDescriptor(ctx context.Context, rec arrow.RecordB
 }
 
 func (w *Wrapper) sendSync(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto) (*TransmissionResult, error) {
-	sub, err := w.submit(ctx, rec, desc, -1, true, nil)
+	var sp *telemetry.Send
+	if telemetryCompiled && w.tel != nil && rec != nil {
+		ctx, sp = w.tel.StartSend(ctx, telemetry.SpanSendBatch, int(rec.NumRows()))
+	}
+	sub, err := w.submit(ctx, rec, desc, -1, true, nil, sp)
 	if err != nil {
+		if sp != nil {
+			sp.End(outcome(nil, err))
+		}
 		return nil, err
 	}
 	if sub.sb != nil {
+		if sp != nil {
+			sp.WaitStart(sub.obs)
+		}
 		if werr := sub.sb.Wait(ctx); werr != nil {
 			sub.sb.Abandon(werr)
+		}
+		if sp != nil {
+			sp.WaitEnd(waitKind(sub.sb))
 		}
 	}
 	res := w.result(sub)
 	sub.release()
+	if sp != nil {
+		sp.End(outcome(res, res.Error))
+	}
 	if !res.Success {
 		return res, res.Error
 	}
 	return res, nil
+}
+
+// waitKind is the error kind of a batch's first failed request, "" if none.
+func waitKind(sb *stream.Batch) string {
+	for _, o := range sb.Outcomes() {
+		if o.Err != nil {
+			return kindID(fromStream("send", o.Err).Kind)
+		}
+	}
+	return ""
 }
 
 // result builds the TransmissionResult of a submission.
@@ -459,6 +528,9 @@ func (w *Wrapper) result(sub *submission) *TransmissionResult {
 	for _, h := range w.hooks.done {
 		h.OnBatchDone(res)
 	}
+	if telemetryCompiled && w.tel != nil {
+		w.recordResult(res)
+	}
 	return res
 }
 
@@ -502,7 +574,22 @@ func (w *Wrapper) sendAsync(ctx context.Context, rec arrow.RecordBatch, block bo
 	w.nextAsync++
 	w.async = append(w.async, a)
 	w.amu.Unlock()
-	sub, err := w.submit(ctx, rec, nil, a.off, block, func() { w.releaseAsync(a) })
+	var sp *telemetry.Send
+	if telemetryCompiled && w.tel != nil && rec != nil {
+		ctx, sp = w.tel.StartSend(ctx, telemetry.SpanSendBatchAsync, int(rec.NumRows()))
+	}
+	off, err := w.queueAsync(ctx, rec, block, a, sp)
+	if sp != nil {
+		o := outcome(nil, err)
+		o.Offset = off
+		sp.End(o)
+	}
+	return off, err
+}
+
+// queueAsync submits the async batch a.
+func (w *Wrapper) queueAsync(ctx context.Context, rec arrow.RecordBatch, block bool, a *asyncBatch, sp *telemetry.Send) (int64, error) {
+	sub, err := w.submit(ctx, rec, nil, a.off, block, func() { w.releaseAsync(a) }, sp)
 	a.sub = sub
 	switch {
 	case err != nil:
@@ -551,6 +638,9 @@ func (w *Wrapper) releaseAsync(a *asyncBatch) {
 		w.counts.batches++
 		w.counts.rowsOK += int64(a.sub.rows)
 		w.mu.Unlock()
+		if telemetryCompiled && w.tel != nil {
+			w.tel.BatchDone(context.Background(), a.sub.rows)
+		}
 	}
 	if a.sub != nil {
 		a.sub.release()
@@ -720,6 +810,7 @@ func (w *Wrapper) Close(ctx context.Context) error {
 	wg.Wait()
 	w.mu.Lock()
 	clear(w.streams)
+	clear(w.observers)
 	w.mu.Unlock()
 	w.active.Wait() // async calls still queueing finish at once now
 	// Every stream batch is resolved now; async batches that never reached a
@@ -746,6 +837,13 @@ func (w *Wrapper) Close(ctx context.Context) error {
 		w.transport.CloseIdleConnections()
 	}
 	w.closeDebug()
+	if telemetryCompiled && w.tel != nil {
+		// After the streams: the last batches are counted before the final
+		// export.
+		if err := w.tel.Shutdown(ctx); err != nil {
+			w.logger.Warn("zerobus telemetry shutdown", "err", err)
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,103 @@
+//go:build !zbwrap_notelemetry
+
+package zbwrap
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
+)
+
+// telemetryCompiled is false only in the zbwrap_notelemetry build, which
+// leaves every instrumentation point out of the send path; benchmarks
+// compare the two builds to show what telemetry costs when it is off.
+const telemetryCompiled = true
+
+// openTelemetry builds the telemetry the configuration and options ask
+// for: on with observability_enabled or a caller's provider.
+func (w *Wrapper) openTelemetry(ctx context.Context) error {
+	c := w.cfg
+	mp, tp := w.set.meters, w.set.tracers
+	if !c.ObservabilityEnabled {
+		if mp == nil && tp == nil {
+			return nil
+		}
+		// Only the caller's providers: nothing is exported from here.
+		if mp == nil {
+			mp = metricnoop.NewMeterProvider()
+		}
+		if tp == nil {
+			tp = tracenoop.NewTracerProvider()
+		}
+	}
+	t, err := telemetry.New(ctx, telemetry.Config{
+		Table:          c.TableName,
+		OTLPEndpoint:   c.ObservabilityOTLPEndpoint,
+		OTLPProtocol:   c.ObservabilityOTLPProtocol,
+		Stdout:         c.ObservabilityStdout,
+		MeterProvider:  mp,
+		TracerProvider: tp,
+		Inflight:       w.inflight,
+	})
+	if err != nil {
+		return &Error{Kind: KindConfiguration, Op: "config", Setting: "observability", Err: err}
+	}
+	w.tel = t
+	return nil
+}
+
+// inflight sums what the live streams' windows hold.
+func (w *Wrapper) inflight() (records, bytes int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range w.streams {
+		r, b := s.Inflight()
+		records += r
+		bytes += b
+	}
+	return records, bytes
+}
+
+// kindID is a Kind as a metric and span attribute value: "retry_exhausted".
+func kindID(k Kind) string { return strings.ReplaceAll(k.String(), " ", "_") }
+
+// recordResult counts a resolved batch's rows.
+func (w *Wrapper) recordResult(res *TransmissionResult) {
+	ctx := context.Background()
+	w.tel.BatchDone(ctx, res.SuccessfulCount)
+	if res.FailedCount == 0 {
+		return
+	}
+	// Few kinds per batch: count runs instead of building a map.
+	var kinds [8]int
+	for _, f := range res.FailedRows {
+		if k := int(f.Error.Kind); k > 0 && k < len(kinds) {
+			kinds[k]++
+		}
+	}
+	for k, n := range kinds {
+		w.tel.RowsFailed(ctx, kindID(Kind(k)), n)
+	}
+}
+
+// outcome is what a send span reports.
+func outcome(res *TransmissionResult, err error) telemetry.Outcome {
+	o := telemetry.Outcome{Offset: -1}
+	if res != nil {
+		o.Offset, o.Bytes, o.Attempts, o.RowsFailed = res.Offset, res.BatchSizeBytes, res.Attempts, res.FailedCount
+	}
+	if err != nil {
+		o.Msg = err.Error()
+		o.Kind = "transmission"
+		var e *Error
+		if errors.As(err, &e) {
+			o.Kind = kindID(e.Kind)
+		}
+	}
+	return o
+}
