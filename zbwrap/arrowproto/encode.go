@@ -198,12 +198,15 @@ func (s *Schema) getMem(n, good int) *batchMem {
 		s.memBytes -= cap(m.arena)
 	}
 	s.mu.Unlock()
-	if m == nil {
-		m = &batchMem{}
-	}
-	if cap(m.arena) < n {
-		// Room to grow: the next batch of the stream is likely a little
-		// larger or smaller.
+	switch {
+	case m == nil:
+		// Exactly the size (the allocator's size class may round it up):
+		// a batch that is never released costs its bytes only, in zeroing
+		// and in garbage collector pacing.
+		m = &batchMem{arena: append([]byte(nil), make([]byte, n)...)}
+	case cap(m.arena) < n:
+		// Batches are being released and reused: leave room to grow, the
+		// next batch of the stream is likely a little larger or smaller.
 		m.arena = make([]byte, n, n+n/8)
 		// Stale records would keep the old arena alive.
 		clear(m.records[:cap(m.records)])
