@@ -14,6 +14,7 @@ CONFORMANCE_ENV := GONOSUMDB=github.com/databricks GOFLAGS=-mod=mod
 
 export PATH := $(BIN):$(PATH)
 export ZEROBUS_LOCAL_BIN := $(BIN)/zerobus-local
+export OTLP_SINK_BIN := $(BIN)/otlp-sink
 export PYZEROBUS_PYTHON := $(PY)
 
 .PHONY: all deps go-deps py-deps py-build build test test-go test-conformance test-py \
@@ -46,9 +47,10 @@ $(VENV)/.pyzerobus-stamp: $(VENV)/.deps-stamp $(PY_PKG_SOURCES)
 	$(PY) -m pip install -q --no-build-isolation --no-deps --force-reinstall .
 	touch $@
 
-## build: the zerobus-local server command into .bin/.
+## build: the zerobus-local server and the otlp-sink receiver commands into .bin/.
 build: go-deps
 	$(GO) build -o $(BIN)/zerobus-local ./tools/zerobus-local
+	$(GO) build -o $(BIN)/otlp-sink ./tools/otlp-sink
 
 ## test: vet, Go tests with the race detector, conformance with Databricks' SDKs, pytest.
 test: deps build test-go test-conformance test-py

@@ -45,16 +45,19 @@ class LocalServer:
         return self.proc.returncode
 
 
-def zerobus_local_bin() -> str:
-    """Path of the zerobus-local binary (built by `make build`)."""
-    path = os.environ.get("ZEROBUS_LOCAL_BIN") or str(REPO / ".bin" / "zerobus-local")
+def tool_bin(name: str, env: str) -> str:
+    """Path of a command of tools/ (built by `make build`), built here if missing."""
+    path = os.environ.get(env) or str(REPO / ".bin" / name)
     if not os.path.exists(path):
-        built = subprocess.run(
-            ["go", "build", "-o", path, "./tools/zerobus-local"], cwd=REPO, check=False
-        )
+        built = subprocess.run(["go", "build", "-o", path, f"./tools/{name}"], cwd=REPO, check=False)
         if built.returncode != 0:
-            pytest.fail("cannot build zerobus-local; run `make build`")
+            pytest.fail(f"cannot build {name}; run `make build`")
     return path
+
+
+def zerobus_local_bin() -> str:
+    """Path of the zerobus-local binary."""
+    return tool_bin("zerobus-local", "ZEROBUS_LOCAL_BIN")
 
 
 def start_server(data_dir: pathlib.Path, *extra: str) -> LocalServer:
@@ -180,3 +183,48 @@ def tls_server(tmp_path: pathlib.Path) -> Iterator[LocalServer]:
         yield server
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------- telemetry
+
+
+@dataclasses.dataclass
+class OTLPSink:
+    """A running otlp-sink: a real OTLP receiver writing each export as a JSON line."""
+
+    grpc_url: str
+    http_url: str
+    out: pathlib.Path
+    proc: subprocess.Popen
+
+    def exports(self, signal_name: str) -> list[dict]:
+        """The OTLP/JSON export requests received so far for "metrics" or "traces"."""
+        import json
+
+        lines = self.out.read_text().splitlines() if self.out.exists() else []
+        return [d for d in map(json.loads, lines) if d.get("signal") == signal_name]
+
+
+@pytest.fixture
+def otlp_sink(tmp_path: pathlib.Path) -> Iterator[OTLPSink]:
+    """An OTLP receiver (gRPC and HTTP) on free loopback ports."""
+    import json
+
+    out, ready = tmp_path / "otlp.jsonl", tmp_path / "otlp-ready.json"
+    proc = subprocess.Popen(
+        [tool_bin("otlp-sink", "OTLP_SINK_BIN"), "-out", str(out), "-ready", str(ready)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("otlp-sink did not start")
+        time.sleep(0.02)
+    where = json.loads(ready.read_text())
+    try:
+        yield OTLPSink(grpc_url=where["grpc_url"], http_url=where["http_url"], out=out, proc=proc)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

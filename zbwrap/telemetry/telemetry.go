@@ -44,7 +44,7 @@ const (
 
 // DefaultShutdownTimeout bounds Shutdown when its context has no earlier
 // deadline, so that an unreachable collector cannot hold up Close.
-const DefaultShutdownTimeout = 5 * time.Second
+const DefaultShutdownTimeout = 2 * time.Second
 
 // Config says where the engine's telemetry goes.
 //
