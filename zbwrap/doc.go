@@ -151,6 +151,19 @@
 // per-row conversion results (and writes debug files, when enabled) but
 // never opens a connection: endpoint and credentials are optional.
 //
+// # Telemetry
+//
+// With observability_enabled the engine records OpenTelemetry metrics and
+// spans and exports them over OTLP (observability_otlp_endpoint, or the
+// standard OTEL_EXPORTER_OTLP_* variables) or to standard output; with
+// WithMeterProvider and WithTracerProvider it records into your own
+// providers instead. Each SendBatch is a span under the caller's context,
+// with children for the conversion, the stream open, the wait for
+// acknowledgements and each recovery. Package telemetry lists every
+// instrument. Telemetry never fails or blocks a send; off, it costs nothing
+// (the send path only tests a nil pointer). Close flushes and shuts down the
+// providers the engine created, never yours.
+//
 // # Closing
 //
 // Flush waits for everything sent so far. Close refuses new batches,

@@ -12,7 +12,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/pyzerobus/pyzerobus/zbwrap"
+	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
 
@@ -193,4 +197,43 @@ func ExampleWithWriterDisabled() {
 	res, err := w.SendBatch(ctx, rec)
 	fmt.Println(res.SuccessfulCount, "rows converted,", res.BatchSizeBytes, "bytes, error:", err)
 	// Output: 2 rows converted, 22 bytes, error: <nil>
+}
+
+// Record the engine's metrics and spans with your own OpenTelemetry
+// providers: here an in-memory metric reader. (To export over OTLP instead,
+// set ObservabilityEnabled and ObservabilityOTLPEndpoint.)
+func ExampleWithMeterProvider() {
+	srv := localServer()
+	defer srv.Close()
+	ctx := context.Background()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(ctx) // yours: the Wrapper never shuts it down
+
+	w, err := zbwrap.New(ctx, zbwrap.Config{TableName: "main.default.events"},
+		zbwrap.WithEndpoint(srv.Endpoint()), zbwrap.WithUnityCatalogURL(srv.WorkspaceURL()),
+		zbwrap.WithClientID("my-sp"), zbwrap.WithClientSecret("my0secret"),
+		zbwrap.WithMeterProvider(mp))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close(ctx)
+	rec := events(1, 2, 3)
+	defer rec.Release()
+	if _, err := w.SendBatch(ctx, rec); err != nil {
+		log.Fatal(err)
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		log.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == telemetry.MetricRowsAcknowledged {
+				fmt.Println(m.Name, m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+			}
+		}
+	}
+	// Output: zerobus.rows.acknowledged 3
 }
