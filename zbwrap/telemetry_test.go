@@ -40,20 +40,11 @@ func newRecorded() *recorded {
 
 func (r *recorded) collect(t *testing.T) map[string]metricdata.Metrics {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := r.reader.Collect(context.Background(), &rm); err != nil {
+	ms, err := telemetrytest.Collect(context.Background(), r.reader)
+	if err != nil {
 		t.Fatalf("Collect: %v", err)
 	}
-	out := map[string]metricdata.Metrics{}
-	for _, sm := range rm.ScopeMetrics {
-		if sm.Scope.Name != telemetry.ScopeName {
-			t.Fatalf("scope %q, want %q", sm.Scope.Name, telemetry.ScopeName)
-		}
-		for _, m := range sm.Metrics {
-			out[m.Name] = m
-		}
-	}
-	return out
+	return ms
 }
 
 // sum is the value of a counter's data point with exactly attrs; -1 if none.

@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry/telemetrytest"
 )
 
 const table = "main.default.events"
@@ -46,17 +48,11 @@ func newInMemory(t *testing.T, inflight func() (int64, int64)) *inMemory {
 
 func (m *inMemory) metrics(t *testing.T) map[string]metricdata.Metrics {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := m.reader.Collect(context.Background(), &rm); err != nil {
+	ms, err := telemetrytest.Collect(context.Background(), m.reader)
+	if err != nil {
 		t.Fatalf("Collect: %v", err)
 	}
-	out := map[string]metricdata.Metrics{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, x := range sm.Metrics {
-			out[x.Name] = x
-		}
-	}
-	return out
+	return ms
 }
 
 func counter(t *testing.T, ms map[string]metricdata.Metrics, name string, attrs ...attribute.KeyValue) int64 {
