@@ -29,6 +29,11 @@ func (w *Wrapper) openDebug() error {
 		MaxFileSize:      c.DebugMaxFileSize,
 		MaxFilesRetained: c.DebugMaxFilesRetained,
 		Logger:           w.logger,
+		OnError: func(error) {
+			if telemetryCompiled && w.tel != nil {
+				w.tel.DebugWriteFailed()
+			}
+		},
 	})
 	if err != nil {
 		return &Error{Kind: KindConfiguration, Op: "config", Setting: "debug", Err: err}

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -393,5 +395,29 @@ func TestTelemetryCollectorHung(t *testing.T) {
 	}
 	if got := w.Stats().RowsAcked; got != 2000 {
 		t.Fatalf("rows acknowledged %d", got)
+	}
+}
+
+// Debug files that cannot be written are counted; the sends go on.
+func TestTelemetryDebugWriteErrors(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	// A file stands where the writer's directory should be.
+	if err := os.WriteFile(filepath.Join(dir, "zerobus"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(t, zerobustest.WithDiscard())
+	rec := newRecorded()
+	w := newWrapper(t, srv, append(rec.opts, WithDebug(true), WithDebugOutputDir(dir))...)
+	b := makeBatch(0, 10, 10)
+	defer b.Release()
+	if _, err := w.SendBatch(context.Background(), b); err != nil {
+		t.Fatalf("SendBatch with unwritable debug files: %v", err)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := sum(t, rec.collect(t), telemetry.MetricDebugErrors); got < 1 {
+		t.Fatalf("debug write errors counted: %d", got)
 	}
 }

@@ -32,6 +32,7 @@
 //	zerobus.inflight.bytes      gauge       By         record bytes not yet acknowledged
 //	zerobus.ack.latency         histogram   s          request written to acknowledged
 //	zerobus.encode.duration     histogram   s          one Arrow batch converted
+//	zerobus.debug.write_errors  counter     {error}    debug-file write failures
 //
 // error.type is the zbwrap error kind: configuration, authentication,
 // connection, conversion, transmission, retry_exhausted, token_refresh.

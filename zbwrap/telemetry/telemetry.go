@@ -92,6 +92,7 @@ type Telemetry struct {
 	retries        metric.Int64Counter
 	recoveries     metric.Int64Counter
 	tokenRefreshes metric.Int64Counter
+	debugErrors    metric.Int64Counter
 	ackLatency     metric.Float64Histogram
 	encodeTime     metric.Float64Histogram
 	reg            metric.Registration // of the in-flight gauges, or nil
@@ -158,6 +159,7 @@ func (t *Telemetry) instruments(m metric.Meter, inflight func() (int64, int64), 
 	t.retries = counter(MetricRetries, "{retry}", "Recovery attempts after a retryable stream failure.")
 	t.recoveries = counter(MetricRecoveries, "{recovery}", "Streams reopened after a failure.")
 	t.tokenRefreshes = counter(MetricTokenRefreshes, "{request}", "OAuth token requests, failed ones with error.type.")
+	t.debugErrors = counter(MetricDebugErrors, "{error}", "Debug-file write failures (the sends went on).")
 	t.ackLatency = hist(MetricAckLatency, "Time from writing a request to its acknowledgement.")
 	t.encodeTime = hist(MetricEncodeDuration, "Time to convert one Arrow batch to protobuf records.")
 	if inflight != nil {
@@ -197,6 +199,7 @@ const (
 	MetricInflightBytes    = "zerobus.inflight.bytes"
 	MetricAckLatency       = "zerobus.ack.latency"
 	MetricEncodeDuration   = "zerobus.encode.duration"
+	MetricDebugErrors      = "zerobus.debug.write_errors"
 )
 
 // Span names.
@@ -415,6 +418,11 @@ func (t *Telemetry) TokenFetched(kind string, err error) {
 		return
 	}
 	t.tokenRefreshes.Add(context.Background(), 1, t.addOpts...)
+}
+
+// DebugWriteFailed counts one failure of the debug-file writer.
+func (t *Telemetry) DebugWriteFailed() {
+	t.debugErrors.Add(context.Background(), 1, t.addOpts...)
 }
 
 // encoded records the duration of one conversion.
