@@ -202,8 +202,11 @@ func (w *Wrapper) conn() (*grpc.ClientConn, error) {
 		// updates on a fast link.
 		grpc.WithInitialWindowSize(16 << 20),
 		grpc.WithInitialConnWindowSize(64 << 20),
+		// One socket write per MiB (see coalescing): 512 KiB measured
+		// slower, 2 MiB no faster.
 		grpc.WithWriteBufferSize(1 << 20),
-		grpc.WithReadBufferSize(256 << 10),
+		// The client only reads acknowledgements: 32 KiB is plenty.
+		grpc.WithReadBufferSize(32 << 10),
 	}
 	if w.set.dialer != nil {
 		opts = append(opts, grpc.WithContextDialer(w.set.dialer))

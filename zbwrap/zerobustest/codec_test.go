@@ -2,6 +2,7 @@ package zerobustest
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -167,6 +168,124 @@ func TestBearer(t *testing.T) {
 		got, ok := bearer(metadata.Pairs("authorization", hdr))
 		if got != want || ok != (want != "") {
 			t.Errorf("bearer(%q) = %q, %v", hdr, got, ok)
+		}
+	}
+}
+
+// splitFrames cuts msg into buffers of n bytes, as gRPC hands over a
+// message received in HTTP/2 frames.
+func splitFrames(msg []byte, n int) mem.BufferSlice {
+	var out mem.BufferSlice
+	for len(msg) > 0 {
+		k := min(n, len(msg))
+		out = append(out, mem.SliceBuffer(msg[:k]))
+		msg = msg[k:]
+	}
+	return out
+}
+
+// BenchmarkInboundLoad decodes a 1,000-record batch of 1 KB records as
+// gRPC hands it over: in 16 KiB frames.
+func BenchmarkInboundLoad(b *testing.B) {
+	recs := make([]string, 1000)
+	for i := range recs {
+		recs[i] = strings.Repeat("r", 1024)
+	}
+	msg := batchMsg(7, recs...)
+	data := splitFrames(msg, 16<<10)
+	for _, keep := range []bool{false, true} {
+		b.Run(map[bool]string{false: "discard", true: "storage"}[keep], func(b *testing.B) {
+			in := &inbound{keep: keep}
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				in.load(data)
+				if in.err != nil || in.n != len(recs) {
+					b.Fatalf("n %d err %v", in.n, in.err)
+				}
+				in.records = in.records[:0]
+			}
+		})
+	}
+}
+
+// TestInboundParseAnySplit decodes every message of TestInboundParse-like
+// cases cut into buffers at every pair of points: the result (or the error)
+// must be that of the message in one buffer.
+func TestInboundParseAnySplit(t *testing.T) {
+	long := strings.Repeat("L", 300) // a two-byte length
+	msgs := map[string][]byte{
+		"batch":          batchMsg(3, "a", "bb", long, ""),
+		"merged batches": cat(batchMsg(1, "a"), batchMsg(2, long)),
+		"big offset":     batchMsg(1<<40, "x", "y"),
+		"json":           tagBytes(3, cat(tagVarint(1, 4), tagBytes(3, cat(tagBytes(1, []byte(`{"a":1}`)), tagBytes(1, []byte(long)))))),
+		"record":         tagBytes(2, cat(tagVarint(1, 5), tagBytes(2, []byte(long)))),
+		"create":         tagBytes(1, tagBytes(1, []byte(testTable))),
+		"unknown fields": cat(protowire.AppendFixed32(protowire.AppendTag(nil, 9, protowire.Fixed32Type), 7), tagVarint(20, 1<<35),
+			tagBytes(3, cat(protowire.AppendFixed64(protowire.AppendTag(nil, 7, protowire.Fixed64Type), 1), tagVarint(1, 2),
+				tagBytes(2, cat(tagVarint(5, 1), tagBytes(1, []byte("r")), tagBytes(16, []byte("u")), tagBytes(1, []byte(long))))))),
+		"unknown group":      cat(protowire.AppendTag(nil, 9, protowire.StartGroupType), tagVarint(1, 3), protowire.AppendTag(nil, 9, protowire.EndGroupType), batchMsg(0, "g")),
+		"non-minimal length": tagBytes(3, cat(tagVarint(1, 1), tagBytes(2, []byte{0x0a, 0x81, 0x00, 'z'}))),
+		// Errors.
+		"truncated record":    tagBytes(3, cat(tagVarint(1, 1), tagBytes(2, []byte{0x0a, 0x05, 'a'}))),
+		"truncated length":    tagBytes(3, cat(tagVarint(1, 1), tagBytes(2, []byte{0x0a, 0x85}))),
+		"overlong varint":     tagBytes(3, append([]byte{0x08}, bytes.Repeat([]byte{0xff}, 11)...)),
+		"record as varint":    tagBytes(3, cat(tagVarint(1, 1), tagBytes(2, tagVarint(1, 4)))),
+		"json record varint":  tagBytes(3, cat(tagVarint(1, 1), tagBytes(3, tagVarint(1, 4)))),
+		"field zero":          tagBytes(3, cat(tagVarint(1, 1), tagBytes(2, []byte{0x00, 0x01}))),
+		"bad unknown bytes":   tagBytes(3, cat(tagVarint(1, 1), tagBytes(2, []byte{0x12, 0x09, 'q'}))),
+		"bad unknown varint":  cat(protowire.AppendTag(nil, 9, protowire.VarintType), []byte{0x80}),
+		"bad unknown length":  cat(protowire.AppendTag(nil, 9, protowire.BytesType), []byte{0x80}),
+		"bad unknown fixed":   cat(protowire.AppendTag(nil, 9, protowire.Fixed64Type), []byte{1, 2}),
+		"reserved wire type":  []byte{9<<3 | 7},
+		"truncated top field": []byte{0x1a, 0x85},
+	}
+	for name, msg := range msgs {
+		t.Run(name, func(t *testing.T) {
+			whole := &inbound{}
+			whole.load(mem.BufferSlice{mem.SliceBuffer(msg)})
+			for i := 0; i <= len(msg); i++ {
+				for j := i; j <= len(msg); j++ {
+					in := &inbound{}
+					// Empty buffers included: gRPC may hand over one.
+					in.load(mem.BufferSlice{mem.SliceBuffer(msg[:i]), mem.SliceBuffer(msg[i:j]), mem.SliceBuffer(msg[j:])})
+					if fmt.Sprint(in.err) != fmt.Sprint(whole.err) || in.kind != whole.kind || in.offset != whole.offset ||
+						in.hasOffset != whole.hasOffset || in.hasData != whole.hasData || in.json != whole.json ||
+						in.n != whole.n || in.bigIndex != whole.bigIndex {
+						t.Fatalf("split %d/%d: %+v, in one buffer %+v", i, j, in, whole)
+					}
+				}
+			}
+			if strings.HasPrefix(name, "truncated") || strings.HasPrefix(name, "bad") || strings.HasPrefix(name, "over") ||
+				strings.Contains(name, "as varint") || strings.Contains(name, "record varint") || name == "field zero" || name == "reserved wire type" {
+				if whole.err == nil {
+					t.Fatal("no error")
+				}
+			} else if whole.err != nil {
+				t.Fatal(whole.err)
+			}
+		})
+	}
+}
+
+func TestInboundRecordCounts(t *testing.T) {
+	long := strings.Repeat("L", 300)
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		n    int
+		off  int64
+	}{
+		{"batch", batchMsg(3, "a", "bb", long, ""), 4, 3},
+		{"unknown fields", cat(tagVarint(20, 1<<35), tagBytes(3, cat(tagVarint(1, 2), tagBytes(2, cat(tagBytes(1, []byte("r")), tagBytes(16, []byte("u")), tagBytes(1, []byte(long))))))), 2, 2},
+		{"unknown group", cat(protowire.AppendTag(nil, 9, protowire.StartGroupType), tagVarint(1, 3), protowire.AppendTag(nil, 9, protowire.EndGroupType), batchMsg(0, "g")), 1, 0},
+		{"non-minimal length", tagBytes(3, cat(tagVarint(1, 1), tagBytes(2, []byte{0x0a, 0x81, 0x00, 'z'}))), 1, 1},
+	} {
+		for _, split := range []int{1, 2, 3, 16} {
+			in := &inbound{}
+			in.load(splitFrames(tc.msg, split))
+			if in.err != nil || in.n != tc.n || in.offset != tc.off || in.kind != payloadBatch {
+				t.Fatalf("%s in %d-byte buffers: n %d offset %d err %v", tc.name, split, in.n, in.offset, in.err)
+			}
 		}
 	}
 }
