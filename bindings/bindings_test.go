@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/codes"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap"
@@ -95,7 +98,7 @@ func TestDefaultConfigMatchesEngine(t *testing.T) {
 		"retry_max_attempts": float64(d.RetryMaxAttempts), "max_inflight_bytes": float64(d.MaxInflightBytes),
 		"max_request_bytes": float64(d.MaxRequestBytes), "observability_otlp_protocol": d.ObservabilityOTLPProtocol,
 		"batch_rows": float64(DefaultBatchRows), "max_concurrent_batches": float64(DefaultMaxConcurrentBatches),
-		"client_secret": "",
+		"batch_bytes": float64(DefaultBatchBytes), "client_secret": "",
 	} {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
@@ -687,5 +690,94 @@ func TestCancelWhileWaitingForSlot(t *testing.T) {
 	}
 	if msg := r.Errors[unsent[2]].Message; !strings.Contains(msg, "cancelled before rows 100..999") {
 		t.Fatalf("unsent error %q", msg)
+	}
+}
+
+// Chunks are cut at batch_bytes of Arrow data as well as at batch_rows:
+// wide rows go in smaller chunks.
+func TestChunksBoundedByBytes(t *testing.T) {
+	sc := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	wide := strings.Repeat("w", 996) // 1,000 bytes a row with its offset
+	for range 5000 {
+		b.Field(0).(*array.StringBuilder).Append(wide)
+	}
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+	for _, c := range []struct {
+		rows, bytes, want int
+	}{
+		{10_000, 1 << 20, 1048}, // 1 MiB / ~1,000 bytes
+		{500, 1 << 20, 500},     // rows bind first
+		{10_000, 0, 10_000},     // no byte bound
+		{10_000, 10, 1},         // at least one row
+	} {
+		if got := chunkRows(rec, c.rows, c.bytes); got != c.want {
+			t.Errorf("chunkRows(rows %d, bytes %d) = %d, want %d", c.rows, c.bytes, got, c.want)
+		}
+	}
+	empty := rec.NewSlice(0, 0)
+	defer empty.Release()
+	if got := chunkRows(empty, 7, 1<<20); got != 7 {
+		t.Errorf("empty batch: %d", got)
+	}
+	// A slice counts its own rows, not the buffers it shares.
+	slice := rec.NewSlice(1000, 1100)
+	defer slice.Release()
+	if got := chunkRows(slice, 10_000, 1<<20); got != 1048 {
+		t.Errorf("slice: %d rows a chunk, want 1048", got)
+	}
+	// Every binary layout and fixed-width types count; nested ones do not.
+	mem := memory.DefaultAllocator
+	for _, c := range []struct {
+		arr  arrow.Array
+		want int64
+	}{
+		{func() arrow.Array {
+			b := array.NewLargeStringBuilder(mem)
+			b.AppendValues([]string{"ab", "cde"}, nil)
+			return b.NewArray()
+		}(), 5 + 16},
+		{func() arrow.Array {
+			b := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
+			b.AppendValues([][]byte{{1}, {2, 3}}, nil)
+			return b.NewArray()
+		}(), 3 + 8},
+		{func() arrow.Array {
+			b := array.NewBinaryBuilder(mem, arrow.BinaryTypes.LargeBinary)
+			b.AppendValues([][]byte{{1}, {2, 3}}, nil)
+			return b.NewArray()
+		}(), 3 + 16},
+		{func() arrow.Array {
+			b := array.NewInt32Builder(mem)
+			b.AppendValues([]int32{1, 2}, nil)
+			return b.NewArray()
+		}(), 8},
+		{func() arrow.Array {
+			b := array.NewListBuilder(mem, arrow.PrimitiveTypes.Int64)
+			b.Append(true)
+			return b.NewArray()
+		}(), 0},
+	} {
+		if got := valueBytes(c.arr); got != c.want {
+			t.Errorf("%s: %d bytes, want %d", c.arr.DataType(), got, c.want)
+		}
+		c.arr.Release()
+	}
+
+	// End to end: 5,000 rows of 1,000 bytes with 100 KB chunks make 50
+	// batches (writer disabled: conversion only).
+	w := newWrapper(t, `{"zerobus_writer_disabled":true,"table_name":"a.b.c","batch_bytes":100000}`, false)
+	_, addr := exportStream(t, rec.Schema(), rec)
+	id, err := w.SendStream(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := waitResult(t, w, id); !r.Success || r.SuccessfulCount != 5000 {
+		t.Fatalf("result %+v", r)
+	}
+	if got := w.zw.Stats().Batches; got != 50 {
+		t.Fatalf("%d batches, want 50", got)
 	}
 }

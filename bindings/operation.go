@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap"
 )
@@ -114,7 +115,8 @@ func (w *Wrapper) run(o *operation, src source) {
 }
 
 // feed reads batches from src and starts a goroutine per chunk of at most
-// batch_rows rows, holding one of the Wrapper's slots per chunk in flight.
+// batch_rows rows and about batch_bytes of Arrow data, holding one of the
+// Wrapper's slots per chunk in flight.
 func (w *Wrapper) feed(o *operation, src source, chunks *sync.WaitGroup) {
 	for o.ctx.Err() == nil {
 		rec, err := readBatch(src)
@@ -126,8 +128,9 @@ func (w *Wrapper) feed(o *operation, src source, chunks *sync.WaitGroup) {
 			return
 		}
 		n := int(rec.NumRows())
-		for off := 0; off < n; off += w.ext.BatchRows {
-			end := min(off+w.ext.BatchRows, n)
+		step := chunkRows(rec, w.ext.BatchRows, w.ext.BatchBytes)
+		for off := 0; off < n; off += step {
+			end := min(off+step, n)
 			select {
 			case w.slots <- struct{}{}:
 			case <-o.ctx.Done():
@@ -149,6 +152,50 @@ func (w *Wrapper) feed(o *operation, src source, chunks *sync.WaitGroup) {
 			go w.sendChunk(o, chunk, base, chunks)
 		}
 	}
+}
+
+// chunkRows is how many rows of rec go in one chunk: at most maxRows, and
+// about maxBytes of rec's Arrow data, at least one row.
+func chunkRows(rec arrow.RecordBatch, maxRows, maxBytes int) int {
+	n := rec.NumRows()
+	if n == 0 || maxBytes <= 0 {
+		return maxRows
+	}
+	var size int64
+	for _, c := range rec.Columns() {
+		size += valueBytes(c)
+	}
+	perRow := max(size/n, 1)
+	return int(max(min(int64(maxRows), int64(maxBytes)/perRow), 1))
+}
+
+// valueBytes is the size of the values of a's rows, for fixed-width and
+// binary/string columns: those of a slice only, not of the buffers it shares
+// (pyarrow's chunks are often slices of one large buffer). Other columns
+// count nothing, so they never make chunks smaller than batch_rows.
+func valueBytes(a arrow.Array) int64 {
+	n := int64(a.Len())
+	switch v := a.(type) {
+	case *array.String:
+		return spanned(v.ValueOffsets()) + 4*n
+	case *array.Binary:
+		return spanned(v.ValueOffsets()) + 4*n
+	case *array.LargeString:
+		return spanned(v.ValueOffsets()) + 8*n
+	case *array.LargeBinary:
+		return spanned(v.ValueOffsets()) + 8*n
+	}
+	if fw, ok := a.DataType().(arrow.FixedWidthDataType); ok {
+		return int64(fw.BitWidth()) * n / 8
+	}
+	return 0
+}
+
+func spanned[O int32 | int64](offs []O) int64 {
+	if len(offs) == 0 {
+		return 0
+	}
+	return int64(offs[len(offs)-1] - offs[0])
 }
 
 // sendChunk sends one chunk and adds its outcome to the operation.

@@ -64,9 +64,11 @@ class WrapperConfiguration:
     shutdown), stream_create_timeout_ms, transport (``proto``).
 
     Sending: batch_rows (the largest chunk of rows converted and sent as one
-    batch), max_concurrent_batches (chunks converted and sent at once by one
-    wrapper), zerobus_writer_disabled (convert and report per-row results,
-    never connect).
+    batch), batch_bytes (chunks are also cut at about this many bytes of
+    Arrow data, so wide rows travel in smaller chunks), max_concurrent_batches
+    (chunks converted and sent at once by one wrapper),
+    zerobus_writer_disabled (convert and report per-row results, never
+    connect).
     """
 
     endpoint: str = ""
@@ -105,6 +107,7 @@ class WrapperConfiguration:
     transport: str = "proto"
 
     batch_rows: int = 10_000
+    batch_bytes: int = 1 << 20
     max_concurrent_batches: int = 4
 
     def __post_init__(self) -> None:

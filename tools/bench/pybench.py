@@ -105,8 +105,20 @@ def bench_pyzerobus(cfg: pyzerobus.WrapperConfiguration, data: Any, warm: pa.Tab
     return res.successful_count, res.batch_size_bytes, secs
 
 
+def chunk_rows(table: pa.Table, cfg: pyzerobus.WrapperConfiguration) -> int:
+    """Rows per chunk as pyzerobus cuts them: batch_rows, and about batch_bytes of Arrow data."""
+    per_row = max(table.nbytes // max(table.num_rows, 1), 1)
+    return max(min(cfg.batch_rows, cfg.batch_bytes // per_row), 1)
+
+
 def bench_go(
-    server: LocalServer, table: str, ipc_file: pathlib.Path, mode: str, binary: pathlib.Path, concurrency: int
+    server: LocalServer,
+    table: str,
+    ipc_file: pathlib.Path,
+    mode: str,
+    binary: pathlib.Path,
+    concurrency: int,
+    batch_rows: int,
 ) -> tuple[int, int, float]:
     out = subprocess.run(
         [
@@ -124,7 +136,7 @@ def bench_go(
             "-ipc",
             str(ipc_file),
             "-batch-rows",
-            str(BATCH_ROWS),
+            str(batch_rows),
             "-concurrency",
             str(concurrency),
             "-mode",
@@ -203,11 +215,12 @@ def main() -> None:
             with pa.OSFile(str(ipc_file), "wb") as f, pa.ipc.new_file(f, table.schema) as w:
                 w.write_table(table)
             conc = cfg.max_concurrent_batches
+            rows_go = chunk_rows(table, cfg)  # the Go engine gets the same chunks
             contenders: dict[str, tuple[Callable[..., tuple[int, int, float]], tuple[Any, ...]]] = {
                 "c-stream": (bench_pyzerobus, (cfg, table, warm)),
                 "ipc": (bench_pyzerobus, (cfg, data_ipc, warm)),
-                "go-engine": (bench_go, (server, cfg.table_name, ipc_file, "sync", binary, conc)),
-                "go-async": (bench_go, (server, cfg.table_name, ipc_file, "async", binary, conc)),
+                "go-engine": (bench_go, (server, cfg.table_name, ipc_file, "sync", binary, conc, rows_go)),
+                "go-async": (bench_go, (server, cfg.table_name, ipc_file, "async", binary, conc, rows_go)),
             }
             if not args.skip_sdk:
                 msg = message_class()
