@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -109,5 +111,26 @@ func TestRunRefusesBadArguments(t *testing.T) {
 				t.Fatal("expected an error")
 			}
 		})
+	}
+}
+
+// The command as a process: a failure exits 1 with its reason on stderr.
+func TestMainExitStatus(t *testing.T) {
+	if os.Getenv("GOENGINE_AS_MAIN") == "1" {
+		os.Args = append([]string{"goengine"}, strings.Fields(os.Getenv("GOENGINE_ARGS"))...)
+		main()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestMainExitStatus$")
+	cmd.Env = append(os.Environ(), "GOENGINE_AS_MAIN=1", "GOENGINE_ARGS=-mode fast")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: %v", err)
+	}
+	if !strings.Contains(stderr.String(), `goengine: unknown -mode "fast"`) {
+		t.Fatalf("stderr %q", stderr.String())
 	}
 }
