@@ -115,9 +115,11 @@ func (s *Schema) encode(rec arrow.RecordBatch, field protowire.Number) (*Batch, 
 		good++
 	}
 	framed += total
-	m := s.getMem(framed+sink, good)
+	// With no failed row, Rows is 0..n-1: shared, not written per batch.
+	shared := good == n
+	m, rows := s.getMem(framed+sink, good, shared)
 	arena := m.arena
-	b := &Batch{Records: m.records, Rows: m.rows, Bytes: total, s: s, mem: m}
+	b := &Batch{Records: m.records, Rows: rows, Bytes: total, s: s, mem: m}
 	off, k := 0, 0
 	for r, sz := range sizes {
 		if e.bad[r] {
@@ -129,7 +131,9 @@ func (s *Schema) encode(rec arrow.RecordBatch, field protowire.Number) (*Batch, 
 			off = putVarint(arena, off, uint64(sz))
 		}
 		b.Records[k] = arena[off : off+sz : off+sz]
-		b.Rows[k] = r
+		if !shared {
+			b.Rows[k] = r
+		}
 		k++
 		sizes[r] = off
 		off += sz
@@ -178,8 +182,10 @@ const (
 	maxFreeBytes = 64 << 20
 )
 
-// getMem returns memory for a batch of good records and an arena of n bytes.
-func (s *Schema) getMem(n, good int) *batchMem {
+// getMem returns memory for a batch of good records and an arena of n
+// bytes, and the batch's Rows: the shared identity if shared, else the
+// memory's own, to be filled.
+func (s *Schema) getMem(n, good int, shared bool) (*batchMem, []int) {
 	var m *batchMem
 	s.mu.Lock()
 	if k := len(s.mems); k > 0 {
@@ -197,6 +203,17 @@ func (s *Schema) getMem(n, good int) *batchMem {
 		s.mems = s.mems[:k-1]
 		s.memBytes -= cap(m.arena)
 	}
+	var rows []int
+	if shared {
+		if len(s.identity) < good {
+			id := make([]int, max(good, 2*len(s.identity)))
+			for i := range id {
+				id[i] = i
+			}
+			s.identity = id
+		}
+		rows = s.identity[:good:good]
+	}
 	s.mu.Unlock()
 	switch {
 	case m == nil:
@@ -213,8 +230,11 @@ func (s *Schema) getMem(n, good int) *batchMem {
 	}
 	m.arena = m.arena[:n]
 	m.records = grow(m.records, good)
-	m.rows = grow(m.rows, good)
-	return m
+	if !shared {
+		m.rows = grow(m.rows, good)
+		rows = m.rows
+	}
+	return m, rows
 }
 
 // betterArena reports whether an arena of capacity c serves a batch of n

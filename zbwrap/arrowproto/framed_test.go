@@ -3,9 +3,12 @@ package arrowproto
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -270,9 +273,9 @@ func TestGetMemTakesTheBestFit(t *testing.T) {
 		{5, 10},
 		{40, 50},
 	} {
-		m := sc.getMem(tc.n, 3)
-		if len(m.arena) != tc.n || len(m.records) != 3 || len(m.rows) != 3 {
-			t.Fatalf("getMem(%d): arena %d, %d records, %d rows", tc.n, len(m.arena), len(m.records), len(m.rows))
+		m, rows := sc.getMem(tc.n, 3, false)
+		if len(m.arena) != tc.n || len(m.records) != 3 || len(rows) != 3 || &rows[0] != &m.rows[0] {
+			t.Fatalf("getMem(%d): arena %d, %d records, %d rows", tc.n, len(m.arena), len(m.records), len(rows))
 		}
 		if tc.n <= tc.want && cap(m.arena) != tc.want {
 			t.Fatalf("getMem(%d) took the arena of %d bytes, want %d", tc.n, cap(m.arena), tc.want)
@@ -280,5 +283,45 @@ func TestGetMemTakesTheBestFit(t *testing.T) {
 	}
 	if len(sc.mems) != 0 || sc.memBytes != 0 {
 		t.Fatalf("%d arenas (%d bytes) left, want none", len(sc.mems), sc.memBytes)
+	}
+}
+
+// Batches with no failed row share one read-only Rows; a batch with failed
+// rows gets its own.
+func TestRowsShared(t *testing.T) {
+	sc := arrow.NewSchema([]arrow.Field{{Name: "u", Type: arrow.PrimitiveTypes.Uint64}}, nil)
+	s, err := NewSchema(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := func(vals ...uint64) *Batch {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+		defer b.Release()
+		b.Field(0).(*array.Uint64Builder).AppendValues(vals, nil)
+		rec := b.NewRecordBatch()
+		defer rec.Release()
+		out, err := s.Encode(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	a, b := batch(1, 2, 3), batch(4, 5, 6, 7, 8)
+	if !slices.Equal(a.Rows, []int{0, 1, 2}) || !slices.Equal(b.Rows, []int{0, 1, 2, 3, 4}) {
+		t.Fatalf("rows %v %v", a.Rows, b.Rows)
+	}
+	if cap(a.Rows) != 3 {
+		t.Errorf("shared rows have capacity %d: an append could write into them", cap(a.Rows))
+	}
+	bad := batch(1, 1<<63, 3)
+	if !slices.Equal(bad.Rows, []int{0, 2}) || len(bad.Errors) != 1 {
+		t.Fatalf("rows with a failure: %v, errors %v", bad.Rows, bad.Errors)
+	}
+	// The failed batch's own Rows did not touch the shared ones.
+	if c := batch(9, 9, 9); !slices.Equal(c.Rows, []int{0, 1, 2}) || !slices.Equal(a.Rows, []int{0, 1, 2}) {
+		t.Fatalf("shared rows changed: %v %v", c.Rows, a.Rows)
+	}
+	for _, x := range []*Batch{a, b, bad} {
+		x.Release()
 	}
 }

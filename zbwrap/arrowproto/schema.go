@@ -95,7 +95,8 @@ type Batch struct {
 	// encoded. They are sub-slices of one buffer and stay valid after the
 	// Arrow record is released, until Release.
 	Records [][]byte
-	// Rows[i] is the row index, in the record batch, of Records[i].
+	// Rows[i] is the row index, in the record batch, of Records[i]. It is
+	// read-only: when every row was encoded, batches share it.
 	Rows []int
 	// Errors lists the rows that could not be encoded, in ascending row order,
 	// one entry per row.
@@ -167,6 +168,9 @@ type Schema struct {
 
 	mems     []*batchMem // memory of released batches, for reuse
 	memBytes int         // arena capacity held in mems
+	// identity is 0, 1, 2, ...: the Rows of every batch with no failed row.
+	// A longer one replaces it; a published one is never written again.
+	identity []int
 }
 
 // NewSchema compiles s: it generates a self-contained proto2 descriptor (one
