@@ -37,6 +37,7 @@ func (w *Wrapper) openTelemetry(ctx context.Context) error {
 	}
 	t, err := telemetry.New(ctx, telemetry.Config{
 		Table:          c.TableName,
+		Version:        Version,
 		OTLPEndpoint:   c.ObservabilityOTLPEndpoint,
 		OTLPProtocol:   c.ObservabilityOTLPProtocol,
 		Stdout:         c.ObservabilityStdout,

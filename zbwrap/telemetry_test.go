@@ -186,6 +186,9 @@ func TestTelemetryMetricsAndSpans(t *testing.T) {
 		{telemetry.SpanEncode: 1, telemetry.SpanWaitForAcks: 1},
 	}
 	for i, s := range sends {
+		if sc := s.InstrumentationScope(); sc.Name != telemetry.ScopeName || sc.Version != Version {
+			t.Errorf("send %d scope %+v", i, sc)
+		}
 		if s.Name() != telemetry.SpanSendBatch || s.Status().Code != codes.Unset {
 			t.Errorf("send %d: %s status %v", i, s.Name(), s.Status())
 		}

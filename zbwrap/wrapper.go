@@ -53,10 +53,9 @@ type Wrapper struct {
 
 	mu        sync.Mutex
 	closed    bool
-	active    sync.WaitGroup            // SendBatchAsync calls in progress
-	streams   map[string]*stream.Stream // by descriptor bytes
-	observers map[*stream.Stream]*telemetry.Stream
-	retired   stream.Stats // counters of streams no longer in use
+	active    sync.WaitGroup        // SendBatchAsync calls in progress
+	streams   map[string]liveStream // by descriptor bytes
+	retired   stream.Stats          // counters of streams no longer in use
 	described map[string]*arrowproto.Schema
 	counts    counts
 
@@ -64,6 +63,13 @@ type Wrapper struct {
 	nextAsync int64
 	async     []*asyncBatch // unresolved async batches, ascending offset (done ones trimmed from the front)
 	failed    []*asyncBatch // resolved with failures, not yet reported
+}
+
+// liveStream is a stream in use, with its telemetry observer (nil when
+// telemetry is off).
+type liveStream struct {
+	*stream.Stream
+	obs *telemetry.Stream
 }
 
 type counts struct {
@@ -100,8 +106,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Wrapper, error) {
 		cache:     arrowproto.NewCache(schemaCacheSize),
 		logger:    set.logger,
 		hooks:     newWrapperHooks(set.hooks),
-		streams:   map[string]*stream.Stream{},
-		observers: map[*stream.Stream]*telemetry.Stream{},
+		streams:   map[string]liveStream{},
 		described: map[string]*arrowproto.Schema{},
 	}
 	if w.logger == nil {
@@ -236,15 +241,13 @@ func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (*stream.Stream, *
 	if w.closed {
 		return nil, nil, closedError("send")
 	}
-	s := w.streams[string(desc)]
-	if s != nil && s.Err() == nil {
-		return s, w.observers[s], nil
-	}
-	if s != nil {
+	if ls := w.streams[string(desc)]; ls.Stream != nil {
+		if ls.Err() == nil {
+			return ls.Stream, ls.obs, nil
+		}
 		// A failed stream has resolved all its requests: retire it.
-		_ = s.Close(context.Background())
-		w.retire(s.Stats())
-		delete(w.observers, s)
+		_ = ls.Close(context.Background())
+		w.retire(ls.Stats())
 	}
 	cc, err := w.conn()
 	if err != nil {
@@ -263,7 +266,7 @@ func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (*stream.Stream, *
 	case w.tokens != nil:
 		hs = w.tokens.ForTable(w.cfg.TableName)
 	}
-	s = stream.New(cc, stream.Config{
+	s := stream.New(cc, stream.Config{
 		Table:              w.cfg.TableName,
 		Descriptor:         desc,
 		Headers:            hs,
@@ -280,10 +283,7 @@ func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (*stream.Stream, *
 		Hooks:              hooks,
 		Logger:             w.logger,
 	})
-	w.streams[string(desc)] = s
-	if obs != nil {
-		w.observers[s] = obs
-	}
+	w.streams[string(desc)] = liveStream{s, obs}
 	return s, obs, nil
 }
 
@@ -768,8 +768,8 @@ func (w *Wrapper) liveStreams() []*stream.Stream {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := make([]*stream.Stream, 0, len(w.streams))
-	for _, s := range w.streams {
-		out = append(out, s)
+	for _, ls := range w.streams {
+		out = append(out, ls.Stream)
 	}
 	return out
 }
@@ -787,8 +787,8 @@ func (w *Wrapper) Close(ctx context.Context) error {
 	}
 	w.closed = true
 	streams := make([]*stream.Stream, 0, len(w.streams))
-	for _, s := range w.streams {
-		streams = append(streams, s)
+	for _, ls := range w.streams {
+		streams = append(streams, ls.Stream)
 	}
 	w.mu.Unlock()
 
@@ -813,7 +813,6 @@ func (w *Wrapper) Close(ctx context.Context) error {
 	wg.Wait()
 	w.mu.Lock()
 	clear(w.streams)
-	clear(w.observers)
 	w.mu.Unlock()
 	w.active.Wait() // async calls still queueing finish at once now
 	// Every stream batch is resolved now; async batches that never reached a

@@ -59,9 +59,6 @@ func (s *Send) Encoded(start time.Time, bytes, failedRows int, err error) {
 	span.End(trace.WithTimestamp(now))
 }
 
-// Context returns the context carrying the send span.
-func (s *Send) Context() context.Context { return s.ctx }
-
 // WaitStart starts the wait-for-acknowledgements span. While it lasts, each
 // recovery of obs's stream gets a span under this send.
 func (s *Send) WaitStart(obs *Stream) {

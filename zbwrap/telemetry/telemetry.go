@@ -56,6 +56,8 @@ const DefaultShutdownTimeout = 2 * time.Second
 type Config struct {
 	// Table is the value of the zerobus.table attribute.
 	Table string
+	// Version is the instrumentation scope's version: the engine's.
+	Version string
 	// OTLPEndpoint is the collector: a URL ("http://localhost:4317" is
 	// plaintext, "https://..." uses TLS) or host:port (TLS). Empty leaves it
 	// to the OTEL_EXPORTER_OTLP_ENDPOINT variables and the exporters'
@@ -124,20 +126,16 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 			return nil, err
 		}
 	}
-	t.tracer = tp.Tracer(ScopeName, trace.WithInstrumentationVersion(version))
+	t.tracer = tp.Tracer(ScopeName, trace.WithInstrumentationVersion(cfg.Version))
 	set := attribute.NewSet(t.tableAttr)
 	t.addOpts = []metric.AddOption{metric.WithAttributeSet(set)}
 	t.recOpts = []metric.RecordOption{metric.WithAttributeSet(set)}
-	if err := t.instruments(mp.Meter(ScopeName, metric.WithInstrumentationVersion(version)), cfg.Inflight, set); err != nil {
+	if err := t.instruments(mp.Meter(ScopeName, metric.WithInstrumentationVersion(cfg.Version)), cfg.Inflight, set); err != nil {
 		_ = t.Shutdown(ctx)
 		return nil, err
 	}
 	return t, nil
 }
-
-// version is the engine version reported as the scope version. It is
-// zbwrap.Version; telemetry cannot import zbwrap.
-const version = "0.1.0"
 
 func (t *Telemetry) instruments(m metric.Meter, inflight func() (int64, int64), set attribute.Set) error {
 	var errs []error
