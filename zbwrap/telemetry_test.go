@@ -49,18 +49,11 @@ func (r *recorded) collect(t *testing.T) map[string]metricdata.Metrics {
 	return ms
 }
 
-// sum is the value of a counter's data point with exactly attrs; -1 if none.
+// sum is a counter's value for the test table and attrs; -1 if none.
 func sum(t *testing.T, ms map[string]metricdata.Metrics, name string, attrs ...attribute.KeyValue) int64 {
 	t.Helper()
-	m, ok := ms[name]
-	if !ok {
-		return -1
-	}
-	want := attribute.NewSet(append(attrs, telemetry.AttrTable.String(testTable))...)
-	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		if dp.Attributes.Equals(&want) {
-			return dp.Value
-		}
+	if v, ok := telemetrytest.Int64Sum(ms, name, append(attrs, telemetry.AttrTable.String(testTable))...); ok {
+		return v
 	}
 	return -1
 }

@@ -55,15 +55,11 @@ func (m *inMemory) metrics(t *testing.T) map[string]metricdata.Metrics {
 	return ms
 }
 
+// counter is a counter's value for this table and attrs; -1 if none.
 func counter(t *testing.T, ms map[string]metricdata.Metrics, name string, attrs ...attribute.KeyValue) int64 {
 	t.Helper()
-	want := attribute.NewSet(append(attrs, AttrTable.String(table))...)
-	if m, ok := ms[name]; ok {
-		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-			if dp.Attributes.Equals(&want) {
-				return dp.Value
-			}
-		}
+	if v, ok := telemetrytest.Int64Sum(ms, name, append(attrs, AttrTable.String(table))...); ok {
+		return v
 	}
 	return -1
 }

@@ -3,6 +3,8 @@ package telemetrytest
 import (
 	"context"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
@@ -22,4 +24,21 @@ func Collect(ctx context.Context, r sdkmetric.Reader) (map[string]metricdata.Met
 		}
 	}
 	return out, nil
+}
+
+// Int64Sum is the value of an int64 counter's data point whose attributes
+// are exactly attrs, from metrics returned by Collect; ok is false if there
+// is none.
+func Int64Sum(ms map[string]metricdata.Metrics, name string, attrs ...attribute.KeyValue) (value int64, ok bool) {
+	sum, isSum := ms[name].Data.(metricdata.Sum[int64])
+	if !isSum {
+		return 0, false
+	}
+	want := attribute.NewSet(attrs...)
+	for _, dp := range sum.DataPoints {
+		if dp.Attributes.Equals(&want) {
+			return dp.Value, true
+		}
+	}
+	return 0, false
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 func TestCollect(t *testing.T) {
@@ -24,10 +24,15 @@ func TestCollect(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"a.count", "b.count"} {
-		dps := ms[name].Data.(metricdata.Sum[int64]).DataPoints
-		if len(dps) != 1 || dps[0].Value != 3 {
-			t.Errorf("%s: %+v", name, dps)
+		if v, ok := Int64Sum(ms, name); !ok || v != 3 {
+			t.Errorf("%s: %d %v, want 3", name, v, ok)
 		}
+	}
+	if _, ok := Int64Sum(ms, "a.count", attribute.String("k", "v")); ok {
+		t.Error("a series with other attributes matched")
+	}
+	if _, ok := Int64Sum(ms, "missing"); ok {
+		t.Error("a missing metric matched")
 	}
 	if err := mp.Shutdown(ctx); err != nil {
 		t.Fatal(err)
