@@ -104,7 +104,12 @@ func pureGoStream(b *testing.B, srv *zerobustest.Server, desc []byte) *zerobus.S
 //   - purego/preencoded: Databricks' pure-Go SDK given records already
 //     encoded, 1,000 per IngestRecordsOffset call, flushed at the end;
 //   - purego/dynamicpb: the same SDK starting from the Arrow batch the way
-//     its users must: a dynamicpb message per row, proto.Marshal, ingest.
+//     its users must: a dynamicpb message per row, proto.Marshal, ingest;
+//   - tls-floor, tls-floor-2conns: no client at all, only TLS over loopback,
+//     one connection or two at once, carrying 1 MiB writes to readers that
+//     decrypt and discard (see benchTLSFloor). They are the same for every
+//     row size, and are repeated under each so that a pattern such as
+//     'BenchmarkIngest/.*/1KB' keeps them beside the clients.
 //
 // MB/s counts encoded record bytes, the same for every client.
 func BenchmarkIngest(b *testing.B) {
@@ -201,6 +206,8 @@ func BenchmarkIngest(b *testing.B) {
 			}
 			reportRate(b, n, time.Since(start))
 		})
+		b.Run("tls-floor/"+sz.name, benchTLSFloor(1))
+		b.Run("tls-floor-2conns/"+sz.name, benchTLSFloor(2))
 		rec.Release()
 	}
 }
