@@ -114,8 +114,9 @@ func (w *Wrapper) run(o *operation, src source) {
 	w.finish(o)
 }
 
-// feed reads batches from src and starts a goroutine per chunk of at most
-// batch_rows rows and about batch_bytes of Arrow data, holding one of the
+// feed reads batches from src and queues them in chunks of at most
+// batch_rows rows and about batch_bytes of Arrow data, in input order, with
+// a goroutine per chunk waiting for its result, holding one of the
 // Wrapper's slots per chunk in flight.
 func (w *Wrapper) feed(o *operation, src source, chunks *sync.WaitGroup) {
 	for o.ctx.Err() == nil {
@@ -148,8 +149,13 @@ func (w *Wrapper) feed(o *operation, src source, chunks *sync.WaitGroup) {
 				chunk = rec.NewSlice(int64(off), int64(end))
 			}
 			base := o.take(end - off)
-			chunks.Add(1)
-			go w.sendChunk(o, chunk, base, chunks)
+			// Queued here, in input order; only the waits run apart.
+			if p := w.enqueueChunk(o, chunk, base); p != nil {
+				chunks.Add(1)
+				go w.awaitChunk(o, p, base, end-off, chunks)
+			} else {
+				<-w.slots
+			}
 		}
 	}
 }
@@ -198,22 +204,36 @@ func spanned[O int32 | int64](offs []O) int64 {
 	return int64(offs[len(offs)-1] - offs[0])
 }
 
-// sendChunk sends one chunk and adds its outcome to the operation.
-func (w *Wrapper) sendChunk(o *operation, chunk arrow.RecordBatch, base int, chunks *sync.WaitGroup) {
+// enqueueChunk converts and queues one chunk, which it releases. When
+// nothing could be queued it adds the chunk's failure to the operation and
+// returns nil.
+func (w *Wrapper) enqueueChunk(o *operation, chunk arrow.RecordBatch, base int) (p *zbwrap.PendingBatch) {
 	rows := int(chunk.NumRows())
+	defer chunk.Release()
+	defer func() {
+		if r := recover(); r != nil {
+			o.addRun(base, rows, panicError(r), false)
+			p = nil
+		}
+	}()
+	p, err := w.zw.Enqueue(o.ctx, chunk)
+	if p == nil {
+		o.addRun(base, rows, err, false)
+	}
+	return p
+}
+
+// awaitChunk waits for a queued chunk and adds its outcome to the
+// operation.
+func (w *Wrapper) awaitChunk(o *operation, p *zbwrap.PendingBatch, base, rows int, chunks *sync.WaitGroup) {
 	defer chunks.Done()
 	defer func() { <-w.slots }()
-	defer chunk.Release()
 	defer func() {
 		if r := recover(); r != nil {
 			o.addRun(base, rows, panicError(r), false)
 		}
 	}()
-	res, err := w.zw.SendBatch(o.ctx, chunk)
-	if res == nil {
-		o.addRun(base, rows, err, false)
-		return
-	}
+	res, _ := p.Wait(o.ctx)
 	o.addResult(base, res)
 }
 

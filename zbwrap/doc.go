@@ -57,9 +57,12 @@
 // SendBatch blocks until its rows are resolved. SendBatchAsync returns as
 // soon as the batch is queued, with an offset (0, 1, 2, ... per Wrapper, in
 // call order); WaitForOffset(off) waits for that batch and every earlier
-// one, Flush for everything. When the window is full, SendBatch and
-// SendBatchAsync wait (bounded by their context) while TrySendBatchAsync
-// fails at once.
+// one, Flush for everything. Enqueue is SendBatch in two steps: it returns
+// once the batch is queued, and the PendingBatch's Wait gives the batch's
+// TransmissionResult; batches enqueued one after another by one goroutine
+// keep that order on the stream while several are in flight. When the
+// window is full, SendBatch, SendBatchAsync and Enqueue wait (bounded by
+// their context) while TrySendBatchAsync fails at once.
 //
 // # Delivery semantics
 //

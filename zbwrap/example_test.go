@@ -105,6 +105,43 @@ func ExampleWrapper_SendBatchAsync() {
 	// rows acknowledged: 6
 }
 
+// Keep a sequence of batches in order on the stream while several are in
+// flight, with a result per batch.
+func ExampleWrapper_Enqueue() {
+	srv := localServer()
+	defer srv.Close()
+	ctx := context.Background()
+	w, err := zbwrap.New(ctx, zbwrap.Config{}, zbwrap.WithEndpoint(srv.Endpoint()),
+		zbwrap.WithUnityCatalogURL(srv.WorkspaceURL()), zbwrap.WithClientID("my-sp"),
+		zbwrap.WithClientSecret("my0secret"), zbwrap.WithTableName("main.default.events"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close(ctx)
+
+	var pending []*zbwrap.PendingBatch
+	for i := range int64(3) {
+		rec := events(i*10, i*10+1, i*10+2)
+		p, err := w.Enqueue(ctx, rec) // returns once queued, in this order
+		rec.Release()
+		if err != nil {
+			log.Fatal(err)
+		}
+		pending = append(pending, p)
+	}
+	for i, p := range pending {
+		res, err := p.Wait(ctx) // the result SendBatch would have given
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("batch %d: %d rows acknowledged\n", i, res.SuccessfulCount)
+	}
+	// Output:
+	// batch 0: 3 rows acknowledged
+	// batch 1: 3 rows acknowledged
+	// batch 2: 3 rows acknowledged
+}
+
 // Rows the encoder rejects fail alone; the others are sent.
 func ExampleTransmissionResult_ExtractFailedBatch() {
 	srv := localServer()

@@ -100,6 +100,16 @@ func tableIDs(t testing.TB, srv *zerobustest.Server) map[int64]int {
 // tableInts reads an int64 column of the Delta table, with value counts.
 func tableInts(t testing.TB, srv *zerobustest.Server, col string) map[int64]int {
 	t.Helper()
+	out := map[int64]int{}
+	for _, v := range tableColumn(t, srv, col) {
+		out[v]++
+	}
+	return out
+}
+
+// tableColumn reads an int64 column of the Delta table in table order.
+func tableColumn(t testing.TB, srv *zerobustest.Server, col string) []int64 {
+	t.Helper()
 	if err := srv.Materialize(); err != nil {
 		t.Fatalf("Materialize: %v", err)
 	}
@@ -108,16 +118,13 @@ func tableInts(t testing.TB, srv *zerobustest.Server, col string) map[int64]int 
 		t.Fatalf("ReadTable: %v", err)
 	}
 	defer tbl.Release()
-	out := map[int64]int{}
 	idx := tbl.Schema().FieldIndices(col)
 	if len(idx) != 1 {
 		t.Fatalf("table schema %v has no %s", tbl.Schema(), col)
 	}
+	var out []int64
 	for _, chunk := range tbl.Column(idx[0]).Data().Chunks() {
-		ids := chunk.(*array.Int64)
-		for i := range ids.Len() {
-			out[ids.Value(i)]++
-		}
+		out = append(out, chunk.(*array.Int64).Int64Values()...)
 	}
 	return out
 }

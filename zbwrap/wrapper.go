@@ -430,6 +430,38 @@ func (w *Wrapper) SendBatchWithDescriptor(ctx context.Context, rec arrow.RecordB
 }
 
 func (w *Wrapper) sendSync(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto) (*TransmissionResult, error) {
+	p, err := w.enqueue(ctx, rec, desc)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait(ctx)
+}
+
+// Enqueue converts rec and queues its records as SendBatch does, waiting
+// only for room in the in-flight window (bounded by ctx), and returns once
+// they are queued. Batches enqueued one after another by one goroutine go
+// on the stream in that order, while earlier ones are still in flight:
+// this is how to keep a sequence of batches in order without waiting for
+// each. rec is not retained.
+//
+// Wait on the returned PendingBatch for the result SendBatch would have
+// given; waiting also gives the batch's memory back for reuse. The error
+// is that of SendBatch when nothing was queued (a closed Wrapper, a nil
+// batch, a stream that cannot open).
+func (w *Wrapper) Enqueue(ctx context.Context, rec arrow.RecordBatch) (*PendingBatch, error) {
+	return w.enqueue(ctx, rec, nil)
+}
+
+// PendingBatch is a batch queued by Enqueue.
+type PendingBatch struct {
+	w    *Wrapper
+	sub  *submission
+	sp   *telemetry.Send
+	once sync.Once
+	res  *TransmissionResult
+}
+
+func (w *Wrapper) enqueue(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto) (*PendingBatch, error) {
 	var sp *telemetry.Send
 	if telemetryCompiled && w.tel != nil && rec != nil {
 		ctx, sp = w.tel.StartSend(ctx, telemetry.SpanSendBatch, int(rec.NumRows()))
@@ -441,6 +473,24 @@ func (w *Wrapper) sendSync(ctx context.Context, rec arrow.RecordBatch, desc *des
 		}
 		return nil, err
 	}
+	return &PendingBatch{w: w, sub: sub, sp: sp}, nil
+}
+
+// Wait returns when every row of the batch is durably acknowledged or has
+// failed, with the result and error SendBatch would have returned. If ctx
+// ends first, Wait returns at once as SendBatch does: requests not yet
+// written are withdrawn, and rows of requests already written are reported
+// failed with MayHaveLanded true. Later calls return the first result.
+func (p *PendingBatch) Wait(ctx context.Context) (*TransmissionResult, error) {
+	p.once.Do(func() { p.res = p.wait(ctx) })
+	if !p.res.Success {
+		return p.res, p.res.Error
+	}
+	return p.res, nil
+}
+
+func (p *PendingBatch) wait(ctx context.Context) *TransmissionResult {
+	sub, sp := p.sub, p.sp
 	if sub.sb != nil {
 		if sp != nil {
 			sp.WaitStart(sub.obs)
@@ -452,15 +502,12 @@ func (w *Wrapper) sendSync(ctx context.Context, rec arrow.RecordBatch, desc *des
 			sp.WaitEnd(waitKind(sub.sb))
 		}
 	}
-	res := w.result(sub)
+	res := p.w.result(sub)
 	sub.release()
 	if sp != nil {
 		sp.End(outcome(res, res.Error))
 	}
-	if !res.Success {
-		return res, res.Error
-	}
-	return res, nil
+	return res
 }
 
 // waitKind is the error kind of a batch's first failed request, "" if none.

@@ -55,6 +55,93 @@ func TestSendBatchLandsInTable(t *testing.T) {
 	}
 }
 
+func TestEnqueueKeepsOrder(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t)
+	// A small window: later batches wait for room while earlier ones are
+	// in flight.
+	w := newWrapper(t, srv, WithMaxInflightRecords(300))
+	const batches, rows = 20, 100
+	pending := make([]*PendingBatch, batches)
+	for i := range pending {
+		rec := makeBatch(i*rows, rows, 50)
+		p, err := w.Enqueue(context.Background(), rec)
+		rec.Release()
+		if err != nil {
+			t.Fatalf("Enqueue %d: %v", i, err)
+		}
+		pending[i] = p
+	}
+	// Waits are independent of the order they are made in.
+	for i := batches - 1; i >= 0; i-- {
+		res, err := pending[i].Wait(context.Background())
+		if err != nil || !res.Success || res.TotalRows != rows || res.SuccessfulCount != rows || res.Attempts != 1 {
+			t.Fatalf("batch %d: result %v err %v", i, res, err)
+		}
+		again, err := pending[i].Wait(context.Background())
+		if again != res || err != nil {
+			t.Fatalf("a second Wait of batch %d gave %v %v", i, again, err)
+		}
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ids := tableColumn(t, srv, "id")
+	if len(ids) != batches*rows {
+		t.Fatalf("table holds %d rows", len(ids))
+	}
+	for i, id := range ids {
+		if id != int64(i) {
+			t.Fatalf("row %d of the table has id %d", i, id)
+		}
+	}
+	if _, err := w.Enqueue(context.Background(), makeBatch(0, 1, 1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Enqueue after Close: %v", err)
+	}
+}
+
+func TestEnqueueWaitGivesUp(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks}))
+	w := newWrapper(t, srv, WithAckTimeout(300*time.Millisecond))
+	if _, err := w.Enqueue(context.Background(), nil); !errors.Is(err, ErrConfiguration) {
+		t.Fatalf("Enqueue(nil): %v", err)
+	}
+	rec := makeBatch(0, 40, 10)
+	defer rec.Release()
+	p, err := w.Enqueue(context.Background(), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); w.Stats().RequestsWritten == 0; time.Sleep(time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the request was never written")
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := p.Wait(ctx)
+	if !errors.Is(err, context.Canceled) || res.FailedCount != 40 || res.SuccessfulCount != 0 {
+		t.Fatalf("result %v err %v", res, err)
+	}
+	for _, f := range res.FailedRows {
+		if !f.MayHaveLanded {
+			t.Fatalf("written row %d reported as never landing", f.Index)
+		}
+	}
+	// The first result stands; the request is replayed and lands.
+	if again, err2 := p.Wait(context.Background()); again != res || err2 != err {
+		t.Fatalf("a second Wait gave %v %v", again, err2)
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.Close(context.Background())
+	if ids := tableIDs(t, srv); len(ids) != 40 {
+		t.Fatalf("table holds %d ids", len(ids))
+	}
+}
+
 func TestConversionFailuresAreFailedRows(t *testing.T) {
 	checkLeaks(t)
 	srv := newServer(t)
