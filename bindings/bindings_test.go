@@ -227,6 +227,17 @@ func TestSendStreamChunksAndNumbersRows(t *testing.T) {
 	if tbl.NumRows() != 4000 {
 		t.Fatalf("table has %d rows", tbl.NumRows())
 	}
+	// One send's chunks go on the stream in input order, though several
+	// are in flight at once.
+	want := int64(0)
+	for _, c := range tbl.Column(0).Data().Chunks() {
+		for _, id := range c.(*array.Int64).Int64Values() {
+			if id != want {
+				t.Fatalf("row %d of the table has id %d", want, id)
+			}
+			want++
+		}
+	}
 }
 
 func TestSendStreamRefusesBadAddresses(t *testing.T) {

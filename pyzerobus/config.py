@@ -66,7 +66,8 @@ class WrapperConfiguration:
     Sending: batch_rows (the largest chunk of rows converted and sent as one
     batch), batch_bytes (chunks are also cut at about this many bytes of
     Arrow data, so wide rows travel in smaller chunks), max_concurrent_batches
-    (chunks converted and sent at once by one wrapper),
+    (chunks in flight at once in one wrapper; the chunks of one send are
+    queued in input order),
     zerobus_writer_disabled (convert and report per-row results, never
     connect).
     """
