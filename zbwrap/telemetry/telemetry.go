@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -211,11 +212,7 @@ const (
 )
 
 func (t *Telemetry) createProviders(ctx context.Context, cfg Config, mp *metric.MeterProvider, tp *trace.TracerProvider) error {
-	res, err := resource.Merge(resource.Default(),
-		resource.NewSchemaless(attribute.String("telemetry.distro.name", "pyzerobus")))
-	if err != nil {
-		res = resource.Default()
-	}
+	res := engineResource(ctx)
 	proto := cfg.OTLPProtocol
 	if proto == "" {
 		proto = protocolFromEnv()
@@ -279,6 +276,25 @@ func periodic(exp sdkmetric.Exporter, every time.Duration) sdkmetric.Reader {
 		opts = append(opts, sdkmetric.WithInterval(every))
 	}
 	return sdkmetric.NewPeriodicReader(exp, opts...)
+}
+
+// engineResource describes the process as resource.Default does, but reads
+// the environment (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) each time:
+// resource.Default keeps what it found the first time, and an embedding
+// process (Python) may change the variables between two engines.
+func engineResource(ctx context.Context) *resource.Resource {
+	// A malformed OTEL_RESOURCE_ATTRIBUTES gives a partial resource and an
+	// error: keep what could be read, as resource.Default does.
+	res, _ := resource.New(ctx,
+		resource.WithAttributes(attribute.String("service.name", "unknown_service:"+filepath.Base(os.Args[0]))),
+		resource.WithTelemetrySDK(),
+		resource.WithFromEnv(), // later detectors win: the variables override the default name
+		resource.WithAttributes(attribute.String("telemetry.distro.name", "pyzerobus")),
+	)
+	if res == nil {
+		res = resource.Empty()
+	}
+	return res
 }
 
 // protocolFromEnv maps OTEL_EXPORTER_OTLP_PROTOCOL to grpc or http.

@@ -282,3 +282,36 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("traces endpoint variable ignored")
 	}
 }
+
+func TestResourceReadsTheEnvironmentEachTime(t *testing.T) {
+	service := func() string {
+		v, _ := engineResource(context.Background()).Set().Value("service.name")
+		return v.AsString()
+	}
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "")
+	t.Setenv("OTEL_SERVICE_NAME", "first")
+	if got := service(); got != "first" {
+		t.Fatalf("service.name %q", got)
+	}
+	t.Setenv("OTEL_SERVICE_NAME", "second")
+	if got := service(); got != "second" {
+		t.Fatalf("service.name %q after a change", got)
+	}
+	t.Setenv("OTEL_SERVICE_NAME", "")
+	if got := service(); !strings.HasPrefix(got, "unknown_service:") {
+		t.Fatalf("service.name %q without the variable", got)
+	}
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes,deployment.environment=ci")
+	if got := service(); got != "from-attributes" {
+		t.Fatalf("service.name %q from OTEL_RESOURCE_ATTRIBUTES", got)
+	}
+	// Malformed attributes keep the rest of the description.
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "not-a-pair")
+	res := engineResource(context.Background())
+	if v, ok := res.Set().Value("telemetry.distro.name"); !ok || v.AsString() != "pyzerobus" {
+		t.Fatalf("resource %v", res)
+	}
+	if v, ok := res.Set().Value("telemetry.sdk.language"); !ok || v.AsString() != "go" {
+		t.Fatalf("resource %v", res)
+	}
+}
