@@ -41,6 +41,7 @@ class NativeModule(Protocol):
     def DefaultConfig(self) -> str: ...  # noqa: N802
     def ValidateConfig(self, config_json: str) -> None: ...  # noqa: N802
     def NewWrapper(self, config_json: str, py_log_level: int, notify: bool) -> NativeWrapper: ...  # noqa: N802
+    def SetOTelEnvironment(self, env_json: str) -> None: ...  # noqa: N802
 
 
 class _Loaded:

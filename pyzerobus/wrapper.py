@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
 import threading
 import time
 import weakref
@@ -92,6 +93,10 @@ class ZerobusWrapper:
         config.validate()
         self.config = config
         mod = _engine.native()
+        # The engine's OpenTelemetry exporters read OTEL_* variables from the
+        # Go runtime's copy of the environment, taken when the module loaded.
+        otel = {k: v for k, v in os.environ.items() if k.startswith("OTEL_")}
+        _engine.call(mod.SetOTelEnvironment, json.dumps(otel))
         self._native = _engine.call(
             mod.NewWrapper, config.to_json(), logger.getEffectiveLevel(), self._notify
         )

@@ -118,3 +118,36 @@ def test_a_dead_collector_costs_sends_nothing(local_server: LocalServer, table_n
         assert w.send_batch(table).successful_count == 3000
         assert w.stats()["rows_acked"] == 3000
     # Closing gave up on the final export (bounded) and did not raise.
+
+
+def service_names(exports: list[dict]) -> set[str]:
+    """The service.name resource attributes of OTLP/JSON metric exports."""
+    names = set()
+    for export in exports:
+        for rm in export.get("resourceMetrics", []):
+            names.update(v for k, v in attrs(rm.get("resource", {})).items() if k == "service.name")
+    return names
+
+
+def test_otel_variables_set_after_import_reach_the_engine(
+    local_server: LocalServer, otlp_sink: OTLPSink, table_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pyzerobus and its engine are loaded by now: these reach the engine only
+    # because each new wrapper hands the OTEL_* variables over.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_sink.http_url)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "set-after-import")
+    cfg = wrapper_config(local_server, table_name, observability_enabled=True)
+    table = pa.table({"id": pa.array(range(10), pa.uint64()), "name": [f"n{i}" for i in range(10)]})
+    with ZerobusWrapper(cfg) as w:
+        assert w.send_batch(table).successful_count == 10
+    first = otlp_sink.exports("metrics")
+    assert service_names(first) == {"set-after-import"}
+
+    # A variable removed from os.environ is gone for the next wrapper too.
+    monkeypatch.delenv("OTEL_SERVICE_NAME")
+    with ZerobusWrapper(cfg) as w:
+        assert w.send_batch(table).successful_count == 10
+    later = otlp_sink.exports("metrics")[len(first) :]
+    names = service_names(later)
+    assert names and "set-after-import" not in names
