@@ -43,7 +43,8 @@ type Config struct {
 	FetchTimeout time.Duration
 	// OnFetch, if set, observes each completed token request: whether a
 	// token had been obtained for the table before, and the outcome. It
-	// runs on the fetching goroutine and must return quickly.
+	// runs on the fetching goroutine before the callers waiting for that
+	// token are released, and must return quickly.
 	OnFetch func(refresh bool, err error)
 }
 
@@ -229,7 +230,8 @@ func (s *Source) fetch(table string, e *entry, c *call) {
 	}
 	e.call = nil
 	s.mu.Unlock()
-	close(c.done)
+	// Before the waiters wake: a caller that has its token has been
+	// observed, and the hooks of successive fetches run in order.
 	if s.cfg.OnFetch != nil {
 		if err != nil {
 			s.cfg.OnFetch(refresh, err)
@@ -237,6 +239,7 @@ func (s *Source) fetch(table string, e *entry, c *call) {
 			s.cfg.OnFetch(refresh, nil)
 		}
 	}
+	close(c.done)
 }
 
 func (s *Source) mint(ctx context.Context, table string) (*oauth2.Token, *Error) {
