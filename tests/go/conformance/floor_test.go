@@ -2,19 +2,15 @@ package conformance
 
 import (
 	"cmp"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
 
 // floorWrite is what the engine hands crypto/tls at once: its gRPC write
@@ -32,7 +28,10 @@ const floorWrite = 1 << 20
 // about what the machine can encrypt, send, receive and decrypt at all.
 func benchTLSFloor(conns int) func(*testing.B) {
 	return func(b *testing.B) {
-		cfg, pool := floorCert(b)
+		cfg, pool, err := zerobustest.LocalTLS()
+		if err != nil {
+			b.Fatal(err)
+		}
 		pipes := make([]*floorPipe, conns)
 		for i := range pipes {
 			pipes[i] = newFloorPipe(b, cfg, pool)
@@ -141,33 +140,4 @@ func (g *floorGather) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return g.Conn.Write(p)
-}
-
-// floorCert makes a self-signed certificate for localhost.
-func floorCert(b *testing.B) (*tls.Config, *x509.CertPool) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "localhost"},
-		DNSNames:              []string{"localhost"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
 }
