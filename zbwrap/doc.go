@@ -60,7 +60,9 @@
 // one, Flush for everything. Enqueue is SendBatch in two steps: it returns
 // once the batch is queued, and the PendingBatch's Wait gives the batch's
 // TransmissionResult; batches enqueued one after another by one goroutine
-// keep that order on the stream while several are in flight. When the
+// keep that order on the stream while several are in flight. Prepare and
+// PreparedBatch.Enqueue split Enqueue once more, so that batches convert in
+// parallel and still queue in a chosen order. When the
 // window is full, SendBatch, SendBatchAsync and Enqueue wait (bounded by
 // their context) while TrySendBatchAsync fails at once.
 //

@@ -321,14 +321,28 @@ func (s *submission) release() {
 // sp, the send's span (nil with telemetry off), gets the encode span, and ctx
 // carries it.
 func (w *Wrapper) submit(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto, offset int64, block bool, onDone func(), sp *telemetry.Send) (*submission, error) {
+	sub, schema, err := w.convert(rec, desc, offset, sp)
+	if err != nil || schema == nil {
+		return sub, err
+	}
+	if err := w.queue(ctx, sub, schema, block, onDone); err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+// convert checks that the Wrapper is open and converts rec. The schema is
+// nil when there is nothing to queue: the whole batch failed to convert
+// (sub.convErr), the writer is disabled, or no row converted.
+func (w *Wrapper) convert(rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto, offset int64, sp *telemetry.Send) (*submission, *arrowproto.Schema, error) {
 	if rec == nil {
-		return nil, &Error{Kind: KindConfiguration, Op: "send", Msg: "nil record batch"}
+		return nil, nil, &Error{Kind: KindConfiguration, Op: "send", Msg: "nil record batch"}
 	}
 	w.mu.Lock()
 	closed := w.closed
 	w.mu.Unlock()
 	if closed {
-		return nil, closedError("send")
+		return nil, nil, closedError("send")
 	}
 	sub := &submission{offset: offset, start: time.Now(), rows: int(rec.NumRows())}
 	sub.refs.Store(1)
@@ -347,7 +361,7 @@ func (w *Wrapper) submit(ctx context.Context, rec arrow.RecordBatch, desc *descr
 	}
 	if err != nil {
 		sub.convErr = &Error{Kind: KindConversion, Op: "convert", Err: err}
-		return sub, nil
+		return sub, nil, nil
 	}
 	if debugHookCompiled {
 		for _, h := range w.hooks.encoded {
@@ -355,12 +369,18 @@ func (w *Wrapper) submit(ctx context.Context, rec arrow.RecordBatch, desc *descr
 		}
 	}
 	if w.cfg.ZerobusWriterDisabled || len(sub.enc.Records) == 0 {
-		return sub, nil
+		return sub, nil, nil
 	}
+	return sub, schema, nil
+}
+
+// queue hands a converted batch to its stream, waiting for window room if
+// block. On an error it releases sub.
+func (w *Wrapper) queue(ctx context.Context, sub *submission, schema *arrowproto.Schema, block bool, onDone func()) error {
 	s, obs, err := w.streamFor(ctx, schema.DescriptorBytes())
 	if err != nil {
 		sub.release()
-		return nil, err
+		return err
 	}
 	sub.obs = obs
 	var cb func(*stream.Batch)
@@ -373,7 +393,7 @@ func (w *Wrapper) submit(ctx context.Context, rec arrow.RecordBatch, desc *descr
 	} else {
 		sub.sb, sub.queueErr = s.TrySendFramed(sub.enc.Frames, sub.enc.Records, cb, sub.release)
 	}
-	return sub, nil
+	return nil
 }
 
 // schemaFor compiles (or finds) the schema of a batch.
@@ -442,7 +462,8 @@ func (w *Wrapper) sendSync(ctx context.Context, rec arrow.RecordBatch, desc *des
 // they are queued. Batches enqueued one after another by one goroutine go
 // on the stream in that order, while earlier ones are still in flight:
 // this is how to keep a sequence of batches in order without waiting for
-// each. rec is not retained.
+// each. rec is not retained. Enqueue is Prepare followed by
+// PreparedBatch.Enqueue.
 //
 // Wait on the returned PendingBatch for the result SendBatch would have
 // given; waiting also gives the batch's memory back for reuse. The error
@@ -452,6 +473,75 @@ func (w *Wrapper) Enqueue(ctx context.Context, rec arrow.RecordBatch) (*PendingB
 	return w.enqueue(ctx, rec, nil)
 }
 
+func (w *Wrapper) enqueue(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto) (*PendingBatch, error) {
+	b, err := w.prepare(ctx, rec, desc)
+	if err != nil {
+		return nil, err
+	}
+	return b.Enqueue(ctx)
+}
+
+// Prepare converts rec into the records of one batch without queueing
+// them; rec is not retained. Conversions may run in parallel, and the order
+// of their PreparedBatch.Enqueue calls sets the order on the stream: to
+// keep a sequence in order while converting on several cores, prepare
+// concurrently and enqueue in sequence. The error is that of SendBatch for
+// a closed Wrapper or a nil batch; rows that fail to convert are reported
+// by the result, as with SendBatch.
+func (w *Wrapper) Prepare(ctx context.Context, rec arrow.RecordBatch) (*PreparedBatch, error) {
+	return w.prepare(ctx, rec, nil)
+}
+
+// PreparedBatch is a batch converted by Prepare and not yet queued.
+type PreparedBatch struct {
+	w      *Wrapper
+	sub    *submission
+	schema *arrowproto.Schema // nil: nothing to queue
+	sp     *telemetry.Send
+	mu     sync.Mutex
+	done   bool // Enqueue was called
+}
+
+func (w *Wrapper) prepare(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto) (*PreparedBatch, error) {
+	var sp *telemetry.Send
+	if telemetryCompiled && w.tel != nil && rec != nil {
+		_, sp = w.tel.StartSend(ctx, telemetry.SpanSendBatch, int(rec.NumRows()))
+	}
+	sub, schema, err := w.convert(rec, desc, -1, sp)
+	if err != nil {
+		if sp != nil {
+			sp.End(outcome(nil, err))
+		}
+		return nil, err
+	}
+	return &PreparedBatch{w: w, sub: sub, schema: schema, sp: sp}, nil
+}
+
+// Enqueue queues the prepared records, waiting only for room in the
+// in-flight window (bounded by ctx), and returns once they are queued; see
+// Wrapper.Enqueue. It may be called once: a second call fails with
+// KindConfiguration.
+func (b *PreparedBatch) Enqueue(ctx context.Context) (*PendingBatch, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return nil, &Error{Kind: KindConfiguration, Op: "send", Msg: "prepared batch already enqueued"}
+	}
+	b.done = true
+	if b.schema != nil {
+		if b.sp != nil {
+			ctx = b.sp.In(ctx)
+		}
+		if err := b.w.queue(ctx, b.sub, b.schema, true, nil); err != nil {
+			if b.sp != nil {
+				b.sp.End(outcome(nil, err))
+			}
+			return nil, err
+		}
+	}
+	return &PendingBatch{w: b.w, sub: b.sub, sp: b.sp}, nil
+}
+
 // PendingBatch is a batch queued by Enqueue.
 type PendingBatch struct {
 	w    *Wrapper
@@ -459,21 +549,6 @@ type PendingBatch struct {
 	sp   *telemetry.Send
 	once sync.Once
 	res  *TransmissionResult
-}
-
-func (w *Wrapper) enqueue(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto) (*PendingBatch, error) {
-	var sp *telemetry.Send
-	if telemetryCompiled && w.tel != nil && rec != nil {
-		ctx, sp = w.tel.StartSend(ctx, telemetry.SpanSendBatch, int(rec.NumRows()))
-	}
-	sub, err := w.submit(ctx, rec, desc, -1, true, nil, sp)
-	if err != nil {
-		if sp != nil {
-			sp.End(outcome(nil, err))
-		}
-		return nil, err
-	}
-	return &PendingBatch{w: w, sub: sub, sp: sp}, nil
 }
 
 // Wait returns when every row of the batch is durably acknowledged or has

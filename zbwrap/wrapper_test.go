@@ -100,6 +100,80 @@ func TestEnqueueKeepsOrder(t *testing.T) {
 	}
 }
 
+func TestPrepareInParallelEnqueueInOrder(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t)
+	w := newWrapper(t, srv)
+	const batches, rows = 12, 50
+	prepared := make([]*PreparedBatch, batches)
+	var wg sync.WaitGroup
+	for i := range prepared {
+		wg.Go(func() {
+			rec := makeBatch(i*rows, rows, 20)
+			defer rec.Release()
+			b, err := w.Prepare(context.Background(), rec)
+			if err != nil {
+				t.Errorf("Prepare %d: %v", i, err)
+			}
+			prepared[i] = b
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	// Nothing is sent before Enqueue.
+	if n := w.Stats().RequestsWritten; n != 0 {
+		t.Fatalf("%d requests written before any Enqueue", n)
+	}
+	pending := make([]*PendingBatch, batches)
+	for i, b := range prepared {
+		p, err := b.Enqueue(context.Background())
+		if err != nil {
+			t.Fatalf("Enqueue %d: %v", i, err)
+		}
+		pending[i] = p
+		if _, err := b.Enqueue(context.Background()); !errors.Is(err, ErrConfiguration) {
+			t.Fatalf("second Enqueue of batch %d: %v", i, err)
+		}
+	}
+	for i, p := range pending {
+		if res, err := p.Wait(context.Background()); err != nil || res.SuccessfulCount != rows {
+			t.Fatalf("batch %d: %v %v", i, res, err)
+		}
+	}
+	// A batch that cannot convert at all is prepared, queues nothing, and
+	// its result says why.
+	bad := u64Batch(1 << 63)
+	defer bad.Release()
+	b, err := w.Prepare(context.Background(), bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.Enqueue(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := p.Wait(context.Background()); !errors.Is(err, ErrConversion) || res.FailedCount != 1 {
+		t.Fatalf("unconvertible batch: %v %v", res, err)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ids := tableColumn(t, srv, "id")
+	if len(ids) != batches*rows {
+		t.Fatalf("table holds %d rows", len(ids))
+	}
+	for i, id := range ids {
+		if id != int64(i) {
+			t.Fatalf("row %d of the table has id %d", i, id)
+		}
+	}
+	if _, err := w.Prepare(context.Background(), bad); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Prepare after Close: %v", err)
+	}
+}
+
 func TestEnqueueWaitGivesUp(t *testing.T) {
 	checkLeaks(t)
 	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks}))

@@ -44,6 +44,12 @@ func (t *Telemetry) StartSend(ctx context.Context, name string, rows int) (conte
 	return ctx, &Send{t: t, ctx: ctx, span: span}
 }
 
+// In returns ctx carrying the send's span, so that what ctx starts (a
+// stream opening) is traced as part of the send.
+func (s *Send) In(ctx context.Context) context.Context {
+	return trace.ContextWithSpan(ctx, s.span)
+}
+
 // Encoded records the conversion that began at start: the encode span,
 // ending now, and the encode-time histogram. err is set when the whole
 // batch failed to convert; failedRows counts the rows it rejected.
