@@ -22,11 +22,12 @@
 // start an operation and return its id at once. The input is taken over
 // synchronously (the C stream is moved out of the caller's struct, the IPC
 // bytes are owned by Go), then read batch by batch in the background: each
-// batch is cut into chunks of at most batch_rows rows, converted and queued
-// in input order with zbwrap.Wrapper.Enqueue, so one operation's rows reach
-// the stream in input order; up to max_concurrent_batches chunks of the
-// Wrapper (all operations together) are in flight at once, each awaited by
-// a goroutine of its own. The rows of one operation are numbered 0..N-1 in
+// batch is cut into chunks of at most batch_rows rows, and up to
+// max_concurrent_batches chunks of the Wrapper (all operations together)
+// are in flight at once, each in a goroutine of its own: the chunks convert
+// in parallel (zbwrap.Wrapper.Prepare) and queue in input order
+// (PreparedBatch.Enqueue, each after its predecessor), so one operation's
+// rows reach the stream in input order. The rows of one operation are numbered 0..N-1 in
 // input order, whatever chunk they travelled in.
 //
 // The caller pulls: Wait blocks for at most a given time (so Python can

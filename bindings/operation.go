@@ -114,11 +114,12 @@ func (w *Wrapper) run(o *operation, src source) {
 	w.finish(o)
 }
 
-// feed reads batches from src and queues them in chunks of at most
-// batch_rows rows and about batch_bytes of Arrow data, in input order, with
-// a goroutine per chunk waiting for its result, holding one of the
-// Wrapper's slots per chunk in flight.
+// feed reads batches from src and starts a goroutine per chunk of at most
+// batch_rows rows and about batch_bytes of Arrow data, holding one of the
+// Wrapper's slots per chunk in flight. The chunks convert in parallel and
+// queue in input order: each waits for its predecessor's turn.
 func (w *Wrapper) feed(o *operation, src source, chunks *sync.WaitGroup) {
+	var prev chan struct{} // closed once the previous chunk had its turn to queue
 	for o.ctx.Err() == nil {
 		rec, err := readBatch(src)
 		if err != nil {
@@ -149,13 +150,10 @@ func (w *Wrapper) feed(o *operation, src source, chunks *sync.WaitGroup) {
 				chunk = rec.NewSlice(int64(off), int64(end))
 			}
 			base := o.take(end - off)
-			// Queued here, in input order; only the waits run apart.
-			if p := w.enqueueChunk(o, chunk, base); p != nil {
-				chunks.Add(1)
-				go w.awaitChunk(o, p, base, end-off, chunks)
-			} else {
-				<-w.slots
-			}
+			turn := make(chan struct{})
+			chunks.Add(1)
+			go w.sendChunk(o, chunk, base, prev, turn, chunks)
+			prev = turn
 		}
 	}
 }
@@ -204,35 +202,43 @@ func spanned[O int32 | int64](offs []O) int64 {
 	return int64(offs[len(offs)-1] - offs[0])
 }
 
-// enqueueChunk converts and queues one chunk, which it releases. When
-// nothing could be queued it adds the chunk's failure to the operation and
-// returns nil.
-func (w *Wrapper) enqueueChunk(o *operation, chunk arrow.RecordBatch, base int) (p *zbwrap.PendingBatch) {
+// sendChunk converts one chunk, queues it once the previous chunk had its
+// turn (prev closed; nil for the first), then passes the turn on (closes
+// turn) and waits for the chunk's result, which it adds to the operation.
+// The turn passes on whatever happens to the chunk.
+func (w *Wrapper) sendChunk(o *operation, chunk arrow.RecordBatch, base int, prev, turn chan struct{}, chunks *sync.WaitGroup) {
 	rows := int(chunk.NumRows())
-	defer chunk.Release()
-	defer func() {
-		if r := recover(); r != nil {
-			o.addRun(base, rows, panicError(r), false)
-			p = nil
-		}
-	}()
-	p, err := w.zw.Enqueue(o.ctx, chunk)
-	if p == nil {
-		o.addRun(base, rows, err, false)
-	}
-	return p
-}
-
-// awaitChunk waits for a queued chunk and adds its outcome to the
-// operation.
-func (w *Wrapper) awaitChunk(o *operation, p *zbwrap.PendingBatch, base, rows int, chunks *sync.WaitGroup) {
 	defer chunks.Done()
 	defer func() { <-w.slots }()
+	pass := sync.OnceFunc(func() {
+		if prev != nil {
+			<-prev
+		}
+		close(turn)
+	})
+	defer pass()
 	defer func() {
 		if r := recover(); r != nil {
 			o.addRun(base, rows, panicError(r), false)
 		}
 	}()
+	b, err := func() (*zbwrap.PreparedBatch, error) {
+		defer chunk.Release() // converted: the chunk is no longer needed
+		return w.zw.Prepare(o.ctx, chunk)
+	}()
+	if err != nil {
+		o.addRun(base, rows, err, false)
+		return
+	}
+	if prev != nil {
+		<-prev
+	}
+	p, err := b.Enqueue(o.ctx)
+	pass()
+	if err != nil {
+		o.addRun(base, rows, err, false)
+		return
+	}
 	res, _ := p.Wait(o.ctx)
 	o.addResult(base, res)
 }
