@@ -160,15 +160,17 @@ type Table struct {
 	schema *arrow.Schema
 	log    *tableLog
 
-	materialized atomic.Int64
-	rejected     atomic.Int64
+	materialized       atomic.Int64
+	rejected           atomic.Int64
+	checkpointFailures atomic.Int64
 
 	// Owned by whoever holds matMu (the materializer).
 	matMu   sync.Mutex
 	version int64   // latest Delta version
 	mark    logMark // log position the Delta table holds
 	cur     cursor
-	hint    sizeHint // sizes of the last commit, to size the next one's builders
+	hint    sizeHint  // sizes of the last commit, to size the next one's builders
+	ckpt    *logState // the Delta state for checkpoints, once one was needed
 }
 
 // Name is catalog.schema.table.
@@ -179,7 +181,8 @@ func (t *Table) Columns() []Column { return cloneColumns(t.cols) }
 
 // Stats counts what the table holds.
 func (t *Table) Stats() TableStats {
-	return TableStats{Durable: t.log.durableCount(), Materialized: t.materialized.Load(), Rejected: t.rejected.Load()}
+	return TableStats{Durable: t.log.durableCount(), Materialized: t.materialized.Load(), Rejected: t.rejected.Load(),
+		CheckpointFailures: t.checkpointFailures.Load()}
 }
 
 // TableStats counts records of one table.
@@ -189,6 +192,9 @@ type TableStats struct {
 	// Rejected counts durable records the materializer could not decode
 	// with their descriptor (they never passed Check); they are skipped.
 	Rejected int64
+	// CheckpointFailures counts Delta checkpoints that could not be
+	// written; readers replay the commits instead.
+	CheckpointFailures int64
 }
 
 // Binding is a descriptor bound to a table. Safe for concurrent use.

@@ -110,6 +110,12 @@
 // acknowledged) is cut off on Open. Segments whose records are all in the
 // table are deleted.
 //
+// Every 100th version also gets a Delta checkpoint (the protocol, the
+// metadata and every live file as one Parquet file, then _last_checkpoint),
+// so readers such as deltalake start there instead of replaying every
+// commit; the commits are kept. A checkpoint that cannot be written leaves
+// its commit in place and is counted in TableStats.CheckpointFailures.
+//
 // Stats are kept with commits, so they are right after a restart. The Delta
 // stats of each file hold numRecords, nullCount of top-level columns, and
 // minValues/maxValues of numeric, DATE and TIMESTAMP columns (timestamps

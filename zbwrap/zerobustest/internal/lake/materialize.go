@@ -455,7 +455,33 @@ func (t *Table) commit(bb *batchBuilder, mark logMark) error {
 		return err
 	}
 	t.version++
+	t.checkpointAfter(actions)
 	return nil
+}
+
+// checkpointAfter keeps the checkpoint state up to date with the version
+// just committed, and writes a checkpoint when that version is a multiple
+// of checkpointInterval. The state is built from the commits the first
+// time it is needed. A failed checkpoint is counted, not returned: the
+// version is committed, and readers replay the commits instead.
+func (t *Table) checkpointAfter(actions []deltaAction) {
+	if t.ckpt != nil {
+		t.ckpt.apply(actions)
+	}
+	if t.version%checkpointInterval != 0 {
+		return
+	}
+	if t.ckpt == nil {
+		s, err := replayLog(t.dir, t.version)
+		if err != nil {
+			t.checkpointFailures.Add(1)
+			return
+		}
+		t.ckpt = s
+	}
+	if err := writeCheckpoint(t.dir, t.tmpDir(), t.version, t.ckpt); err != nil {
+		t.checkpointFailures.Add(1)
+	}
 }
 
 // nopCloser hides the file's Close from the Parquet writer, which closes its
@@ -465,9 +491,32 @@ type nopCloser struct{ io.Writer }
 func (t *Table) writeParquet(rec arrow.RecordBatch, now time.Time) (*addAction, error) {
 	name := "part-00000-" + uuid.NewString() + "-c000.snappy.parquet"
 	path := filepath.Join(t.dir, name)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err := writeParquetFile(path, rec); err != nil {
+		return nil, fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := syncDir(t.dir); err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
+	}
+	return &addAction{
+		Path:             name,
+		PartitionValues:  map[string]string{},
+		Size:             st.Size(),
+		ModificationTime: now.UnixMilli(),
+		DataChange:       true,
+		Stats:            fileStats(rec, t.cols),
+	}, nil
+}
+
+// writeParquetFile writes rec as a new Snappy-compressed Parquet file at
+// path and fsyncs it; on an error it removes the file.
+func writeParquetFile(path string, rec arrow.RecordBatch) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
 	}
 	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithCreatedBy(engineInfo))
 	err = func() error {
@@ -489,23 +538,8 @@ func (t *Table) writeParquet(rec arrow.RecordBatch, now time.Time) (*addAction, 
 	}
 	if err != nil {
 		os.Remove(path)
-		return nil, fmt.Errorf("write %s: %w", name, err)
 	}
-	if err := syncDir(t.dir); err != nil {
-		return nil, err
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	return &addAction{
-		Path:             name,
-		PartitionValues:  map[string]string{},
-		Size:             st.Size(),
-		ModificationTime: now.UnixMilli(),
-		DataChange:       true,
-		Stats:            fileStats(rec, t.cols),
-	}, nil
+	return err
 }
 
 // fileStats is the Delta stats JSON of a file: numRecords, and for top-level
