@@ -129,6 +129,21 @@ func tableColumn(t testing.TB, srv *zerobustest.Server, col string) []int64 {
 	return out
 }
 
+// checkIDsInOrder fails the test unless the Delta table holds ids 0..n-1
+// in table order.
+func checkIDsInOrder(t testing.TB, srv *zerobustest.Server, n int) {
+	t.Helper()
+	ids := tableColumn(t, srv, "id")
+	if len(ids) != n {
+		t.Fatalf("table holds %d rows, want %d", len(ids), n)
+	}
+	for i, id := range ids {
+		if id != int64(i) {
+			t.Fatalf("row %d of the table has id %d", i, id)
+		}
+	}
+}
+
 // checkLeaks fails the test if engine goroutines outlive it.
 func checkLeaks(t testing.TB) {
 	leakcheck.Check(t, "zbwrap/internal/stream.", "zbwrap/internal/auth.", "zbwrap.(*Wrapper)")

@@ -86,15 +86,7 @@ func TestEnqueueKeepsOrder(t *testing.T) {
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ids := tableColumn(t, srv, "id")
-	if len(ids) != batches*rows {
-		t.Fatalf("table holds %d rows", len(ids))
-	}
-	for i, id := range ids {
-		if id != int64(i) {
-			t.Fatalf("row %d of the table has id %d", i, id)
-		}
-	}
+	checkIDsInOrder(t, srv, batches*rows)
 	if _, err := w.Enqueue(context.Background(), makeBatch(0, 1, 1)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Enqueue after Close: %v", err)
 	}
@@ -160,15 +152,7 @@ func TestPrepareInParallelEnqueueInOrder(t *testing.T) {
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ids := tableColumn(t, srv, "id")
-	if len(ids) != batches*rows {
-		t.Fatalf("table holds %d rows", len(ids))
-	}
-	for i, id := range ids {
-		if id != int64(i) {
-			t.Fatalf("row %d of the table has id %d", i, id)
-		}
-	}
+	checkIDsInOrder(t, srv, batches*rows)
 	if _, err := w.Prepare(context.Background(), bad); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Prepare after Close: %v", err)
 	}

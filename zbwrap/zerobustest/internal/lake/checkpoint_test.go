@@ -1,16 +1,12 @@
 package lake
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -152,15 +148,7 @@ ids = sorted(dt.to_pyarrow_table().column("id").to_pylist())
 print(json.dumps({"version": dt.version(), "files": len(dt.file_uris()), "ids": ids}), flush=True)
 os._exit(0)
 `
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, "-c", reader, tb.Path())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("deltalake: %v\n%s", err, stderr.String())
-	}
+	out := runPython(t, py, reader, tb.Path())
 	var got struct {
 		Version, Files int
 		IDs            []int64

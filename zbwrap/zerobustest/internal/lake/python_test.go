@@ -66,6 +66,22 @@ func pythonWithDeltalake(t *testing.T) string {
 	return py
 }
 
+// runPython runs script with args and returns its standard output; the
+// test fails, with the standard error, if the script fails.
+func runPython(t *testing.T, py, script string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, append([]string{"-c", script}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, stderr.String())
+	}
+	return out
+}
+
 // TestExternalReaders writes every Delta type through the lake and reads
 // the table back with deltalake and pyarrow.
 func TestExternalReaders(t *testing.T) {
@@ -105,15 +121,7 @@ func TestExternalReaders(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, "-c", pythonReader, tb.Path())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("python reader: %v\n%s", err, stderr.String())
-	}
+	out := runPython(t, py, pythonReader, tb.Path())
 	var got struct {
 		Version int
 		Files   int
