@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ctypes
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -21,6 +23,10 @@ _is_valid = ctypes.pythonapi.PyCapsule_IsValid
 _is_valid.restype = ctypes.c_int
 _is_valid.argtypes = [ctypes.py_object, ctypes.c_char_p]
 _PyCapsuleType = type(pa.table({"x": [1]}).__arrow_c_stream__())
+
+# Readers already handed to the engine: a reader is read once, and a second
+# send would otherwise be a silent success of 0 rows.
+_sent_readers: weakref.WeakSet[pa.RecordBatchReader] = weakref.WeakSet()
 
 
 @dataclass
@@ -44,6 +50,40 @@ def _module_of(obj: Any) -> str:
     return type(obj).__module__.split(".", 1)[0]
 
 
+def _validate(data: Any, what: str) -> None:
+    """Check a pyarrow Table or RecordBatch's buffers before they cross into the engine.
+
+    The Arrow C data interface carries no buffer lengths: the engine can only
+    trust offsets (a string column's last offset says how long its data
+    buffer is). pyarrow knows the lengths, and its cheap validation (O(1) per
+    column and chunk, no data scan) catches offsets that point past a buffer,
+    which would otherwise be read out of bounds.
+    """
+    try:
+        data.validate()
+    except pa.ArrowInvalid as exc:
+        raise ConversionError(f"invalid Arrow data in {what}: {exc}", op="validate input") from None
+
+
+def _validated_batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """The reader's batches, each validated (see :func:`_validate`) as the engine pulls it."""
+    for i, batch in enumerate(reader):
+        _validate(batch, f"batch {i} of the RecordBatchReader")
+        yield batch
+
+
+def _reader_source(reader: pa.RecordBatchReader) -> Source:
+    if reader in _sent_readers:
+        raise ConversionError(
+            "this RecordBatchReader was already sent and is exhausted (a reader is read once): "
+            "send a new reader, or a Table",
+            op="read input",
+        )
+    _sent_readers.add(reader)
+    checked = pa.RecordBatchReader.from_batches(reader.schema, _validated_batches(reader))
+    return Source(capsule=checked.__arrow_c_stream__())
+
+
 def to_source(data: Any) -> Source:
     """Describe ``data`` for the engine, without copying Arrow data.
 
@@ -52,16 +92,24 @@ def to_source(data: Any) -> Source:
     batch, never all at once) or, failing that, ``__arrow_c_array__`` (a
     struct array: one batch); an ``arrow_array_stream`` PyCapsule; Arrow IPC
     bytes (stream or file format) as bytes, bytearray or memoryview.
+
+    pyarrow Tables, RecordBatches and RecordBatchReaders are validated
+    cheaply on the way (offsets against buffer lengths: :func:`_validate`);
+    other producers' C streams carry no buffer lengths and must hand over
+    valid arrays, since the engine cannot check offsets against memory it
+    was not told the size of.
     """
     if isinstance(data, (bytes, bytearray, memoryview)):
         return Source(ipc=bytes(data))
     if isinstance(data, pa.RecordBatch):
+        _validate(data, "the RecordBatch")
         table = pa.Table.from_batches([data])
         return Source(capsule=table.__arrow_c_stream__(), total_rows=data.num_rows)
     if isinstance(data, pa.Table):
+        _validate(data, "the Table")
         return Source(capsule=data.__arrow_c_stream__(), total_rows=data.num_rows)
     if isinstance(data, pa.RecordBatchReader):
-        return Source(capsule=data.__arrow_c_stream__())
+        return _reader_source(data)
     if isinstance(data, _PyCapsuleType):
         if not _is_valid(data, _STREAM_CAPSULE):
             raise ConversionError("the PyCapsule is not an Arrow C stream (arrow_array_stream)")

@@ -176,9 +176,9 @@ class WrapperConfiguration:
             else:
                 ok = isinstance(value, str)
             if not ok:
-                problems.append(
-                    ConfigProblem(f.name, f"must be {want}, got {type(value).__name__} {value!r}")
-                )
+                # A secret's value is never shown, whatever its type.
+                shown = "" if f.name in _SECRET_FIELDS else f" {value!r}"
+                problems.append(ConfigProblem(f.name, f"must be {want}, got {type(value).__name__}{shown}"))
         return problems
 
     def validate(self) -> None:
