@@ -202,8 +202,8 @@ func TestSendStreamChunksAndNumbersRows(t *testing.T) {
 	if _, err := w.Result(id); errorOf(t, err).Kind != "transmission" {
 		t.Fatal("a result can be taken once")
 	}
-	if err := w.Flush(10_000); err != nil {
-		t.Fatal(err)
+	if done, err := w.Flush(10_000); !done || err != nil {
+		t.Fatal(done, err)
 	}
 	var stats statsJSON
 	out, err := w.Stats()
@@ -213,8 +213,8 @@ func TestSendStreamChunksAndNumbersRows(t *testing.T) {
 	if stats.RowsAcked != 4000 || stats.Batches != 16 || stats.Streams != 1 {
 		t.Fatalf("stats %+v", stats)
 	}
-	if err := w.Close(20_000); err != nil {
-		t.Fatal(err)
+	if done, err := w.Close(20_000, -1); !done || err != nil {
+		t.Fatal(done, err)
 	}
 	if err := srv.Materialize(); err != nil {
 		t.Fatal(err)
@@ -422,7 +422,7 @@ func TestCloseCancelsRunningOperations(t *testing.T) {
 	}
 	<-br.started
 	closed := make(chan error)
-	go func() { closed <- w.Close(100) }()
+	go func() { _, err := w.Close(100, -1); closed <- err }()
 	time.Sleep(300 * time.Millisecond) // Close has cancelled the operation; let the input end
 	close(br.release)
 	if err := <-closed; err != nil {
@@ -431,8 +431,8 @@ func TestCloseCancelsRunningOperations(t *testing.T) {
 	if r := waitResult(t, w, id); !r.Cancelled {
 		t.Fatalf("result %+v", r)
 	}
-	if err := w.Close(100); err != nil {
-		t.Fatal("a second Close should do nothing")
+	if done, err := w.Close(100, 0); !done || err != nil {
+		t.Fatal("a second Close should report the first one's end", done, err)
 	}
 	rec := makeBatch(0, 1)
 	defer rec.Release()
@@ -791,4 +791,92 @@ func TestChunksBoundedByBytes(t *testing.T) {
 	if got := w.zw.Stats().Batches; got != 50 {
 		t.Fatalf("%d batches, want 50", got)
 	}
+}
+
+// Close runs under one deadline whatever the number of steps, reports
+// whether it has ended after each wait slice, and a later call can bring
+// the deadline closer: a caller interrupted while closing a wrapper whose
+// server stopped acknowledging is not held for the full timeout.
+func TestCloseIsSlicedUnderOneDeadline(t *testing.T) {
+	checkNoLeaks(t)
+	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks, Times: -1}))
+	w := newWrapper(t, configFor(srv, map[string]any{"flush_timeout_ms": 300_000, "ack_timeout_ms": 300_000}), false)
+	rec := makeBatch(0, 100)
+	_, addr := exportStream(t, testSchema, rec)
+	rec.Release()
+	id, err := w.SendStream(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitWritten(t, w)
+	if done, err := w.Flush(50); done || err != nil {
+		t.Fatalf("Flush on a stream without acks: done %v, err %v", done, err)
+	}
+	start := time.Now()
+	if done, err := w.Close(60_000, 100); done || err != nil {
+		t.Fatalf("first slice of Close: done %v, err %v", done, err)
+	}
+	// The running send and the engine's streams share what is left of one
+	// deadline, brought from 60 s to 1 s.
+	done, err := w.Close(1_000, -1)
+	elapsed := time.Since(start)
+	if !done {
+		t.Fatal("Close with no wait bound should end")
+	}
+	if elapsed > 30*time.Second {
+		t.Fatalf("Close took %v: the 60 s deadline was not brought closer", elapsed)
+	}
+	if err != nil && errorOf(t, err).Kind != "transmission" {
+		t.Fatalf("Close: %v", err)
+	}
+	r := waitResult(t, w, id)
+	if r.Success || r.SuccessfulCount != 0 || r.FailedCount != 100 {
+		t.Fatalf("result %+v", r)
+	}
+	for _, run := range r.Failed {
+		if run[3] != 1 {
+			t.Fatalf("rows written but never acknowledged may have landed: runs %v", r.Failed)
+		}
+	}
+}
+
+// The whole close takes one timeout, not one per step (waiting for running
+// operations, then closing the streams).
+func TestCloseStepsShareTheTimeout(t *testing.T) {
+	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks, Times: -1}))
+	w := newWrapper(t, configFor(srv, map[string]any{"flush_timeout_ms": 300_000, "ack_timeout_ms": 300_000}), false)
+	rec := makeBatch(0, 10)
+	_, addr := exportStream(t, testSchema, rec)
+	rec.Release()
+	if _, err := w.SendStream(addr); err != nil {
+		t.Fatal(err)
+	}
+	waitWritten(t, w)
+	const timeout = 2 * time.Second
+	start := time.Now()
+	if done, _ := w.Close(timeout.Milliseconds(), -1); !done {
+		t.Fatal("Close should end")
+	}
+	// Two steps each given the whole timeout took 2x; one deadline takes 1x
+	// plus the cancellation.
+	if elapsed := time.Since(start); elapsed >= 2*timeout-200*time.Millisecond {
+		t.Fatalf("Close(%v) took %v", timeout, elapsed)
+	}
+}
+
+// waitWritten waits until the wrapper's stream has written a request.
+func waitWritten(t testing.TB, w *Wrapper) {
+	t.Helper()
+	for range 1000 {
+		var stats statsJSON
+		out, err := w.Stats()
+		if err != nil || json.Unmarshal([]byte(out), &stats) != nil {
+			t.Fatalf("Stats: %s %v", out, err)
+		}
+		if stats.RequestsWritten > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no request was written")
 }

@@ -62,7 +62,7 @@ func newWrapper(t testing.TB, cfg string, notify bool) *Wrapper {
 	if err != nil {
 		t.Fatalf("NewWrapper: %v", err)
 	}
-	t.Cleanup(func() { _ = w.Close(20000) })
+	t.Cleanup(func() { _, _ = w.Close(20000, -1) })
 	return w
 }
 

@@ -19,6 +19,7 @@ type Wrapper struct {
 
 	mu       sync.Mutex
 	closed   bool
+	closing  *closer // set by the first Close
 	nextID   int64
 	ops      map[int64]*operation
 	running  sync.WaitGroup
@@ -253,33 +254,107 @@ func (w *Wrapper) Logs() (out string, err error) {
 }
 
 // Flush waits at most timeoutMs milliseconds until everything the engine
-// has queued is resolved.
-func (w *Wrapper) Flush(timeoutMs int64) (err error) {
+// has queued is resolved, and reports whether it is. Time running out is
+// not an error: the caller waits in slices (and sees signals between them).
+func (w *Wrapper) Flush(timeoutMs int64) (done bool, err error) {
 	defer recoverError(&err)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(timeoutMs)*time.Millisecond)
 	defer cancel()
-	return wrapError(w.zw.Flush(ctx))
+	err = w.zw.Flush(ctx)
+	if err != nil && ctx.Err() != nil {
+		return false, nil
+	}
+	return true, wrapError(err)
 }
 
-// Close refuses new sends, waits at most timeoutMs milliseconds for the
-// running operations (then cancels them), and closes the engine, which
-// flushes and ends its streams. Results of finished operations can still
-// be taken. Calling it again does nothing.
-func (w *Wrapper) Close(timeoutMs int64) (err error) {
-	defer recoverError(&err)
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return nil
+// closer is the one close of a Wrapper: it runs in its own goroutine,
+// owned by the Wrapper, and ends by its deadline.
+type closer struct {
+	done chan struct{}
+	err  error // set before done closes
+
+	ctx    context.Context // cancelled at the deadline
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	deadline time.Time
+	timer    *time.Timer
+}
+
+func newCloser(deadline time.Time) *closer {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &closer{done: make(chan struct{}), ctx: ctx, cancel: cancel, deadline: deadline}
+	c.timer = time.AfterFunc(time.Until(deadline), cancel)
+	return c
+}
+
+// bring moves the deadline to d if d is earlier.
+func (c *closer) bring(d time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !d.Before(c.deadline) {
+		return
 	}
-	w.closed = true
+	c.deadline = d
+	c.timer.Stop()
+	c.timer = time.AfterFunc(time.Until(d), c.cancel)
+}
+
+// Close refuses new sends and closes the Wrapper within timeoutMs
+// milliseconds, one deadline for every step: running operations are
+// waited for until then and cancelled after, and the engine flushes and
+// ends its streams. Close itself waits at most waitMs (negative: until the
+// close ends) and reports whether the close has ended; it goes on in the
+// background otherwise. A later call waits again and may bring the deadline
+// closer, never further. The error is the close's, once done. Results of
+// finished operations can still be taken.
+func (w *Wrapper) Close(timeoutMs, waitMs int64) (done bool, err error) {
+	defer recoverError(&err)
+	deadline := time.Now().Add(time.Duration(max(timeoutMs, 0)) * time.Millisecond)
+	w.mu.Lock()
+	c := w.closing
+	if c == nil {
+		w.closed = true
+		c = newCloser(deadline)
+		w.closing = c
+		go w.shutdown(c)
+	} else {
+		c.bring(deadline)
+	}
 	w.mu.Unlock()
-	timeout := time.Duration(timeoutMs) * time.Millisecond
+	select {
+	case <-c.done:
+		return true, c.err
+	default:
+	}
+	if waitMs < 0 {
+		<-c.done
+		return true, c.err
+	}
+	t := time.NewTimer(time.Duration(waitMs) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		return true, c.err
+	case <-t.C:
+		return false, nil
+	}
+}
+
+// shutdown is the body of Close, in the closer's goroutine.
+func (w *Wrapper) shutdown(c *closer) {
+	defer close(c.done)
+	defer c.cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			c.err = panicError(r)
+		}
+	}()
 	idle := make(chan struct{})
 	go func() { w.running.Wait(); close(idle) }()
 	select {
 	case <-idle:
-	case <-time.After(timeout):
+	case <-c.ctx.Done():
 		w.mu.Lock()
 		for _, o := range w.ops {
 			o.cancel()
@@ -287,9 +362,7 @@ func (w *Wrapper) Close(timeoutMs int64) (err error) {
 		w.mu.Unlock()
 		<-idle
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return wrapError(w.zw.Close(ctx))
+	c.err = wrapError(w.zw.Close(c.ctx))
 }
 
 // statsJSON is the JSON form of zbwrap.Stats.

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from typing import Any, Callable, Protocol, TypeVar, cast
 
-from .errors import error_from_native
+from .errors import ZerobusError, error_from_native
 
 T = TypeVar("T")
 
@@ -28,8 +29,8 @@ class NativeWrapper(Protocol):
     def Result(self, op: int) -> str: ...  # noqa: N802
     def Completions(self, after: int, timeout_ms: int) -> str: ...  # noqa: N802
     def Logs(self) -> str: ...  # noqa: N802
-    def Flush(self, timeout_ms: int) -> None: ...  # noqa: N802
-    def Close(self, timeout_ms: int) -> None: ...  # noqa: N802
+    def Flush(self, timeout_ms: int) -> bool: ...  # noqa: N802
+    def Close(self, timeout_ms: int, wait_ms: int) -> bool: ...  # noqa: N802
     def Stats(self) -> str: ...  # noqa: N802
 
 
@@ -47,14 +48,41 @@ class NativeModule(Protocol):
 class _Loaded:
     module: Any = None
     go: Any = None
+    pid: int = 0  # the process that loaded the engine
+
+
+FORK_MESSAGE = (
+    "the pyzerobus engine was loaded before this process was forked, and the Go runtime "
+    "does not survive fork (any call would hang): create wrappers only in the child, "
+    "start worker processes with the 'spawn' or 'forkserver' method "
+    "(multiprocessing.get_context('spawn')), or load pyzerobus after forking "
+    "(gunicorn without --preload, Celery with a non-prefork pool)"
+)
+
+
+def forked() -> bool:
+    """Whether the engine was loaded by a parent of this (forked) process."""
+    return bool(_Loaded.pid) and _Loaded.pid != os.getpid()
+
+
+def check_process() -> None:
+    """Raise :class:`ZerobusError` if the engine was loaded by a parent of this forked process."""
+    if forked():
+        raise ZerobusError(FORK_MESSAGE, kind="internal", op="fork")
 
 
 def native() -> NativeModule:
-    """The engine module, imported on first use."""
+    """The engine module, imported on first use.
+
+    Raises :class:`ZerobusError` in a process forked after the engine was
+    loaded (the Go runtime does not survive fork).
+    """
+    check_process()
     if _Loaded.module is None:
         try:
             _Loaded.module = importlib.import_module("pyzerobus._native.bindings")
             _Loaded.go = importlib.import_module("pyzerobus._native.go")
+            _Loaded.pid = os.getpid()
         except ImportError as exc:  # pragma: no cover - only a broken install gets here
             raise ImportError(
                 "the pyzerobus engine module is missing: install pyzerobus with pip "
@@ -71,6 +99,7 @@ def go_bytes(data: bytes) -> Any:
 
 def call(fn: Callable[..., T], *args: Any) -> T:
     """Call a native function, raising pyzerobus exceptions for its errors."""
+    check_process()
     try:
         return fn(*args)
     except RuntimeError as exc:
@@ -82,4 +111,13 @@ def call_json(fn: Callable[..., str], *args: Any) -> Any:
     return json.loads(call(fn, *args))
 
 
-__all__ = ["NativeModule", "NativeWrapper", "call", "call_json", "go_bytes", "native"]
+__all__ = [
+    "NativeModule",
+    "NativeWrapper",
+    "call",
+    "call_json",
+    "check_process",
+    "forked",
+    "go_bytes",
+    "native",
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import time
 from types import TracebackType
 from typing import Any, Optional
@@ -11,9 +12,9 @@ from typing import Any, Optional
 from . import _engine
 from ._progress import make_progress
 from .config import WrapperConfiguration
-from .errors import TransmissionError
+from .errors import TransmissionError, ZerobusError
 from .result import TransmissionResult
-from .wrapper import ZerobusWrapper, _raise_for, logger
+from .wrapper import INTERRUPTED_CLOSE_S, ZerobusWrapper, _raise_for, logger
 
 __all__ = ["AsyncZerobusWrapper"]
 
@@ -38,6 +39,11 @@ class AsyncZerobusWrapper:
     finishes them. Cancelling a task cancels its send; the wrapper stays
     usable.
 
+    A wrapper belongs to the event loop that first awaits it: using it from
+    another loop while that one runs raises :class:`ZerobusError` (create
+    one wrapper per loop). Once its loop has stopped, another loop may take
+    it over (successive ``asyncio.run`` calls).
+
     Example::
 
         async with AsyncZerobusWrapper(cfg) as w:
@@ -51,6 +57,7 @@ class AsyncZerobusWrapper:
         self._futures: dict[int, asyncio.Future[None]] = {}
         self._seq = 0
         self._poller: Optional[asyncio.Task[None]] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pyzerobus-poll")
 
     @property
@@ -65,9 +72,30 @@ class AsyncZerobusWrapper:
 
     # ------------------------------------------------------------ completions
 
+    def _bind_loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, which this wrapper belongs to from its first use.
+
+        Futures are resolved by a poller task on that loop: resolving them
+        from another loop's thread is not safe (its awaiters would never
+        wake), so another loop is refused while the first one runs.
+        """
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None and self._loop.is_running() and not self._loop.is_closed():
+                raise ZerobusError(
+                    "this AsyncZerobusWrapper belongs to another event loop, which is still running: "
+                    "create one wrapper per event loop (or use ZerobusWrapper from threads)",
+                    op="event loop",
+                )
+            # The first loop, or one that has stopped: its futures died with it.
+            self._loop = loop
+            self._futures.clear()
+            self._poller = None
+        return loop
+
     def _watch(self, op: int) -> asyncio.Future[None]:
         """A future resolved when the engine finishes operation ``op``."""
-        loop = asyncio.get_running_loop()
+        loop = self._bind_loop()
         fut = self._futures.get(op)
         if fut is None:
             fut = loop.create_future()
@@ -146,6 +174,7 @@ class AsyncZerobusWrapper:
         self, data: Any, *, progress: bool = False, strict: bool = False, timeout: Optional[float] = None
     ) -> TransmissionResult:
         """Send data and wait until every row is resolved (see :meth:`ZerobusWrapper.send_batch`)."""
+        self._bind_loop()
         op, total = await asyncio.to_thread(self._sync._start, data)
         try:
             finished = await self._until_done(op, total, progress, timeout)
@@ -163,6 +192,7 @@ class AsyncZerobusWrapper:
 
     async def send_batch_async(self, data: Any) -> int:
         """Hand data to the engine and return its offset (see :meth:`ZerobusWrapper.send_batch_async`)."""
+        self._bind_loop()
         op, _ = await asyncio.to_thread(self._sync._start, data)
         self._sync._register_async(op)
         return op
@@ -174,18 +204,23 @@ class AsyncZerobusWrapper:
 
         See :meth:`ZerobusWrapper.wait_for_offset`.
         """
+        return await self._wait_until(offset, self._sync._deadline(timeout), strict, f"after {timeout} s")
+
+    async def _wait_until(
+        self, offset: int, deadline: Optional[float], strict: bool, bound: str
+    ) -> list[TransmissionResult]:
+        self._bind_loop()
         if offset < 0 or offset > self._sync._issued:
             raise ValueError(f"offset {offset} was not returned by send_batch_async")
         with self._sync._lock:
             covered = [o for o in self._sync._pending if o <= offset]
         if covered:
             waits = asyncio.gather(*(asyncio.shield(self._watch(o)) for o in covered))
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                await asyncio.wait_for(waits, timeout)
+                await asyncio.wait_for(waits, left)
             except asyncio.TimeoutError:
-                raise TransmissionError(
-                    f"wait for offset {offset} timed out after {timeout} s", op="wait"
-                ) from None
+                raise TransmissionError(f"wait for offset {offset} timed out {bound}", op="wait") from None
         # Everything covered is finished: the synchronous wait returns at once.
         return self._sync.wait_for_offset(offset, strict=strict)
 
@@ -193,21 +228,41 @@ class AsyncZerobusWrapper:
         self, *, timeout: Optional[float] = None, strict: bool = False
     ) -> list[TransmissionResult]:
         """Wait until every async send so far is resolved (see :meth:`ZerobusWrapper.flush`)."""
+        return await self._flush(self._sync._flush_deadline(timeout), strict)
+
+    async def _flush(self, deadline: float, strict: bool) -> list[TransmissionResult]:
+        bound = f"after {max(0.0, deadline - time.monotonic()):.3g} s"
         with self._sync._lock:
             last = max(self._sync._pending, default=-1)
-        results = await self.wait_for_offset(last, timeout=timeout, strict=strict) if last >= 0 else []
-        await asyncio.to_thread(_engine.call, self._native.Flush, self._sync._timeout_ms(timeout))
+        results = await self._wait_until(last, deadline, strict, bound) if last >= 0 else []
+        if not await asyncio.to_thread(self._sync._flush_engine, deadline):
+            raise TransmissionError(f"flush timed out {bound}", op="flush")
         return results
 
     async def shutdown(self, *, timeout: Optional[float] = None) -> None:
-        """Flush, then close (see :meth:`ZerobusWrapper.shutdown`). ``close`` is the same method."""
+        """Flush, then close, under one deadline (see :meth:`ZerobusWrapper.shutdown`).
+
+        Cancelling it closes the wrapper within ``INTERRUPTED_CLOSE_S``
+        seconds. ``close`` is the same method.
+        """
         if self._sync.closed:
             return
+        deadline = self._sync._flush_deadline(timeout)
         try:
             with self._sync._lock:
                 pending = list(self._sync._pending)
-            await asyncio.gather(*(asyncio.shield(self._watch(o)) for o in pending))
-            await asyncio.to_thread(self._sync.shutdown, timeout=timeout)
+            if pending:
+                self._bind_loop()
+                waits = asyncio.gather(*(asyncio.shield(self._watch(o)) for o in pending))
+                # Past the deadline, the close below cancels what is left
+                # and the results say so.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(waits, max(0.0, deadline - time.monotonic()))
+            await asyncio.to_thread(self._sync.shutdown, timeout=max(0.0, deadline - time.monotonic()))
+        except BaseException:
+            if not self._sync.closed:  # cancelled before the close began: a short, blocking one
+                self._sync._close_interrupted()
+            raise
         finally:
             if self._poller is not None:
                 await asyncio.gather(self._poller, return_exceptions=True)
@@ -229,12 +284,17 @@ class AsyncZerobusWrapper:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        """Shut down; an error of the shutdown does not hide an exception already raised."""
+        """Shut down; an error of the shutdown does not hide an exception already raised.
+
+        After a cancellation or Ctrl-C, the shutdown is bounded by
+        ``INTERRUPTED_CLOSE_S`` seconds.
+        """
         if exc is None:
             await self.shutdown()
             return
+        interrupted = not isinstance(exc, Exception)
         try:
-            await self.shutdown()
+            await self.shutdown(timeout=INTERRUPTED_CLOSE_S if interrupted else None)
         except Exception as close_exc:
             logger.warning("shutdown after an error failed too: %s", close_exc)
 

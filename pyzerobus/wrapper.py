@@ -28,6 +28,9 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING
 # How long one native wait may block: the bound on how late Ctrl-C is seen.
 _WAIT_SLICE_MS = 200
 _LOG_DRAIN_S = 1.0
+# After an interrupt, the close that follows is bounded by this (seconds):
+# rows not acknowledged by then fail (as possibly stored if they were sent).
+INTERRUPTED_CLOSE_S = 2.0
 
 _open: weakref.WeakSet[ZerobusWrapper] = weakref.WeakSet()
 
@@ -35,6 +38,8 @@ _open: weakref.WeakSet[ZerobusWrapper] = weakref.WeakSet()
 @atexit.register
 def _close_all() -> None:
     """Close wrappers left open at exit, before the interpreter can no longer serve the engine."""
+    if _engine.forked():  # the parent's wrappers: this process has no engine to close them
+        return
     for w in list(_open):
         try:
             w.shutdown()
@@ -173,10 +178,31 @@ class ZerobusWrapper:
     def _deadline(self, timeout: Optional[float]) -> Optional[float]:
         return None if timeout is None else time.monotonic() + timeout
 
-    def _timeout_ms(self, timeout: Optional[float]) -> int:
+    def _flush_deadline(self, timeout: Optional[float]) -> float:
+        """One deadline for a flush or shutdown: ``timeout`` seconds, by default flush_timeout_ms."""
         if timeout is None:
-            return self.config.flush_timeout_ms
-        return max(0, int(timeout * 1000))
+            timeout = self.config.flush_timeout_ms / 1000
+        return time.monotonic() + max(0.0, timeout)
+
+    def _flush_engine(self, deadline: float) -> bool:
+        """Flush the engine's streams in slices until ``deadline``; False if it passed first."""
+        while True:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                return False
+            if _engine.call(self._native.Flush, min(_WAIT_SLICE_MS, left_ms)):
+                return True
+
+    def _close_engine(self, deadline: float) -> None:
+        """Close the engine under one deadline, waiting in slices (Ctrl-C is seen between them).
+
+        The first call starts the close; later ones (after an interrupt, with
+        a nearer deadline) bring its deadline closer.
+        """
+        while True:
+            left_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            if _engine.call(self._native.Close, left_ms, _WAIT_SLICE_MS):
+                return
 
     def _register_async(self, op: int) -> None:
         with self._lock:
@@ -257,15 +283,20 @@ class ZerobusWrapper:
         of them. With a ``timeout`` (seconds) that passes first,
         :class:`TransmissionError` is raised and the sends go on.
         """
+        return self._wait_until(offset, self._deadline(timeout), strict, f"after {timeout} s")
+
+    def _wait_until(
+        self, offset: int, deadline: Optional[float], strict: bool, bound: str
+    ) -> list[TransmissionResult]:
+        """:meth:`wait_for_offset` with a deadline (``bound`` describes it for the error)."""
         if offset < 0 or offset > self._issued:
             raise ValueError(f"offset {offset} was not returned by send_batch_async")
-        deadline = self._deadline(timeout)
         with self._lock:
             covered = [o for o in self._pending if o <= offset]
         results: list[TransmissionResult] = []
         for o in covered:
             if not self._wait_op(o, deadline):
-                raise TransmissionError(f"wait for offset {offset} timed out after {timeout} s", op="wait")
+                raise TransmissionError(f"wait for offset {offset} timed out {bound}", op="wait")
             with self._lock:
                 if o not in self._pending:
                     continue  # another thread reported it
@@ -283,37 +314,77 @@ class ZerobusWrapper:
     def flush(self, *, timeout: Optional[float] = None, strict: bool = False) -> list[TransmissionResult]:
         """Wait until every async send so far is resolved, and report them as :meth:`wait_for_offset` does.
 
-        Concurrent :meth:`send_batch` calls report their own results.
+        ``timeout`` (seconds, default ``flush_timeout_ms``) bounds the whole
+        flush; when it passes first, :class:`TransmissionError` is raised and
+        the sends go on. Concurrent :meth:`send_batch` calls report their own
+        results.
         """
+        return self._flush(self._flush_deadline(timeout), strict)
+
+    def _flush(self, deadline: float, strict: bool) -> list[TransmissionResult]:
+        bound = f"after {max(0.0, deadline - time.monotonic()):.3g} s"
         with self._lock:
             last = max(self._pending, default=-1)
-        results = self.wait_for_offset(last, timeout=timeout, strict=strict) if last >= 0 else []
-        _engine.call(self._native.Flush, self._timeout_ms(timeout))
+        results = self._wait_until(last, deadline, strict, bound) if last >= 0 else []
+        if not self._flush_engine(deadline):
+            raise TransmissionError(f"flush timed out {bound}", op="flush")
         return results
 
     def shutdown(self, *, timeout: Optional[float] = None) -> None:
         """Flush, then close the streams and the connection. Calling it again does nothing.
 
-        Async sends not yet reported are waited for; the first that failed
-        is raised after the wrapper is closed. ``close`` is the same method.
+        ``timeout`` (seconds, default ``flush_timeout_ms``) is one deadline
+        for the whole shutdown; rows not acknowledged by then fail (as
+        possibly stored if they were sent). Async sends not yet reported are
+        waited for; the first that failed is raised after the wrapper is
+        closed. Ctrl-C (or any exception) while it waits closes the wrapper
+        within :data:`INTERRUPTED_CLOSE_S` seconds and is raised. ``close``
+        is the same method.
         """
         if self._closed:
             return
-        error: Optional[BaseException] = None
+        deadline = self._flush_deadline(timeout)
+        error: Optional[ZerobusError] = None
         try:
-            self.flush(timeout=timeout)
-        except ZerobusError as exc:
-            error = exc
-        finally:
-            self._closed = True
-            _open.discard(self)
             try:
-                _engine.call(self._native.Close, self._timeout_ms(timeout))
-            finally:
-                self._drain_logs()
+                self._flush(deadline, strict=False)
+            except ZerobusError as exc:
+                error = exc
+            self._mark_closed()
+            try:
+                self._close_engine(deadline)
+            except ZerobusError as exc:
+                error = error or exc
+            # Closed: every send has ended. Those not reported yet (the flush
+            # ran out of time) report now; their failure says which rows.
+            with self._lock:
+                last = max(self._pending, default=-1)
+            if last >= 0:
+                try:
+                    self._wait_until(last, None, False, "")
+                except ZerobusError as exc:
+                    error = exc
+        except BaseException:
+            self._close_interrupted()
+            raise
+        finally:
+            self._drain_logs()
         logger.debug("wrapper for table %s closed", self.config.table_name)
         if error is not None:
             raise error
+
+    def _close_interrupted(self) -> None:
+        """After Ctrl-C (or another exception) during a shutdown: end within a short bound."""
+        self._mark_closed()
+        logger.warning("shutdown interrupted: closing within %.0f s", INTERRUPTED_CLOSE_S)
+        try:
+            self._close_engine(time.monotonic() + INTERRUPTED_CLOSE_S)
+        except ZerobusError as exc:  # the interrupt is what the caller hears about
+            logger.warning("close after an interrupt: %s", exc)
+
+    def _mark_closed(self) -> None:
+        self._closed = True
+        _open.discard(self)
 
     close = shutdown
 
@@ -336,12 +407,17 @@ class ZerobusWrapper:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        """Shut down; an error of the shutdown does not hide an exception already raised."""
+        """Shut down; an error of the shutdown does not hide an exception already raised.
+
+        After Ctrl-C (any exception that is not an :class:`Exception`), the
+        shutdown is bounded by :data:`INTERRUPTED_CLOSE_S` seconds.
+        """
         if exc is None:
             self.shutdown()
             return
+        interrupted = not isinstance(exc, Exception)
         try:
-            self.shutdown()
+            self.shutdown(timeout=INTERRUPTED_CLOSE_S if interrupted else None)
         except ZerobusError as close_exc:
             logger.warning("shutdown after an error failed too: %s", close_exc)
 
