@@ -26,6 +26,7 @@ class LocalServer:
     workspace_url: str
     data_dir: pathlib.Path
     proc: subprocess.Popen
+    admin_token: str = ""
     client_id: str = CLIENT_ID
     client_secret: str = CLIENT_SECRET
 
@@ -90,6 +91,7 @@ def start_server(data_dir: pathlib.Path, *extra: str) -> LocalServer:
         workspace_url=fields["workspace_url"],
         data_dir=data_dir,
         proc=proc,
+        admin_token=fields["admin_token"],
     )
 
 
@@ -107,21 +109,27 @@ def local_server(tmp_path: pathlib.Path) -> Iterator[LocalServer]:
 # ---------------------------------------------------------------- pyzerobus
 
 
-def post_json(url: str, body: object) -> object:
-    """POST a JSON body and decode the JSON answer."""
+def post_json(url: str, body: object, token: str = "") -> object:
+    """POST a JSON body (with "Authorization: Bearer token" if given) and decode the JSON answer."""
     import json
     import urllib.request
 
-    req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read() or b"null")
 
 
+def admin_post(server: LocalServer, path: str, body: object = None) -> object:
+    """POST to an admin endpoint of a running server (such as /admin/tokens/revoke) with its admin token."""
+    return post_json(server.workspace_url + path, body, token=server.admin_token)
+
+
 def arm_fault(server: LocalServer, **fault: object) -> None:
     """Arm a fault on a running server (POST /admin/faults)."""
-    post_json(server.workspace_url + "/admin/faults", fault)
+    admin_post(server, "/admin/faults", fault)
 
 
 def read_delta(server: LocalServer, table: str) -> pyarrow.Table:  # noqa: F821

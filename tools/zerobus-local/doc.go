@@ -11,7 +11,7 @@
 //
 // When ready it prints exactly one line to stdout, then logs to stderr:
 //
-//	zerobus-local ready endpoint=http://127.0.0.1:PORT workspace_url=http://127.0.0.1:PORT [ca_file=PATH]
+//	zerobus-local ready endpoint=http://127.0.0.1:PORT workspace_url=http://127.0.0.1:PORT [ca_file=PATH] admin_token=TOKEN
 //
 // Point a client at endpoint (the Zerobus endpoint) and workspace_url (the
 // workspace / Unity Catalog URL), with the client id and secret given by
@@ -30,6 +30,20 @@
 //
 // Faults can also be armed at run time: POST {workspace_url}/admin/faults
 // with a JSON body such as {"kind":"drop_connection","after_records":5000}.
+// The admin endpoints (/admin/faults, /admin/tokens/expire,
+// /admin/tokens/revoke) require the admin token of the ready line as
+// "Authorization: Bearer TOKEN" (401 otherwise), and POST and DELETE also
+// "Content-Type: application/json" (415 otherwise), so that no web page in
+// a browser on the same machine can arm a fault:
+//
+//	curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+//	    -d '{"kind":"end_call","after_records":1000}' http://127.0.0.1:PORT/admin/faults
+//
+// The admin token is random at each start unless --admin-token or the
+// environment variable ZEROBUS_LOCAL_ADMIN_TOKEN sets it (the variable keeps
+// it out of the process list). serve warns on stderr when --http-listen is
+// not a loopback address: whoever reaches it from another machine needs only
+// the admin token to arm faults.
 //
 // Print the rows that landed in a table as JSON lines:
 //

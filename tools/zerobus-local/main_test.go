@@ -87,7 +87,7 @@ func (s *syncBuffer) String() string {
 }
 
 // ready is the parsed ready line.
-type ready struct{ endpoint, workspaceURL, caFile string }
+type ready struct{ endpoint, workspaceURL, caFile, adminToken string }
 
 func parseReady(t *testing.T, line string) ready {
 	t.Helper()
@@ -105,11 +105,13 @@ func parseReady(t *testing.T, line string) ready {
 			r.workspaceURL = v
 		case "ca_file":
 			r.caFile = v
+		case "admin_token":
+			r.adminToken = v
 		default:
 			t.Fatalf("unknown key %q in %q", k, line)
 		}
 	}
-	if r.endpoint == "" || r.workspaceURL == "" {
+	if r.endpoint == "" || r.workspaceURL == "" || r.adminToken == "" {
 		t.Fatalf("incomplete ready line %q", line)
 	}
 	return r
@@ -202,7 +204,24 @@ func (r ready) httpClient(t *testing.T) *http.Client {
 // getJSON fetches a JSON document from the workspace URL.
 func (r ready) getJSON(t *testing.T, method, path string, body io.Reader, out any) int {
 	t.Helper()
+	return r.doJSON(t, method, path, body, nil, out)
+}
+
+// admin sends an admin request with the server's admin token, as JSON.
+func (r ready) admin(t *testing.T, method, path string, body io.Reader, out any) int {
+	t.Helper()
+	hdr := http.Header{"Authorization": {"Bearer " + r.adminToken}, "Content-Type": {"application/json"}}
+	return r.doJSON(t, method, path, body, hdr, out)
+}
+
+// doJSON sends a request with the headers hdr and decodes a JSON answer
+// into out (if not nil).
+func (r ready) doJSON(t *testing.T, method, path string, body io.Reader, hdr http.Header, out any) int {
+	t.Helper()
 	req, _ := http.NewRequest(method, r.workspaceURL+path, body)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	resp, err := r.httpClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -329,7 +348,7 @@ func TestFaultsRecoveredBySDK(t *testing.T) {
 		"--fault", "kind=end_call,after=100,signal=true,signal_duration=100ms")
 	body := strings.NewReader(`{"kind":"drop_connection","after_records":250}`)
 	var armed map[string]int
-	if code := s.getJSON(t, http.MethodPost, "/admin/faults", body, &armed); code != 200 || armed["armed"] != 1 {
+	if code := s.admin(t, http.MethodPost, "/admin/faults", body, &armed); code != 200 || armed["armed"] != 1 {
 		t.Fatalf("admin: HTTP %d %v", code, armed)
 	}
 	s.ingest(t, "main.default.events", 400, 20)
@@ -413,6 +432,10 @@ func TestUsage(t *testing.T) {
 		{[]string{"--help"}, exitOK, "zerobus-local show"},
 		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{[]string{"serve", "--help"}, exitOK, "--tables file maps"},
+		{[]string{"serve", "--help"}, exitOK, "-admin-token token"},
+		{[]string{"serve", "--help"}, exitOK, "$ZEROBUS_LOCAL_ADMIN_TOKEN"},
+		{[]string{"help"}, exitOK, "admin_token=TOKEN"},
+		{[]string{"serve", "--discard", "--client", "a:b", "--admin-token", "two words"}, exitError, "admin token"},
 		{[]string{"serve", "--bogus"}, exitUsage, "flag provided but not defined"},
 		{[]string{"serve", "--client", "sp:pw"}, exitUsage, "--data-dir is required"},
 		{[]string{"serve", "--data-dir", "x"}, exitUsage, "at least one --client"},
@@ -526,7 +549,7 @@ func TestServeInProcess(t *testing.T) {
 		t.Fatalf("table %+v", table)
 	}
 	var faults struct{ Faults []map[string]any }
-	if code := r.getJSON(t, http.MethodGet, "/admin/faults", nil, &faults); code != 200 || len(faults.Faults) != 1 {
+	if code := r.admin(t, http.MethodGet, "/admin/faults", nil, &faults); code != 200 || len(faults.Faults) != 1 {
 		t.Fatalf("faults: HTTP %d %v", code, faults)
 	}
 	stop <- syscall.SIGTERM
@@ -579,5 +602,108 @@ func TestFlagValues(t *testing.T) {
 	_ = f.Set("kind=stop_acks")
 	if f.String() != "1 faults" {
 		t.Fatal(f.String())
+	}
+}
+
+// A web page's cross-origin text/plain POST (sent by a browser without a
+// CORS preflight) arms no fault on the real process: the SDK then ingests
+// without meeting one. A JSON POST with a wrong token is refused too; the
+// right token arms the fault.
+func TestAdminRefusesWithoutToken(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, "--tls", "--data-dir", dir, "--client", "sp:s3cret", "--tables", writeTables(t))
+	fault := `{"kind":"fail_create_stream","code":"PERMISSION_DENIED","times":-1}`
+	for _, tc := range []struct {
+		name string
+		hdr  http.Header
+	}{
+		{"cross-origin text/plain", http.Header{"Content-Type": {"text/plain"}, "Origin": {"http://attacker.example"}}},
+		{"JSON, wrong token", http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer not-the-token"}}},
+		{"token, text/plain", http.Header{"Content-Type": {"text/plain"}, "Authorization": {"Bearer " + s.adminToken}}},
+	} {
+		var e map[string]string
+		code := s.doJSON(t, http.MethodPost, "/admin/faults", strings.NewReader(fault), tc.hdr, &e)
+		if code != http.StatusUnauthorized && code != http.StatusUnsupportedMediaType {
+			t.Fatalf("%s: HTTP %d %v, want 401 or 415", tc.name, code, e)
+		}
+		if e["message"] == "" || strings.Contains(e["message"], s.adminToken) {
+			t.Fatalf("%s: message %q", tc.name, e["message"])
+		}
+	}
+	var faults struct{ Faults []map[string]any }
+	if code := s.admin(t, http.MethodGet, "/admin/faults", nil, &faults); code != 200 || len(faults.Faults) != 0 {
+		t.Fatalf("faults after refused requests: HTTP %d %v", code, faults)
+	}
+	if out := s.ingest(t, "main.default.events", 50, 10); !strings.Contains(out, "ok records=50") {
+		t.Fatalf("sdkclient: %s", out)
+	}
+	var st struct {
+		FaultsFired int64 `json:"faults_fired"`
+	}
+	if s.getJSON(t, http.MethodGet, "/stats", nil, &st); st.FaultsFired != 0 {
+		t.Fatalf("%d faults fired", st.FaultsFired)
+	}
+	if code := s.admin(t, http.MethodPost, "/admin/faults", strings.NewReader(fault), nil); code != 200 {
+		t.Fatalf("with the admin token: HTTP %d", code)
+	}
+	if code := s.admin(t, http.MethodGet, "/admin/faults", nil, &faults); code != 200 || len(faults.Faults) != 1 {
+		t.Fatalf("faults: HTTP %d %v", code, faults)
+	}
+	if code := s.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit code %d\n%s", code, s.stderr)
+	}
+	if strings.Contains(s.stderr.String(), s.adminToken) {
+		t.Fatal("the admin token leaked into the logs")
+	}
+}
+
+// The ready line carries the admin token: random at each start, else from
+// ZEROBUS_LOCAL_ADMIN_TOKEN, else from --admin-token, which wins.
+func TestReadyLineAdminToken(t *testing.T) {
+	serveToken := func(args ...string) string {
+		r, stop, done, stderr := serveInProcess(t, append([]string{"--discard", "--client", "sp:pw"}, args...)...)
+		if code := r.admin(t, http.MethodGet, "/admin/faults", nil, nil); code != 200 {
+			t.Errorf("admin with the ready line's token: HTTP %d", code)
+		}
+		stop <- os.Interrupt
+		if code := <-done; code != exitOK {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		return r.adminToken
+	}
+	a, b := serveToken(), serveToken()
+	if len(a) < 26 || a == b {
+		t.Fatalf("default admin tokens %q and %q: want random", a, b)
+	}
+	t.Setenv(adminTokenEnv, "from-the-environment")
+	if got := serveToken(); got != "from-the-environment" {
+		t.Fatalf("admin token %q, want the environment's", got)
+	}
+	if got := serveToken("--admin-token", "from-the-flag"); got != "from-the-flag" {
+		t.Fatalf("admin token %q, want the flag's", got)
+	}
+}
+
+// serve warns on stderr when the workspace URL listens beyond loopback.
+// The test binds 0.0.0.0 and sends to 127.0.0.1 only.
+func TestWarnsNonLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		warn bool
+	}{{"0.0.0.0:0", true}, {"127.0.0.1:0", false}} {
+		r, stop, done, stderr := serveInProcess(t, "--discard", "--client", "sp:pw", "--http-listen", tc.addr)
+		if !strings.HasPrefix(r.workspaceURL, "http://127.0.0.1:") {
+			t.Errorf("%s: workspace URL %s", tc.addr, r.workspaceURL)
+		}
+		if code := r.admin(t, http.MethodGet, "/admin/faults", nil, nil); code != 200 {
+			t.Errorf("%s: admin over 127.0.0.1: HTTP %d", tc.addr, code)
+		}
+		stop <- os.Interrupt
+		if code := <-done; code != exitOK {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		if got := strings.Contains(stderr.String(), "level=WARN") && strings.Contains(stderr.String(), "non-loopback"); got != tc.warn {
+			t.Errorf("--http-listen %s: warned %v, want %v:\n%s", tc.addr, got, tc.warn, stderr)
+		}
 	}
 }

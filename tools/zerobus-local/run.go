@@ -26,6 +26,10 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sigs))
 }
 
+// adminTokenEnv sets the admin token when --admin-token does not (an
+// environment variable does not show in the process list as a flag does).
+const adminTokenEnv = "ZEROBUS_LOCAL_ADMIN_TOKEN"
+
 // Exit codes.
 const (
 	exitOK    = 0
@@ -44,11 +48,19 @@ serve runs the server until SIGINT or SIGTERM, then acknowledges what is
 durable, writes it to the Delta tables and exits 0. When it is ready it prints
 one line to stdout:
 
-  zerobus-local ready endpoint=URL workspace_url=URL [ca_file=PATH]
+  zerobus-local ready endpoint=URL workspace_url=URL [ca_file=PATH] admin_token=TOKEN
 
 endpoint is the gRPC ingest endpoint; workspace_url serves POST /oidc/v1/token,
-GET|POST /api/2.1/unity-catalog/tables, GET /stats and /admin/faults,
-/admin/tokens/{expire,revoke}. Logs go to stderr.
+GET|POST /api/2.1/unity-catalog/tables, GET /stats and the admin endpoints
+GET|POST|DELETE /admin/faults, POST /admin/tokens/{expire,revoke}. Logs go to
+stderr.
+
+The admin endpoints require the header "Authorization: Bearer TOKEN" with the
+admin_token of the ready line (401 otherwise), and POST and DELETE also
+"Content-Type: application/json" (415 otherwise), so that no web page can arm
+a fault. The token is random at each start unless --admin-token or the
+environment variable ZEROBUS_LOCAL_ADMIN_TOKEN sets it. serve warns on stderr
+when --http-listen is not a loopback address.
 
 show prints the rows landed in a table as JSON lines (run it after the server
 materialized them: every few seconds, and at shutdown).
@@ -121,6 +133,9 @@ func serve(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		interval = fs.Duration("materialize-interval", 3*time.Second, "how long durable records wait before they are written to the Delta table")
 		level    = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 		grace    = fs.Duration("shutdown-timeout", 30*time.Second, "how long open calls get to finish at shutdown")
+		admin    = fs.String("admin-token", "", "`token` the admin endpoints require as Authorization: Bearer TOKEN (printable\n"+
+			"ASCII, no spaces). Default: $"+adminTokenEnv+", else random at each start.\n"+
+			"Printed as admin_token= in the ready line")
 	)
 	fs.Var(&clients, "client", "OAuth client `ID:SECRET` allowed to get tokens (repeatable, at least one)")
 	fs.Var(&faults, "fault", "fault to inject, as `key=value,...` with keys kind, table, times, after_records, code,\n"+
@@ -163,6 +178,12 @@ func serve(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		zerobustest.WithMaterializeInterval(*interval),
 		zerobustest.WithLogger(logger),
 	}
+	if *admin == "" {
+		*admin = os.Getenv(adminTokenEnv)
+	}
+	if *admin != "" {
+		opts = append(opts, zerobustest.WithAdminToken(*admin))
+	}
 	if *dataDir != "" {
 		opts = append(opts, zerobustest.WithDataDir(*dataDir))
 	}
@@ -195,6 +216,7 @@ func serve(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	if srv.CAFile() != "" {
 		ready += " ca_file=" + srv.CAFile()
 	}
+	ready += " admin_token=" + srv.AdminToken() // last: parsers of the older line keep working
 	fmt.Fprintln(stdout, ready)
 
 	sig := <-stop

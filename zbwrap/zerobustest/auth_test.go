@@ -232,7 +232,7 @@ func TestStreamAuthAfterTokenAdmin(t *testing.T) {
 	c := dial(t, s)
 	tok := s.Token(testTable)
 	var out map[string]int
-	if code := doJSON(t, s, http.MethodPost, "/admin/tokens/expire", nil, nil, &out); code != 200 || out["expired"] != 1 {
+	if code := adminJSON(t, s, http.MethodPost, "/admin/tokens/expire", nil, &out); code != 200 || out["expired"] != 1 {
 		t.Fatalf("expire: HTTP %d %v", code, out)
 	}
 	cc := rawCall(t, c, authMD(tok, testTable))
@@ -241,7 +241,7 @@ func TestStreamAuthAfterTokenAdmin(t *testing.T) {
 	wantCode(t, err, codes.Unauthenticated, "token expired")
 
 	tok = s.Token(testTable)
-	if code := doJSON(t, s, http.MethodPost, "/admin/tokens/revoke", nil, nil, &out); code != 200 || out["revoked"] != 1 {
+	if code := adminJSON(t, s, http.MethodPost, "/admin/tokens/revoke", nil, &out); code != 200 || out["revoked"] != 1 {
 		t.Fatalf("revoke: HTTP %d %v", code, out)
 	}
 	cc = rawCall(t, c, authMD(tok, testTable))

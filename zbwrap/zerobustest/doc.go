@@ -85,6 +85,22 @@
 //	POST   /admin/tokens/expire                 expire every token
 //	POST   /admin/tokens/revoke                 revoke every token
 //
+// The admin endpoints (/admin/...) require the admin token as
+// "Authorization: Bearer ADMIN_TOKEN" (401 without it or with a wrong one),
+// and those that change state (POST, DELETE) also Content-Type:
+// application/json (415 otherwise): a web page cannot send that header
+// across origins without a CORS preflight, which the server never grants,
+// so a page in a browser on the same machine cannot arm a fault. The token
+// is random per server (Server.AdminToken) unless WithAdminToken sets it;
+// Server.NewAdminRequest builds a request that carries both headers:
+//
+//	req, _ := srv.NewAdminRequest("POST", "/admin/faults",
+//		strings.NewReader(`{"kind":"drop_connection","after_records":5000}`))
+//	resp, err := http.DefaultClient.Do(req)
+//
+// The server logs a warning when the workspace URL listens on an address
+// other than loopback (WithListen).
+//
 // The token endpoint checks grant_type=client_credentials, the client
 // (401 invalid_client), scope all-apis and the resource
 // api://databricks/workspaces/ID/zerobusDirectWriteApi when given (400), and
@@ -102,7 +118,7 @@
 // CloseStreamSignal), fail it with a code, delay or stop acknowledgements,
 // expire or revoke every token, or cut the TCP connection mid-batch. Arm
 // them with WithFault, Server.InjectFault, the command's --fault flag
-// (ParseFault) or POST /admin/faults; each may be limited to a table, fires
+// (ParseFault) or POST /admin/faults (with the admin token); each may be limited to a table, fires
 // a number of times (default once) and is counted in Stats. See Fault for
 // when record faults fire.
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
+	"net/http"
 	"os"
 	"strings"
 
@@ -125,4 +126,27 @@ func ExampleServer_InjectFault() {
 	// Output:
 	// {"kind":"end_call","table":"main.default.events","after_records":1000,"signal":true,"signal_duration":"2s"}
 	// 1 fault armed
+}
+
+// The admin endpoints want the admin token and a JSON body;
+// NewAdminRequest sets both headers.
+func ExampleServer_NewAdminRequest() {
+	srv, err := zerobustest.NewServer(zerobustest.WithDiscard())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	req, err := srv.NewAdminRequest(http.MethodPost, "/admin/faults",
+		strings.NewReader(`{"kind":"drop_connection","after_records":5000}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.Status, len(srv.Faults()), "fault armed")
+	// Output:
+	// 200 OK 1 fault armed
 }

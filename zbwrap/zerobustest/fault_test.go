@@ -224,15 +224,15 @@ func TestAdminFaults(t *testing.T) {
 	var out map[string]any
 	body := `[{"kind":"fail_create_stream","code":"UNAVAILABLE","times":2,"table":"Main.Default.Events"},
 	          {"kind":"end_call","after_records":100,"signal":true,"signal_duration":"1.5s"}]`
-	if code := doJSON(t, s, http.MethodPost, "/admin/faults", strings.NewReader(body), nil, &out); code != 200 || out["armed"] != float64(2) {
+	if code := adminJSON(t, s, http.MethodPost, "/admin/faults", strings.NewReader(body), &out); code != 200 || out["armed"] != float64(2) {
 		t.Fatalf("add: HTTP %d %v", code, out)
 	}
 	one := `{"kind":"delay_acks","delay":"250ms"}`
-	if code := doJSON(t, s, http.MethodPost, "/admin/faults", strings.NewReader(one), nil, &out); code != 200 || out["armed"] != float64(1) {
+	if code := adminJSON(t, s, http.MethodPost, "/admin/faults", strings.NewReader(one), &out); code != 200 || out["armed"] != float64(1) {
 		t.Fatalf("add one: HTTP %d %v", code, out)
 	}
 	var list struct{ Faults []Fault }
-	if code := doJSON(t, s, http.MethodGet, "/admin/faults", nil, nil, &list); code != 200 {
+	if code := adminJSON(t, s, http.MethodGet, "/admin/faults", nil, &list); code != 200 {
 		t.Fatalf("list: HTTP %d", code)
 	}
 	want := []Fault{
@@ -245,14 +245,14 @@ func TestAdminFaults(t *testing.T) {
 	}
 	for _, bad := range []string{`{"kind":"nope"}`, `{"kind":"delay_acks"}`, `{"kind":`, `{"kind":"end_call","extra":1}`, `[{"kind":"end_call","code":"NOPE"}]`} {
 		var e map[string]any
-		if code := doJSON(t, s, http.MethodPost, "/admin/faults", strings.NewReader(bad), nil, &e); code != 400 || e["message"] == "" {
+		if code := adminJSON(t, s, http.MethodPost, "/admin/faults", strings.NewReader(bad), &e); code != 400 || e["message"] == "" {
 			t.Errorf("%s: HTTP %d %v, want 400", bad, code, e)
 		}
 	}
-	if code := doJSON(t, s, http.MethodPost, "/admin/faults", strings.NewReader(strings.Repeat(" ", maxBody+1)), nil, nil); code != 400 {
+	if code := adminJSON(t, s, http.MethodPost, "/admin/faults", strings.NewReader(strings.Repeat(" ", maxBody+1)), nil); code != 400 {
 		t.Errorf("oversized body: HTTP %d, want 400", code)
 	}
-	if code := doJSON(t, s, http.MethodDelete, "/admin/faults", nil, nil, nil); code != http.StatusNoContent {
+	if code := adminJSON(t, s, http.MethodDelete, "/admin/faults", nil, nil); code != http.StatusNoContent {
 		t.Fatalf("clear: HTTP %d", code)
 	}
 	if len(s.Faults()) != 0 {

@@ -250,6 +250,25 @@ func doJSON(t testing.TB, s *Server, method, path string, body io.Reader, hdr ht
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
+	return sendJSON(t, s, req, out)
+}
+
+// adminJSON sends an admin request (NewAdminRequest: the admin token and
+// Content-Type: application/json) and decodes a JSON answer into out (if
+// not nil).
+func adminJSON(t testing.TB, s *Server, method, path string, body io.Reader, out any) int {
+	t.Helper()
+	req, err := s.NewAdminRequest(method, path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sendJSON(t, s, req, out)
+}
+
+// sendJSON sends req and decodes a JSON answer into out (if not nil).
+func sendJSON(t testing.TB, s *Server, req *http.Request, out any) int {
+	t.Helper()
+	method, path := req.Method, req.URL.Path
 	resp, err := httpClient(s).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)

@@ -26,11 +26,13 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/2.1/unity-catalog/tables/{full_name}", s.handleGetTable)
 	mux.HandleFunc("POST /api/2.1/unity-catalog/tables", s.handleCreateTable)
 	mux.HandleFunc("GET /stats", s.handleStats)
-	mux.HandleFunc("GET /admin/faults", s.handleListFaults)
-	mux.HandleFunc("POST /admin/faults", s.handleAddFaults)
-	mux.HandleFunc("DELETE /admin/faults", s.handleClearFaults)
-	mux.HandleFunc("POST /admin/tokens/expire", s.handleExpireTokens)
-	mux.HandleFunc("POST /admin/tokens/revoke", s.handleRevokeTokens)
+	// Every admin route goes through s.admin (admin.go): the admin token,
+	// and JSON for whatever changes state.
+	mux.HandleFunc("GET /admin/faults", s.admin(s.handleListFaults))
+	mux.HandleFunc("POST /admin/faults", s.admin(s.handleAddFaults))
+	mux.HandleFunc("DELETE /admin/faults", s.admin(s.handleClearFaults))
+	mux.HandleFunc("POST /admin/tokens/expire", s.admin(s.handleExpireTokens))
+	mux.HandleFunc("POST /admin/tokens/revoke", s.admin(s.handleRevokeTokens))
 	return s.recoverHTTP(mux)
 }
 

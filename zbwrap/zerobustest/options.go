@@ -23,6 +23,7 @@ type config struct {
 	grpcAddr, httpAddr  string
 	faults              []Fault
 	logger              *slog.Logger
+	adminToken          string        // for the admin endpoints
 	createTimeout       time.Duration // for create_stream to arrive
 }
 
@@ -39,6 +40,7 @@ func defaultConfig() config {
 		grpcAddr:   "127.0.0.1:0",
 		httpAddr:   "127.0.0.1:0",
 		logger:     slog.New(slog.DiscardHandler),
+		adminToken: newAdminToken(),
 		// The SDKs give up on stream creation after 15s.
 		createTimeout: 30 * time.Second,
 	}
@@ -149,6 +151,19 @@ func WithFault(f Fault) Option {
 			return fmt.Errorf("zerobustest: WithFault: %w", err)
 		}
 		c.faults = append(c.faults, f)
+		return nil
+	}
+}
+
+// WithAdminToken sets the token the admin endpoints (/admin/...) require
+// as "Authorization: Bearer TOKEN": printable ASCII without spaces. Default:
+// a random token per server (128 bits), read with Server.AdminToken.
+func WithAdminToken(tok string) Option {
+	return func(c *config) error {
+		if err := validAdminToken(tok); err != nil {
+			return fmt.Errorf("zerobustest: WithAdminToken: %w", err)
+		}
+		c.adminToken = tok
 		return nil
 	}
 }

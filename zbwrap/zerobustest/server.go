@@ -151,6 +151,7 @@ func (s *Server) start() error {
 		return fmt.Errorf("zerobustest: listen %s: %w", cfg.httpAddr, err)
 	}
 	s.httpLn = hl
+	s.warnIfExposed(hl.Addr())
 	scheme := "http"
 	if cfg.tls {
 		scheme = "https"
