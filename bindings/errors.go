@@ -22,7 +22,7 @@ const (
 	kindConfig       = "configuration"
 )
 
-// errorInfo is the JSON form of an error, read by pyzerobus._errors.
+// errorInfo is the JSON form of an error, read by pyzerobus.errors.
 type errorInfo struct {
 	Kind        string      `json:"kind"`
 	Message     string      `json:"message"`
