@@ -52,7 +52,8 @@ class WrapperConfiguration:
 
     Debug output: debug_enabled, debug_arrow_enabled, debug_protobuf_enabled,
     debug_output_dir (required when debug is on), debug_flush_interval_secs,
-    debug_max_file_size (bytes), debug_max_files_retained.
+    debug_max_file_size (bytes), debug_max_files_retained (the newest N
+    rotated files are kept; 0 keeps them all).
 
     Retries: retry_max_attempts (reconnections in a row before
     :class:`~pyzerobus.RetryExhausted`), retry_base_delay_ms,
@@ -153,6 +154,8 @@ class WrapperConfiguration:
     def _from_engine(cls, data: Mapping[str, Any]) -> WrapperConfiguration:
         names = {f.name for f in fields(cls)}
         kwargs = {_FROM_ENGINE.get(k, k): v for k, v in data.items()}
+        if kwargs.get("debug_max_files_retained") == -1:  # the engine's "keep all"; 0 here
+            kwargs["debug_max_files_retained"] = 0
         return cls(**{k: v for k, v in kwargs.items() if k in names})
 
     @classmethod

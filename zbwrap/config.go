@@ -49,6 +49,10 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// KeepAllDebugFiles is the DebugMaxFilesRetained that keeps every rotated
+// debug file.
+const KeepAllDebugFiles = -1
+
 // Defaults of Config; a zero field means its default.
 const (
 	DefaultDebugFlushIntervalSec = 5
@@ -126,7 +130,10 @@ type Config struct {
 	// DebugMaxFileSize is the size in bytes at which a debug file rotates.
 	// Default 100 MiB.
 	DebugMaxFileSize int64 `yaml:"debug_max_file_size"`
-	// DebugMaxFilesRetained is how many rotated files are kept. Default 10.
+	// DebugMaxFilesRetained is how many rotated files of each kind are
+	// kept, the newest ones. Zero means the default, 10; KeepAllDebugFiles
+	// (-1) keeps them all. In YAML, the environment and Python, where a
+	// setting left out is told apart from one set, 0 keeps them all.
 	DebugMaxFilesRetained int `yaml:"debug_max_files_retained"`
 
 	// RetryMaxAttempts is how many reconnections follow consecutive
@@ -252,7 +259,6 @@ func (c Config) validate(customHeaders bool) error {
 	}{
 		{"debug_flush_interval_secs", int64(c.DebugFlushIntervalSecs)},
 		{"debug_max_file_size", c.DebugMaxFileSize},
-		{"debug_max_files_retained", int64(c.DebugMaxFilesRetained)},
 		{"retry_max_attempts", int64(c.RetryMaxAttempts)},
 		{"retry_base_delay_ms", int64(c.RetryBaseDelayMs)},
 		{"retry_max_delay_ms", int64(c.RetryMaxDelayMs)},
@@ -266,6 +272,9 @@ func (c Config) validate(customHeaders bool) error {
 		if n.v < 0 {
 			bad(n.setting, "must not be negative, got %d", n.v)
 		}
+	}
+	if c.DebugMaxFilesRetained < KeepAllDebugFiles {
+		bad("debug_max_files_retained", "must not be negative but -1 (keep all), got %d", c.DebugMaxFilesRetained)
 	}
 	if c.RetryBaseDelayMs > c.RetryMaxDelayMs {
 		bad("retry_base_delay_ms", "%d exceeds retry_max_delay_ms %d", c.RetryBaseDelayMs, c.RetryMaxDelayMs)

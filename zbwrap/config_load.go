@@ -34,6 +34,13 @@ func ParseConfig(data []byte, lookup func(string) (string, bool)) (Config, error
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, &Error{Kind: KindConfiguration, Op: "load config", Msg: "invalid YAML", Err: err}
 	}
+	var set struct { // settings whose explicit 0 differs from leaving them out
+		Retained *int `yaml:"debug_max_files_retained"`
+	}
+	_ = yaml.Unmarshal(data, &set) // the strict decode above accepted data
+	if set.Retained != nil && *set.Retained == 0 {
+		c.DebugMaxFilesRetained = KeepAllDebugFiles
+	}
 	if lookup != nil {
 		if err := c.applyEnv(lookup); err != nil {
 			return Config{}, err
@@ -94,6 +101,8 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		if err := setField(v.Field(i), strings.TrimSpace(val)); err != nil {
 			errs = append(errs, &Error{Kind: KindConfiguration, Op: "environment", Setting: key,
 				Msg: fmt.Sprintf("%s: %v", name, err)})
+		} else if key == "debug_max_files_retained" && c.DebugMaxFilesRetained == 0 {
+			c.DebugMaxFilesRetained = KeepAllDebugFiles // set to 0: keep all
 		}
 	}
 	return errors.Join(errs...)

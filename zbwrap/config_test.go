@@ -81,7 +81,7 @@ func TestValidate(t *testing.T) {
 		{"everything wrong at once", func(c *Config) {
 			*c = Config{
 				ZerobusEndpoint: "ftp://x", TableName: "a.b", ObservabilityOTLPProtocol: "udp",
-				DebugEnabled: true, DebugFlushIntervalSecs: -1, DebugMaxFileSize: -1, DebugMaxFilesRetained: -1,
+				DebugEnabled: true, DebugFlushIntervalSecs: -1, DebugMaxFileSize: -1, DebugMaxFilesRetained: -2,
 				RetryMaxAttempts: -1, RetryBaseDelayMs: 500, RetryMaxDelayMs: 100, MaxInflightRecords: -1,
 				MaxInflightBytes: -1, MaxRequestBytes: 20 << 20, AckTimeoutMs: -1, FlushTimeoutMs: -1,
 				StreamCreateTimeoutMs: -1, Transport: "json",
@@ -364,3 +364,41 @@ func TestNewRejectsInvalidSettings(t *testing.T) {
 }
 
 func insecureTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} }
+
+// debug_max_files_retained: 0 written out keeps every rotated file; left out
+// it is the default. In a Config literal, zero is the default and
+// KeepAllDebugFiles keeps all.
+func TestDebugMaxFilesRetainedZeroKeepsAll(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       int
+	}{
+		{"left out", "table_name: a.b.c\n", nil, DefaultDebugMaxFilesRetained},
+		{"yaml 0", "debug_max_files_retained: 0\n", nil, KeepAllDebugFiles},
+		{"yaml 3", "debug_max_files_retained: 3\n", nil, 3},
+		{"env 0", "debug_max_files_retained: 3\n", map[string]string{"ZEROBUS_DEBUG_MAX_FILES_RETAINED": "0"}, KeepAllDebugFiles},
+		{"env 4", "", map[string]string{"ZEROBUS_DEBUG_MAX_FILES_RETAINED": "4"}, 4},
+	} {
+		lookup := none
+		if tc.env != nil {
+			lookup = func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
+		}
+		c, err := ParseConfig([]byte(tc.yaml), lookup)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if c.DebugMaxFilesRetained != tc.want {
+			t.Errorf("%s: debug_max_files_retained = %d, want %d", tc.name, c.DebugMaxFilesRetained, tc.want)
+		}
+	}
+	if got := (Config{}).withDefaults().DebugMaxFilesRetained; got != DefaultDebugMaxFilesRetained {
+		t.Errorf("a Config literal's zero gives %d, want the default", got)
+	}
+	c := validConfig()
+	c.DebugMaxFilesRetained = -2
+	if err := c.withDefaults().validate(false); err == nil || !strings.Contains(err.Error(), "debug_max_files_retained") {
+		t.Errorf("-2 should be refused naming the setting, got %v", err)
+	}
+}

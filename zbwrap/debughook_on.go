@@ -27,7 +27,7 @@ func (w *Wrapper) openDebug() error {
 		Protobuf:         protoOn,
 		FlushInterval:    time.Duration(c.DebugFlushIntervalSecs) * time.Second,
 		MaxFileSize:      c.DebugMaxFileSize,
-		MaxFilesRetained: c.DebugMaxFilesRetained,
+		MaxFilesRetained: max(c.DebugMaxFilesRetained, 0), // 0 keeps all there
 		Logger:           w.logger,
 		OnError: func(error) {
 			if telemetryCompiled && w.tel != nil {

@@ -115,7 +115,8 @@ func WithDebugFlushInterval(d time.Duration) Option {
 // WithDebugMaxFileSize sets debug_max_file_size in bytes. Default 100 MiB.
 func WithDebugMaxFileSize(n int64) Option { return func(s *settings) { s.cfg.DebugMaxFileSize = n } }
 
-// WithDebugMaxFilesRetained sets debug_max_files_retained. Default 10.
+// WithDebugMaxFilesRetained sets debug_max_files_retained. Default 10;
+// KeepAllDebugFiles keeps every rotated file.
 func WithDebugMaxFilesRetained(n int) Option {
 	return func(s *settings) { s.cfg.DebugMaxFilesRetained = n }
 }

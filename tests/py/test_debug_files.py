@@ -95,6 +95,20 @@ def test_debug_files_rotate_and_keep_the_newest(tmp_path: pathlib.Path) -> None:
     assert tail[-1] == 1999 and len(tail) % 200 == 0
 
 
+def test_debug_files_retained_zero_keeps_them_all(tmp_path: pathlib.Path) -> None:
+    cfg = debug_config(tmp_path, debug_max_file_size=20_000, debug_max_files_retained=0)
+    with pyzerobus.ZerobusWrapper(cfg) as w:
+        for k in range(10):
+            w.send_batch(events(k * 200, 200))
+    arrow_files = sorted((tmp_path / "zerobus" / "arrow").iterdir())
+    assert len(arrow_files) > 3, arrow_files  # 10 was the limit once 0 meant "the default"
+    ids = read_arrow(str(tmp_path), TABLE).column("id").to_pylist()
+    assert len(ids) == 2000 and ids[1:10] == list(range(1, 10)) and ids[-1] == 1999  # nothing removed
+    yaml_file = tmp_path / "zerobus.yaml"
+    yaml_file.write_text("debug_max_files_retained: 0\n")
+    assert pyzerobus.WrapperConfiguration.from_yaml(yaml_file, env=False).debug_max_files_retained == 0
+
+
 def test_debug_needs_an_output_dir() -> None:
     cfg = pyzerobus.WrapperConfiguration(table_name=TABLE, zerobus_writer_disabled=True, debug_enabled=True)
     with pytest.raises(pyzerobus.ConfigurationError, match="debug_output_dir"):
