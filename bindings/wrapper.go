@@ -365,22 +365,11 @@ func (w *Wrapper) shutdown(c *closer) {
 	c.err = wrapError(w.zw.Close(c.ctx))
 }
 
-// statsJSON is the JSON form of zbwrap.Stats.
+// statsJSON is the JSON form of the facade's counters: the engine's and
+// the operations still running.
 type statsJSON struct {
-	Batches                int64 `json:"batches"`
-	RowsAcked              int64 `json:"rows_acked"`
-	RowsFailed             int64 `json:"rows_failed"`
-	Streams                int   `json:"streams"`
-	CallsOpened            int64 `json:"calls_opened"`
-	OpenFailures           int64 `json:"open_failures"`
-	CallFailures           int64 `json:"call_failures"`
-	CloseSignals           int64 `json:"close_signals"`
-	RequestsWritten        int64 `json:"requests_written"`
-	RequestsAcked          int64 `json:"requests_acked"`
-	ReplayedRequests       int64 `json:"replayed_requests"`
-	ReplayedRecords        int64 `json:"replayed_records"`
-	RecordsMaybeDuplicated int64 `json:"records_maybe_duplicated"`
-	OperationsRunning      int   `json:"operations_running"`
+	zbwrap.Stats
+	OperationsRunning int `json:"operations_running"`
 }
 
 // Stats returns the engine's counters as JSON.
@@ -395,12 +384,6 @@ func (w *Wrapper) Stats() (out string, err error) {
 		}
 	}
 	w.mu.Unlock()
-	b, _ := json.Marshal(statsJSON{ // plain values
-		Batches: s.Batches, RowsAcked: s.RowsAcked, RowsFailed: s.RowsFailed, Streams: s.Streams,
-		CallsOpened: s.CallsOpened, OpenFailures: s.OpenFailures, CallFailures: s.CallFailures,
-		CloseSignals: s.CloseSignals, RequestsWritten: s.RequestsWritten, RequestsAcked: s.RequestsAcked,
-		ReplayedRequests: s.ReplayedRequests, ReplayedRecords: s.ReplayedRecords,
-		RecordsMaybeDuplicated: s.RecordsMaybeDuplicated, OperationsRunning: running,
-	})
+	b, _ := json.Marshal(statsJSON{Stats: s, OperationsRunning: running}) // plain values
 	return string(b), nil
 }

@@ -973,23 +973,23 @@ func (w *Wrapper) Close(ctx context.Context) error {
 
 // Stats counts what a Wrapper did.
 type Stats struct {
-	Batches    int64 // batches resolved
-	RowsAcked  int64 // rows acknowledged (or converted, writer disabled)
-	RowsFailed int64
-	Streams    int // streams open now
+	Batches    int64 `json:"batches"`    // batches resolved
+	RowsAcked  int64 `json:"rows_acked"` // rows acknowledged (or converted, writer disabled)
+	RowsFailed int64 `json:"rows_failed"`
+	Streams    int   `json:"streams"` // streams open now
 
-	CallsOpened      int64 // stream calls opened (reconnections included)
-	OpenFailures     int64
-	CallFailures     int64
-	CloseSignals     int64
-	RequestsWritten  int64 // request writes, replays included
-	RequestsAcked    int64
-	ReplayedRequests int64 // writes of a request already written on a failed call
-	ReplayedRecords  int64
+	CallsOpened      int64 `json:"calls_opened"` // stream calls opened (reconnections included)
+	OpenFailures     int64 `json:"open_failures"`
+	CallFailures     int64 `json:"call_failures"`
+	CloseSignals     int64 `json:"close_signals"`
+	RequestsWritten  int64 `json:"requests_written"` // request writes, replays included
+	RequestsAcked    int64 `json:"requests_acked"`
+	ReplayedRequests int64 `json:"replayed_requests"` // writes of a request already written on a failed call
+	ReplayedRecords  int64 `json:"replayed_records"`
 	// RecordsMaybeDuplicated counts acknowledged records whose request was
 	// written on more than one call: the table may hold them twice. This is
 	// the only way duplicates arise.
-	RecordsMaybeDuplicated int64
+	RecordsMaybeDuplicated int64 `json:"records_maybe_duplicated"`
 }
 
 // Stats returns a snapshot.
