@@ -172,7 +172,17 @@ func (s *Stream) serve(c *conn) (*Error, bool) {
 	if err != nil {
 		s.stats.CallFailures++
 	}
+	var failed []*request
+	rejected := isRejection(err) && c.sentIdx > 0
+	if rejected {
+		failed = append(failed, s.rejectLocked(c.sentIdx, err))
+	}
+	if len(failed) > 0 {
+		s.checkWaitersLocked()
+		s.wakeWaitersLocked()
+	}
 	s.mu.Unlock()
+	s.finish(failed, false)
 	for _, h := range s.hooks.ended {
 		if err == nil {
 			h.OnCallEnded(nil)
@@ -180,7 +190,43 @@ func (s *Stream) serve(c *conn) (*Error, bool) {
 			h.OnCallEnded(err)
 		}
 	}
+	if rejected {
+		s.cfg.Logger.Warn("zerobus request rejected", "table", s.cfg.Table, "records", failed[0].count(), "err", err)
+		// The stream goes on: the requests behind the rejected one are
+		// written again on a new call.
+		return nil, true
+	}
 	return err, acked
+}
+
+// isRejection reports whether a call ended because the server refused the
+// data: a non-retryable transmission status (InvalidArgument, OutOfRange,
+// Unimplemented).
+func isRejection(e *Error) bool {
+	return e != nil && e.Kind == KindTransmission && !e.Retryable && e.Code != codes.OK
+}
+
+// rejectLocked fails the request the server rejected, given that the call
+// ended with a rejection while inFlight requests were written on it and
+// unacknowledged. The server fails a call at its first bad request after
+// acknowledging every request before it, and ingests nothing after it
+// (zerobus-wire.md §1, §4): the bad one is the oldest unacknowledged request,
+// and neither it nor those behind it were ingested by this call. They stay
+// queued and are written again on the next call; it fails, landed on no call
+// but earlier ones.
+func (s *Stream) rejectLocked(inFlight int, e *Error) *request {
+	for _, r := range s.pending[:inFlight] {
+		r.voided++
+	}
+	r := s.pending[0]
+	s.pending[0] = nil
+	s.pending = s.pending[1:]
+	s.queued -= r.bytes
+	r.resolved = true
+	r.err = &Error{Kind: e.Kind, Code: e.Code, Msg: "request rejected by the server", Err: e.Err}
+	s.stats.RequestsFailed++
+	s.stats.RecordsFailed += int64(r.count())
+	return r
 }
 
 // sendLoop writes pending requests in order, numbering them from 0 on this
@@ -325,7 +371,7 @@ func (c *conn) ack(w int64) {
 		r.resolved = true
 		records += r.count()
 		nbytes += r.bytes
-		if r.attempts > 1 {
+		if r.attempts-r.voided > 1 {
 			s.stats.AckedAfterReplay++
 			s.stats.RecordsMaybeDup += int64(r.count())
 		}

@@ -108,7 +108,9 @@ var (
 // Retry classification (zerobus-wire.md §4), applied to how a call ended:
 //
 //	gRPC code                                  kind            retried
-//	InvalidArgument, OutOfRange, Unimplemented transmission    no
+//	InvalidArgument, OutOfRange, Unimplemented transmission    no; on an open call only the oldest
+//	                                                             request in flight fails, the rest
+//	                                                             is written on a new call
 //	NotFound                                   configuration   no
 //	PermissionDenied                           authentication  no
 //	Unauthenticated                            authentication  once, after a forced token refresh

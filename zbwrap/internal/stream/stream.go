@@ -66,7 +66,8 @@ type Config struct {
 	MaxUnwrittenBytes int
 
 	// DisableRecovery fails every pending request on the first retryable
-	// failure instead of reconnecting.
+	// failure instead of reconnecting. A rejected request is not such a
+	// failure: the requests behind it go on a new call regardless.
 	DisableRecovery bool
 	// MaxAttempts is how many reconnections follow consecutive failures
 	// before the stream gives up (RetryExhausted). A call that gets an ack
@@ -138,7 +139,7 @@ type Stats struct {
 	RecordsFailed    int64
 	ReplayedRequests int64 // writes of a request already written on an earlier call
 	ReplayedRecords  int64
-	AckedAfterReplay int64 // acknowledged requests that had been written more than once
+	AckedAfterReplay int64 // acknowledged requests written on more than one call that may have ingested them
 	RecordsMaybeDup  int64 // records of those requests
 }
 
@@ -211,9 +212,18 @@ type request struct {
 
 	// Guarded by Stream.mu.
 	attempts int // calls it was written on
-	resolved bool
-	err      error // nil when acknowledged
+	// voided counts the calls it was written on that certainly did not
+	// ingest it: the server rejected it, or rejected a request before it.
+	// attempts-voided calls may hold it.
+	voided    int
+	abandoned bool // written, then its caller gave up (Batch.Abandon)
+	resolved  bool
+	err       error // nil when acknowledged
 }
+
+// mayHaveLanded reports whether a call that may have ingested r was given
+// it (or is being given it now).
+func (r *request) mayHaveLanded() bool { return r.attempts > r.voided }
 
 // count is the number of records of the request.
 func (r *request) count() int { return r.end - r.start }
@@ -251,7 +261,9 @@ type Outcome struct {
 	Attempts int
 	// MayHaveLanded is true for a failed request that reached the network at
 	// least once (written on a call that then failed before acknowledging
-	// it), or that is still queued: the server may hold its records.
+	// it), or that is still queued: the server may hold its records. A call
+	// that failed at the request (rejected it) or at one before it did not
+	// ingest it.
 	MayHaveLanded bool
 	// Pending is true when the request is still unresolved (only after
 	// Abandon).
@@ -299,7 +311,7 @@ func (b *Batch) Outcomes() []Outcome {
 			o.Err = &Error{Kind: KindTransmission, Retryable: true, Msg: "outcome unknown", Err: err}
 		case r.err != nil:
 			o.Err = r.err
-			o.MayHaveLanded = r.attempts > 0
+			o.MayHaveLanded = r.mayHaveLanded()
 		}
 		out[i] = o
 	}

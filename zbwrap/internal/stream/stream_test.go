@@ -188,8 +188,11 @@ func TestFatalCodes(t *testing.T) {
 					if where == zerobustest.FaultFailCreate && o.MayHaveLanded {
 						t.Errorf("records [%d,%d) never written but MayHaveLanded", o.Start, o.End)
 					}
-					if where == zerobustest.FaultFailCall && !o.MayHaveLanded {
-						t.Errorf("records [%d,%d) written on the failed call but not MayHaveLanded", o.Start, o.End)
+					// A rejected request was not ingested (the call failed at
+					// it); other fatal codes leave what was written in doubt.
+					rejected := where == zerobustest.FaultFailCall && tt.kind == KindTransmission
+					if where == zerobustest.FaultFailCall && o.MayHaveLanded == rejected {
+						t.Errorf("records [%d,%d) written on the failed call: MayHaveLanded %v", o.Start, o.End, o.MayHaveLanded)
 					}
 				}
 				if failed != 300 {
@@ -197,6 +200,14 @@ func TestFatalCodes(t *testing.T) {
 				}
 				if s.Stats().Opens > 1 || s.Stats().OpenFailures > 1 {
 					t.Errorf("a fatal code was retried: %+v", s.Stats())
+				}
+				if where == zerobustest.FaultFailCall && tt.kind == KindTransmission {
+					// A rejection fails its request, not the stream.
+					if s.Err() != nil {
+						t.Errorf("stream error %v after a rejected request", s.Err())
+					}
+					allAcked(t, waitBatch(t, mustSend(t, s, records(0, 1, 1))))
+					return
 				}
 				if kindOf(s.Err()) != tt.kind {
 					t.Errorf("stream error %v", s.Err())
