@@ -94,9 +94,11 @@
 //
 // The context of SendBatch bounds the whole call. If it ends first,
 // SendBatch returns at once with the unresolved rows failed: requests never
-// written are withdrawn (MayHaveLanded false), requests already written
-// stay queued and may still land (MayHaveLanded true). A queued request is
-// never dropped silently. The context of SendBatchAsync bounds only the
+// written are withdrawn (MayHaveLanded false), requests already written may
+// still land (MayHaveLanded true) but are not written again on a later call.
+// They do not hold up the batches behind them: a call whose oldest request
+// was given up on is replaced after a second without an acknowledgement,
+// not after ack_timeout_ms. A queued request is never dropped silently. The context of SendBatchAsync bounds only the
 // wait for room in the window (and for the writer to catch up); once
 // queued, a batch goes on regardless.
 //

@@ -87,3 +87,53 @@ func TestRejectionFailsOnlyTheRejectedBatch(t *testing.T) {
 		}
 	}
 }
+
+// A send abandoned on a stalled call does not hold the next send hostage:
+// the next one goes on a fresh call well within the ack timeout, and the
+// abandoned rows, which may have landed, are not written again.
+func TestAbandonedSendDoesNotHoldTheNextOne(t *testing.T) {
+	checkLeaks(t)
+	// The first call stores requests but never acknowledges them.
+	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks}))
+	w := newWrapper(t, srv, WithAckTimeout(30*time.Second))
+	first := makeBatch(0, 50, 10)
+	defer first.Release()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		defer cancel()
+		for start := time.Now(); w.Stats().RequestsWritten == 0 && time.Since(start) < 10*time.Second; {
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	res, err := w.SendBatch(ctx, first)
+	if !errors.Is(err, context.Canceled) || res.FailedCount != 50 || !res.FailedRows[0].MayHaveLanded {
+		t.Fatalf("abandoned send: %v %v", res, err)
+	}
+	next := makeBatch(50, 50, 10)
+	defer next.Release()
+	start := time.Now()
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if res, err := w.SendBatch(ctx, next); err != nil || !res.Success {
+		t.Fatalf("send after an abandoned one: %v %v (after %s; ack timeout 30s)", res, err, time.Since(start))
+	}
+	st := w.Stats()
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The abandoned rows landed once, on the stalled call. The next batch
+	// was written on that call too before it moved to a new one: the table
+	// may hold it twice, as the duplicate count says.
+	ids := tableIDs(t, srv)
+	extra := int64(0)
+	for i := range 100 {
+		n := ids[int64(i)]
+		if n < 1 || i < 50 && n != 1 {
+			t.Fatalf("id %d stored %d times", i, n)
+		}
+		extra += int64(n - 1)
+	}
+	if extra != st.RecordsMaybeDuplicated {
+		t.Fatalf("%d rows stored twice, %d counted as possible duplicates", extra, st.RecordsMaybeDuplicated)
+	}
+}

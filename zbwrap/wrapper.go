@@ -432,9 +432,9 @@ func (w *Wrapper) schemaFor(sc *arrow.Schema, desc *descriptorpb.DescriptorProto
 // The result is non-nil whenever rec was accepted, even with an error; err
 // is non-nil when any row failed (err == res.Error). If ctx ends first,
 // SendBatch returns at once: requests not yet written are withdrawn (their
-// rows fail, MayHaveLanded false); requests already written stay queued and
-// their rows are reported failed with MayHaveLanded true, since they may
-// still land.
+// rows fail, MayHaveLanded false); rows of requests already written are
+// reported failed with MayHaveLanded true, since they may still land (they
+// are not written again on a later call).
 func (w *Wrapper) SendBatch(ctx context.Context, rec arrow.RecordBatch) (*TransmissionResult, error) {
 	return w.sendSync(ctx, rec, nil)
 }

@@ -187,7 +187,7 @@ func TestEnqueueWaitGivesUp(t *testing.T) {
 			t.Fatalf("written row %d reported as never landing", f.Index)
 		}
 	}
-	// The first result stands; the request is replayed and lands.
+	// The first result stands; the request landed on the stalled call.
 	if again, err2 := p.Wait(context.Background()); again != res || err2 != err {
 		t.Fatalf("a second Wait gave %v %v", again, err2)
 	}
@@ -539,8 +539,8 @@ func TestCallerGivesUp(t *testing.T) {
 				t.Fatalf("written row %d reported as never landing", f.Index)
 			}
 		}
-		// The request stays queued: after the ack timeout it is replayed
-		// and lands.
+		// The request landed on the stalled call, which then ends; it is
+		// not written again.
 		if err := w.Flush(context.Background()); err != nil {
 			t.Fatal(err)
 		}

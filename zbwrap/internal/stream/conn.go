@@ -177,6 +177,7 @@ func (s *Stream) serve(c *conn) (*Error, bool) {
 	if rejected {
 		failed = append(failed, s.rejectLocked(c.sentIdx, err))
 	}
+	failed = s.dropAbandonedLocked(failed)
 	if len(failed) > 0 {
 		s.checkWaitersLocked()
 		s.wakeWaitersLocked()
@@ -414,8 +415,25 @@ func (c *conn) closeSignal(d time.Duration) {
 	c.drainTimer = time.AfterFunc(max(d, 0), func() { c.end(nil) })
 }
 
-// checkAck ends the call if nothing was acknowledged for AckTimeout while
-// requests were in flight.
+// ackLimitLocked is how long the call may go without an ack: AckTimeout,
+// or less while its oldest request in flight was abandoned.
+func (c *conn) ackLimitLocked() time.Duration {
+	s := c.s
+	if c.sentIdx > 0 && s.pending[0].abandoned {
+		return min(abandonedAckTimeout, s.cfg.AckTimeout)
+	}
+	return s.cfg.AckTimeout
+}
+
+// armAckTimerLocked makes the ack timer fire when the current limit is
+// reached.
+func (c *conn) armAckTimerLocked() {
+	c.ackTimer.Reset(max(c.ackLimitLocked()-time.Since(c.lastProgress), 0))
+	c.timerArmed = true
+}
+
+// checkAck ends the call if nothing was acknowledged for AckTimeout (less
+// when the oldest request was abandoned) while requests were in flight.
 func (c *conn) checkAck() {
 	s := c.s
 	s.mu.Lock()
@@ -424,11 +442,15 @@ func (c *conn) checkAck() {
 		c.timerArmed = false
 		return
 	}
+	limit := c.ackLimitLocked()
 	idle := time.Since(c.lastProgress)
-	if idle >= s.cfg.AckTimeout {
-		c.endLocked(&Error{Kind: KindConnection, Retryable: true,
-			Msg: fmt.Sprintf("nothing acknowledged for %s with %d requests in flight", s.cfg.AckTimeout, c.sentIdx), Err: ErrNoAck})
+	if idle >= limit {
+		msg := fmt.Sprintf("nothing acknowledged for %s with %d requests in flight", limit, c.sentIdx)
+		if limit < s.cfg.AckTimeout {
+			msg += ", the oldest abandoned by its caller"
+		}
+		c.endLocked(&Error{Kind: KindConnection, Retryable: true, Msg: msg, Err: ErrNoAck})
 		return
 	}
-	c.ackTimer.Reset(s.cfg.AckTimeout - idle)
+	c.ackTimer.Reset(limit - idle)
 }

@@ -56,7 +56,11 @@
 // Give-up semantics: a queued request is never dropped silently. A caller
 // that stops waiting calls Batch.Abandon: requests never written are
 // withdrawn and fail with ErrAbandoned (they cannot land); requests already
-// written stay queued, are replayed if needed, and resolve as usual. Close
+// written stay until the call they were written on ends (they may be
+// acknowledged meanwhile), then fail with ErrPending (MayHaveLanded) instead
+// of being written again. While the oldest request in flight is abandoned,
+// the call ends after a second without an ack instead of AckTimeout, so that
+// nothing queued behind a caller that gave up waits out a stall. Close
 // flushes (bounded), half-closes the call, waits for the server to end it,
 // and fails whatever is still unresolved with ErrClosed; it always returns
 // with every request resolved and every goroutine gone.

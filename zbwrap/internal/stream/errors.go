@@ -101,7 +101,8 @@ var (
 	// ErrBadFrames: SendFramed was given frames that do not hold its records.
 	ErrBadFrames = errors.New("frames do not match the records")
 	// ErrPending: the caller gave up while the request, already written,
-	// still awaited its acknowledgement. It stays queued; it may land.
+	// still awaited its acknowledgement. It may land; it is not written
+	// again once its call ends.
 	ErrPending = errors.New("written and awaiting acknowledgement")
 )
 

@@ -318,21 +318,37 @@ func (b *Batch) Outcomes() []Outcome {
 	return out
 }
 
+// abandonedAckTimeout is how long a call may go without an ack while the
+// oldest request in flight on it was abandoned (capped by AckTimeout). Its
+// caller has given up, and requests queued behind it should not wait out
+// the full ack timeout of a call that stalled before they came.
+const abandonedAckTimeout = time.Second
+
 // Abandon is called when the caller stops waiting for the batch. Requests
 // never written to the network are withdrawn and fail with cause (they will
-// never land); requests already written stay queued until acknowledged or
-// failed, since the server may hold them, and Outcomes reports them Pending.
+// never land). Requests already written may be held by the server: they stay
+// until the call they were written on ends, and Outcomes reports them
+// Pending; then, unless acknowledged in the meantime, they fail
+// (MayHaveLanded) instead of being written again. A call whose oldest
+// request in flight was abandoned is ended if nothing is acknowledged for a
+// second (abandonedAckTimeout) rather than AckTimeout, so that the requests
+// behind it move to a new call soon.
 func (b *Batch) Abandon(cause error) {
 	s := b.s
 	var withdrawn []*request
 	s.mu.Lock()
 	b.abandoned = cause
+	c := s.conn
 	for _, r := range b.reqs {
-		if r.resolved || !r.queued || r.attempts > 0 {
+		if r.resolved || !r.queued {
 			continue
 		}
 		i := sort.Search(len(s.pending), func(i int) bool { return s.pending[i].offset >= r.offset })
 		if i == len(s.pending) || s.pending[i] != r {
+			continue
+		}
+		if c != nil && i < c.sentIdx {
+			r.abandoned = true // in flight: its call decides
 			continue
 		}
 		last := len(s.pending) - 1
@@ -340,17 +356,54 @@ func (b *Batch) Abandon(cause error) {
 		s.pending[last] = nil
 		s.pending = s.pending[:last]
 		r.resolved = true
-		r.err = &Error{Kind: KindTransmission, Retryable: true, Msg: "request withdrawn",
-			Err: fmt.Errorf("%w: %w", ErrAbandoned, cause)}
+		r.err = abandonedError(r, cause)
 		s.queued -= r.bytes
 		withdrawn = append(withdrawn, r)
 	}
 	if len(withdrawn) > 0 {
+		s.stats.RequestsFailed += int64(len(withdrawn))
+		for _, r := range withdrawn {
+			s.stats.RecordsFailed += int64(r.count())
+		}
 		s.checkWaitersLocked()
 		s.wakeWaitersLocked()
 	}
+	if c != nil && c.sentIdx > 0 && s.pending[0].abandoned {
+		c.armAckTimerLocked()
+	}
 	s.mu.Unlock()
 	s.finish(withdrawn, false)
+}
+
+// abandonedError is the failure of a request its caller gave up on.
+func abandonedError(r *request, cause error) *Error {
+	if r.mayHaveLanded() {
+		return &Error{Kind: KindTransmission, Retryable: true, Msg: "abandoned after it was written; not written again",
+			Err: fmt.Errorf("%w: %w", ErrPending, cause)}
+	}
+	return &Error{Kind: KindTransmission, Retryable: true, Msg: "request withdrawn",
+		Err: fmt.Errorf("%w: %w", ErrAbandoned, cause)}
+}
+
+// dropAbandonedLocked fails the abandoned requests still pending when the
+// call they were written on has ended, and appends them to failed.
+func (s *Stream) dropAbandonedLocked(failed []*request) []*request {
+	kept := s.pending[:0]
+	for _, r := range s.pending {
+		if !r.abandoned {
+			kept = append(kept, r)
+			continue
+		}
+		r.resolved = true
+		r.err = abandonedError(r, r.batch.abandoned)
+		s.queued -= r.bytes
+		s.stats.RequestsFailed++
+		s.stats.RecordsFailed += int64(r.count())
+		failed = append(failed, r)
+	}
+	clear(s.pending[len(kept):])
+	s.pending = kept
+	return failed
 }
 
 // Send splits records into requests under the size limit and queues them,
