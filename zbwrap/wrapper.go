@@ -48,8 +48,9 @@ type Wrapper struct {
 	tokens    *auth.Source    // nil with a HeadersProvider or the writer disabled
 	transport *http.Transport // of token requests, when built here
 
-	connMu sync.Mutex
-	cc     *grpc.ClientConn
+	connMu    sync.Mutex
+	cc        *grpc.ClientConn
+	handshake handshakeResult // of cc's TLS handshakes
 
 	mu        sync.Mutex
 	closed    bool
@@ -198,7 +199,7 @@ func (w *Wrapper) conn() (*grpc.ClientConn, error) {
 	if u.Scheme == "http" {
 		creds = insecure.NewCredentials() // validated: loopback only
 	} else {
-		creds = coalescing{credentials.NewTLS(w.tlsConfig())}
+		creds = coalescing{credentials.NewTLS(w.tlsConfig()), &w.handshake}
 	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
@@ -280,6 +281,7 @@ func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (*stream.Stream, *
 		AckTimeout:         ms(w.cfg.AckTimeoutMs),
 		FlushTimeout:       ms(w.cfg.FlushTimeoutMs),
 		CreateTimeout:      ms(w.cfg.StreamCreateTimeoutMs),
+		HandshakeError:     w.handshake.Err,
 		Hooks:              hooks,
 		Logger:             w.logger,
 	})

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/wire"
 )
@@ -78,6 +79,9 @@ func (s *Stream) open(refresh bool) (*conn, error) {
 	md := metadata.MD{}
 	if s.cfg.Headers != nil {
 		h, err := s.cfg.Headers.Headers(ctx, refresh)
+		if e := untrusted(err); e != nil {
+			return nil, e
+		}
 		if err != nil {
 			retry := retryableHeaderError(err) || (ctx.Err() != nil && s.life.Err() == nil)
 			return nil, &Error{Kind: KindAuthentication, Retryable: retry, Msg: "obtain call headers", Err: err}
@@ -97,6 +101,12 @@ func (s *Stream) open(refresh bool) (*conn, error) {
 	}
 	if err != nil {
 		callCancel()
+		if st, ok := status.FromError(err); ok && st.Code() == codes.Unavailable && s.cfg.HandshakeError != nil {
+			if e := untrusted(s.cfg.HandshakeError()); e != nil {
+				e.Code = codes.Unavailable
+				return nil, e
+			}
+		}
 		return nil, err
 	}
 	for _, h := range s.hooks.opened {

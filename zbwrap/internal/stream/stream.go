@@ -81,6 +81,13 @@ type Config struct {
 	FlushTimeout  time.Duration
 	CreateTimeout time.Duration
 
+	// HandshakeError, if set, reports why the latest TLS handshake of the
+	// connection failed certificate verification (nil if it did not): gRPC
+	// passes only the text of a handshake failure on to the call. A call
+	// that fails to open with Unavailable while it reports one fails the
+	// stream at once (ErrUntrustedCertificate).
+	HandshakeError func() error
+
 	// Hooks receive events; each is type-asserted once to the Hook*
 	// interfaces it implements.
 	Hooks  []any
