@@ -2,8 +2,10 @@ package telemetry
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"strings"
@@ -64,5 +66,29 @@ func TestRouteErrorsInstallsOnceAndRemoves(t *testing.T) {
 	defer route.mu.Unlock()
 	if len(route.live) != n-2 {
 		t.Fatalf("%d live loggers after removing both, %d before", len(route.live), n)
+	}
+}
+
+// A Telemetry with a logger routes errors to it until Shutdown.
+func TestTelemetryLoggerRoutedUntilShutdown(t *testing.T) {
+	route.mu.Lock()
+	before := len(route.live)
+	route.mu.Unlock()
+	tel, err := New(context.Background(), Config{Table: "main.default.t", Stdout: true, StdoutWriter: io.Discard,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	route.mu.Lock()
+	during := len(route.live)
+	route.mu.Unlock()
+	if err := tel.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	route.mu.Lock()
+	after := len(route.live)
+	route.mu.Unlock()
+	if during != before+1 || after != before {
+		t.Fatalf("live loggers %d, %d while open, %d after Shutdown", before, during, after)
 	}
 }
