@@ -71,9 +71,17 @@
 // Delivery is at least once. An acknowledged row is durable in the table
 // (it becomes queryable a few seconds later). A row reported failed with
 // FailedRow.MayHaveLanded false was never written to the network and is
-// certainly not stored. A failed row with MayHaveLanded true was written on
+// certainly not stored, and neither is one the server rejected (the error
+// carries its status, InvalidArgument for example), unless an earlier call
+// that broke had it too. A failed row with MayHaveLanded true was written on
 // a call that broke before acknowledging it (or was still queued when its
 // caller stopped waiting): it may or may not be stored.
+//
+// A rejection fails only the request the server rejected. The server fails
+// a call at its first bad request, after acknowledging those before it, and
+// ingests nothing after it: the requests that were in flight behind it are
+// written again on a new call, as after a broken call, and are not counted
+// as possible duplicates.
 //
 // Duplicates arise in exactly one way: a stream call breaks after the server
 // stored a request but before its acknowledgement arrived; the engine
@@ -86,9 +94,11 @@
 //
 // The context of SendBatch bounds the whole call. If it ends first,
 // SendBatch returns at once with the unresolved rows failed: requests never
-// written are withdrawn (MayHaveLanded false), requests already written
-// stay queued and may still land (MayHaveLanded true). A queued request is
-// never dropped silently. The context of SendBatchAsync bounds only the
+// written are withdrawn (MayHaveLanded false), requests already written may
+// still land (MayHaveLanded true) but are not written again on a later call.
+// They do not hold up the batches behind them: a call whose oldest request
+// was given up on is replaced after a second without an acknowledgement,
+// not after ack_timeout_ms. A queued request is never dropped silently. The context of SendBatchAsync bounds only the
 // wait for room in the window (and for the writer to catch up); once
 // queued, a batch goes on regardless.
 //

@@ -70,6 +70,14 @@ var (
 // still unacknowledged when Close gave up waiting.
 var ErrClosed = stream.ErrClosed
 
+// ErrUntrustedCertificate is wrapped by the KindConnection error (not
+// retryable) of a stream whose server, or token endpoint, presented a TLS
+// certificate that failed verification: an unknown authority, a wrong host
+// name, an expired certificate. The engine does not retry it; trust the
+// server's CA with WithRootCAs or WithTLSConfig (tls_ca_file in Python).
+// The *tls.CertificateVerificationError is in the chain as well.
+var ErrUntrustedCertificate = stream.ErrUntrustedCertificate
+
 // Error is every error zbwrap returns, directly or (Validate, Flush)
 // joined with errors.Join.
 //
@@ -83,6 +91,7 @@ var ErrClosed = stream.ErrClosed
 //	token endpoint 4xx (first token / renewal)        Authentication / TokenRefresh  no
 //	token endpoint 5xx, timeout, network failure      Authentication / TokenRefresh  yes
 //	other gRPC codes, dropped call, no ack in time    Connection      yes (reported only with recovery off)
+//	TLS certificate not trusted (stream or token)     Connection      no (ErrUntrustedCertificate)
 //	recovery gave up after retry_max_attempts         RetryExhausted  no (the wrapped cause is)
 //	row not encodable                                 Conversion      no
 //	closed wrapper, record over the request limit     Transmission    no

@@ -49,7 +49,8 @@ type FailedRow struct {
 	// MayHaveLanded is true when the row's request reached the network (it
 	// was written on a call that then failed before acknowledging it, or it
 	// was still queued when the caller stopped waiting): the table may hold
-	// it. When false the row certainly did not land.
+	// it. When false the row certainly did not land: it was never written,
+	// or the server rejected its request.
 	MayHaveLanded bool
 }
 

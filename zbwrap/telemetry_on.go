@@ -44,6 +44,7 @@ func (w *Wrapper) openTelemetry(ctx context.Context) error {
 		MeterProvider:  mp,
 		TracerProvider: tp,
 		Inflight:       w.inflight,
+		Logger:         w.logger,
 	})
 	if err != nil {
 		return &Error{Kind: KindConfiguration, Op: "config", Setting: "observability", Err: err}

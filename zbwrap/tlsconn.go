@@ -2,6 +2,8 @@ package zbwrap
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -14,13 +16,41 @@ import (
 // crypto/tls cuts a write into records of at most 16 KiB and hands each
 // record to the socket on its own: a 1 MiB flush would be 64 system calls,
 // and as many wake-ups of the reader on the other side.
+//
+// It also keeps the certificate verification failure of the latest
+// handshake, if any (verified, nil without one): gRPC hands only the text of
+// a handshake error on to the call that needed the connection, and the
+// stream must tell an untrusted certificate, which no retry can fix, from a
+// server that is down.
 type coalescing struct {
 	credentials.TransportCredentials
+	verified *handshakeResult
+}
+
+// handshakeResult is the certificate verification failure of the latest
+// TLS handshake of a connection, nil after a successful one.
+type handshakeResult struct{ err atomic.Pointer[error] }
+
+// Err returns the latest handshake's verification failure, or nil.
+func (h *handshakeResult) Err() error {
+	if p := h.err.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (c coalescing) ClientHandshake(ctx context.Context, authority string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	g := &gatherConn{Conn: raw}
 	conn, info, err := c.TransportCredentials.ClientHandshake(ctx, authority, g)
+	if c.verified != nil {
+		var cve *tls.CertificateVerificationError
+		switch {
+		case err == nil:
+			c.verified.err.Store(nil)
+		case errors.As(err, &cve):
+			c.verified.err.Store(&err)
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -28,7 +58,7 @@ func (c coalescing) ClientHandshake(ctx context.Context, authority string, raw n
 }
 
 func (c coalescing) Clone() credentials.TransportCredentials {
-	return coalescing{c.TransportCredentials.Clone()}
+	return coalescing{c.TransportCredentials.Clone(), c.verified}
 }
 
 // gatherConn is the socket under TLS. While a write of the TLS connection

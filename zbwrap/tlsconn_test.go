@@ -68,7 +68,7 @@ func tlsPair(t *testing.T) (net.Conn, *countingConn, net.Conn) {
 		t.Fatal(err)
 	}
 	counting := &countingConn{Conn: raw}
-	creds := coalescing{credentials.NewTLS(&tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})}
+	creds := coalescing{TransportCredentials: credentials.NewTLS(&tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})}
 	conn, _, err := creds.ClientHandshake(context.Background(), "127.0.0.1", counting)
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +206,7 @@ func TestGatherConnKeepsTheFirstError(t *testing.T) {
 }
 
 func TestCoalescingCredentials(t *testing.T) {
-	creds := coalescing{credentials.NewTLS(&tls.Config{})}
+	creds := coalescing{TransportCredentials: credentials.NewTLS(&tls.Config{})}
 	if _, ok := creds.Clone().(coalescing); !ok {
 		t.Fatal("Clone lost the wrapper")
 	}

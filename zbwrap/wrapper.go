@@ -34,6 +34,10 @@ const Version = "0.1.0"
 // schemaCacheSize bounds the compiled schemas kept per Wrapper.
 const schemaCacheSize = 64
 
+// telemetryShare is the most of Close's deadline kept for telemetry's final
+// export (a tenth of it when that is less).
+const telemetryShare = 500 * time.Millisecond
+
 // Wrapper sends Arrow record batches to one Zerobus table. It is safe for
 // concurrent use; see the package documentation for the guarantees.
 type Wrapper struct {
@@ -48,8 +52,9 @@ type Wrapper struct {
 	tokens    *auth.Source    // nil with a HeadersProvider or the writer disabled
 	transport *http.Transport // of token requests, when built here
 
-	connMu sync.Mutex
-	cc     *grpc.ClientConn
+	connMu    sync.Mutex
+	cc        *grpc.ClientConn
+	handshake handshakeResult // of cc's TLS handshakes
 
 	mu        sync.Mutex
 	closed    bool
@@ -198,7 +203,7 @@ func (w *Wrapper) conn() (*grpc.ClientConn, error) {
 	if u.Scheme == "http" {
 		creds = insecure.NewCredentials() // validated: loopback only
 	} else {
-		creds = coalescing{credentials.NewTLS(w.tlsConfig())}
+		creds = coalescing{credentials.NewTLS(w.tlsConfig()), &w.handshake}
 	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
@@ -280,6 +285,7 @@ func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (*stream.Stream, *
 		AckTimeout:         ms(w.cfg.AckTimeoutMs),
 		FlushTimeout:       ms(w.cfg.FlushTimeoutMs),
 		CreateTimeout:      ms(w.cfg.StreamCreateTimeoutMs),
+		HandshakeError:     w.handshake.Err,
 		Hooks:              hooks,
 		Logger:             w.logger,
 	})
@@ -432,9 +438,9 @@ func (w *Wrapper) schemaFor(sc *arrow.Schema, desc *descriptorpb.DescriptorProto
 // The result is non-nil whenever rec was accepted, even with an error; err
 // is non-nil when any row failed (err == res.Error). If ctx ends first,
 // SendBatch returns at once: requests not yet written are withdrawn (their
-// rows fail, MayHaveLanded false); requests already written stay queued and
-// their rows are reported failed with MayHaveLanded true, since they may
-// still land.
+// rows fail, MayHaveLanded false); rows of requests already written are
+// reported failed with MayHaveLanded true, since they may still land (they
+// are not written again on a later call).
 func (w *Wrapper) SendBatch(ctx context.Context, rec arrow.RecordBatch) (*TransmissionResult, error) {
 	return w.sendSync(ctx, rec, nil)
 }
@@ -896,11 +902,14 @@ func (w *Wrapper) liveStreams() []*stream.Stream {
 	return out
 }
 
-// Close stops accepting batches, flushes (bounded by ctx and
-// flush_timeout_ms), ends every stream and releases the connection. Rows
-// still unacknowledged when the bound is reached fail with ErrClosed
-// (MayHaveLanded if they were written). Close returns the failures of
-// async batches not yet reported. Calling it again is a no-op.
+// Close stops accepting batches, flushes, ends every stream, releases the
+// connection and shuts telemetry down, all within one deadline: ctx's or
+// flush_timeout_ms from now, the earlier; Close returns by it. Rows still
+// unacknowledged when the streams must stop (with telemetry on, a tenth of
+// the time left or 500 ms before the deadline, whichever is less, is kept
+// for its final export) fail with ErrClosed (MayHaveLanded if they were
+// written). Close returns the failures of async batches not yet reported.
+// Calling it again is a no-op.
 func (w *Wrapper) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if w.closed {
@@ -914,14 +923,24 @@ func (w *Wrapper) Close(ctx context.Context) error {
 	}
 	w.mu.Unlock()
 
+	// One deadline for every step: ctx's or flush_timeout_ms, the earlier.
+	// The streams stop a little before it, so that telemetry's final export,
+	// which counts their last rows, gets a share of it.
 	ctx, cancel := context.WithTimeout(ctx, ms(w.cfg.FlushTimeoutMs))
 	defer cancel()
+	sctx := ctx
+	if telemetryCompiled && w.tel != nil {
+		d, _ := ctx.Deadline()
+		var scancel context.CancelFunc
+		sctx, scancel = context.WithDeadline(ctx, d.Add(-min(telemetryShare, time.Until(d)/10)))
+		defer scancel()
+	}
 	var errs []error
 	var wg sync.WaitGroup
 	var emu sync.Mutex
 	for _, s := range streams {
 		wg.Go(func() {
-			err := s.Close(ctx)
+			err := s.Close(sctx)
 			w.mu.Lock()
 			w.retire(s.Stats())
 			w.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,6 +82,9 @@ type Config struct {
 	// Inflight, if set, reports what the in-flight windows hold now (records,
 	// bytes); it backs the in-flight gauges and is called at collection.
 	Inflight func() (records, bytes int64)
+	// Logger, if set, receives the export failures of the exporters created
+	// here (instead of stderr) until Shutdown; see errors.go.
+	Logger *slog.Logger
 }
 
 // Telemetry records the engine's metrics and spans. Its methods are safe
@@ -106,6 +110,7 @@ type Telemetry struct {
 	byKind    sync.Map              // error kind -> []metric.AddOption
 
 	shutdowns []func(context.Context) error // of the providers created here
+	unroute   func()                        // stops routing export errors to Config.Logger
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -125,6 +130,9 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 		if err := t.createProviders(ctx, cfg, &mp, &tp); err != nil {
 			_ = t.Shutdown(ctx)
 			return nil, err
+		}
+		if cfg.Logger != nil {
+			t.unroute = routeErrors(cfg.Logger)
 		}
 	}
 	t.tracer = tp.Tracer(ScopeName, trace.WithInstrumentationVersion(cfg.Version))
@@ -391,6 +399,9 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 		}
 		if t.reg != nil {
 			errs = append(errs, t.reg.Unregister())
+		}
+		if t.unroute != nil {
+			t.unroute()
 		}
 		if err := errors.Join(errs...); err != nil {
 			t.closeErr = fmt.Errorf("telemetry: shutdown: %w", err)

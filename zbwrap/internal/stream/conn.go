@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/wire"
 )
@@ -78,6 +79,9 @@ func (s *Stream) open(refresh bool) (*conn, error) {
 	md := metadata.MD{}
 	if s.cfg.Headers != nil {
 		h, err := s.cfg.Headers.Headers(ctx, refresh)
+		if e := untrusted(err); e != nil {
+			return nil, e
+		}
 		if err != nil {
 			retry := retryableHeaderError(err) || (ctx.Err() != nil && s.life.Err() == nil)
 			return nil, &Error{Kind: KindAuthentication, Retryable: retry, Msg: "obtain call headers", Err: err}
@@ -97,6 +101,12 @@ func (s *Stream) open(refresh bool) (*conn, error) {
 	}
 	if err != nil {
 		callCancel()
+		if st, ok := status.FromError(err); ok && st.Code() == codes.Unavailable && s.cfg.HandshakeError != nil {
+			if e := untrusted(s.cfg.HandshakeError()); e != nil {
+				e.Code = codes.Unavailable
+				return nil, e
+			}
+		}
 		return nil, err
 	}
 	for _, h := range s.hooks.opened {
@@ -172,7 +182,18 @@ func (s *Stream) serve(c *conn) (*Error, bool) {
 	if err != nil {
 		s.stats.CallFailures++
 	}
+	var failed []*request
+	rejected := isRejection(err) && c.sentIdx > 0
+	if rejected {
+		failed = append(failed, s.rejectLocked(c.sentIdx, err))
+	}
+	failed = s.dropAbandonedLocked(failed)
+	if len(failed) > 0 {
+		s.checkWaitersLocked()
+		s.wakeWaitersLocked()
+	}
 	s.mu.Unlock()
+	s.finish(failed, false)
 	for _, h := range s.hooks.ended {
 		if err == nil {
 			h.OnCallEnded(nil)
@@ -180,7 +201,43 @@ func (s *Stream) serve(c *conn) (*Error, bool) {
 			h.OnCallEnded(err)
 		}
 	}
+	if rejected {
+		s.cfg.Logger.Warn("zerobus request rejected", "table", s.cfg.Table, "records", failed[0].count(), "err", err)
+		// The stream goes on: the requests behind the rejected one are
+		// written again on a new call.
+		return nil, true
+	}
 	return err, acked
+}
+
+// isRejection reports whether a call ended because the server refused the
+// data: a non-retryable transmission status (InvalidArgument, OutOfRange,
+// Unimplemented).
+func isRejection(e *Error) bool {
+	return e != nil && e.Kind == KindTransmission && !e.Retryable && e.Code != codes.OK
+}
+
+// rejectLocked fails the request the server rejected, given that the call
+// ended with a rejection while inFlight requests were written on it and
+// unacknowledged. The server fails a call at its first bad request after
+// acknowledging every request before it, and ingests nothing after it
+// (zerobus-wire.md §1, §4): the bad one is the oldest unacknowledged request,
+// and neither it nor those behind it were ingested by this call. They stay
+// queued and are written again on the next call; it fails, landed on no call
+// but earlier ones.
+func (s *Stream) rejectLocked(inFlight int, e *Error) *request {
+	for _, r := range s.pending[:inFlight] {
+		r.voided++
+	}
+	r := s.pending[0]
+	s.pending[0] = nil
+	s.pending = s.pending[1:]
+	s.queued -= r.bytes
+	r.resolved = true
+	r.err = &Error{Kind: e.Kind, Code: e.Code, Msg: "request rejected by the server", Err: e.Err}
+	s.stats.RequestsFailed++
+	s.stats.RecordsFailed += int64(r.count())
+	return r
 }
 
 // sendLoop writes pending requests in order, numbering them from 0 on this
@@ -325,7 +382,7 @@ func (c *conn) ack(w int64) {
 		r.resolved = true
 		records += r.count()
 		nbytes += r.bytes
-		if r.attempts > 1 {
+		if r.attempts-r.voided > 1 {
 			s.stats.AckedAfterReplay++
 			s.stats.RecordsMaybeDup += int64(r.count())
 		}
@@ -368,8 +425,25 @@ func (c *conn) closeSignal(d time.Duration) {
 	c.drainTimer = time.AfterFunc(max(d, 0), func() { c.end(nil) })
 }
 
-// checkAck ends the call if nothing was acknowledged for AckTimeout while
-// requests were in flight.
+// ackLimitLocked is how long the call may go without an ack: AckTimeout,
+// or less while its oldest request in flight was abandoned.
+func (c *conn) ackLimitLocked() time.Duration {
+	s := c.s
+	if c.sentIdx > 0 && s.pending[0].abandoned {
+		return min(abandonedAckTimeout, s.cfg.AckTimeout)
+	}
+	return s.cfg.AckTimeout
+}
+
+// armAckTimerLocked makes the ack timer fire when the current limit is
+// reached.
+func (c *conn) armAckTimerLocked() {
+	c.ackTimer.Reset(max(c.ackLimitLocked()-time.Since(c.lastProgress), 0))
+	c.timerArmed = true
+}
+
+// checkAck ends the call if nothing was acknowledged for AckTimeout (less
+// when the oldest request was abandoned) while requests were in flight.
 func (c *conn) checkAck() {
 	s := c.s
 	s.mu.Lock()
@@ -378,11 +452,15 @@ func (c *conn) checkAck() {
 		c.timerArmed = false
 		return
 	}
+	limit := c.ackLimitLocked()
 	idle := time.Since(c.lastProgress)
-	if idle >= s.cfg.AckTimeout {
-		c.endLocked(&Error{Kind: KindConnection, Retryable: true,
-			Msg: fmt.Sprintf("nothing acknowledged for %s with %d requests in flight", s.cfg.AckTimeout, c.sentIdx), Err: ErrNoAck})
+	if idle >= limit {
+		msg := fmt.Sprintf("nothing acknowledged for %s with %d requests in flight", limit, c.sentIdx)
+		if limit < s.cfg.AckTimeout {
+			msg += ", the oldest abandoned by its caller"
+		}
+		c.endLocked(&Error{Kind: KindConnection, Retryable: true, Msg: msg, Err: ErrNoAck})
 		return
 	}
-	c.ackTimer.Reset(s.cfg.AckTimeout - idle)
+	c.ackTimer.Reset(limit - idle)
 }

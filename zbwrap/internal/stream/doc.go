@@ -39,15 +39,28 @@
 // MaxAttempts consecutive failures without an ack, or on a fatal code, every
 // pending request fails and the stream is finished.
 //
-// Each request remembers how many calls it was written on. A failed request
-// written at least once may have landed (MayHaveLanded); an acknowledged
-// request written more than once may be stored twice (at-least-once
+// Rejection: a call that ends with a rejection of the data (InvalidArgument,
+// OutOfRange, Unimplemented) while requests are in flight fails only the
+// oldest of them. The server fails a call at its first bad request, after
+// acknowledging every request before it, and ingests nothing after it; so
+// the requests behind the rejected one stay queued and the next call, opened
+// at once (recovery disabled or not), writes them again. The stream goes on.
+//
+// Each request remembers how many calls it was written on, and on how many
+// of those it certainly was not ingested (its call failed at it or at a
+// request before it). A failed request written on a call that may have
+// ingested it may have landed (MayHaveLanded); an acknowledged request
+// written on more than one such call may be stored twice (at-least-once
 // delivery).
 //
 // Give-up semantics: a queued request is never dropped silently. A caller
 // that stops waiting calls Batch.Abandon: requests never written are
 // withdrawn and fail with ErrAbandoned (they cannot land); requests already
-// written stay queued, are replayed if needed, and resolve as usual. Close
+// written stay until the call they were written on ends (they may be
+// acknowledged meanwhile), then fail with ErrPending (MayHaveLanded) instead
+// of being written again. While the oldest request in flight is abandoned,
+// the call ends after a second without an ack instead of AckTimeout, so that
+// nothing queued behind a caller that gave up waits out a stall. Close
 // flushes (bounded), half-closes the call, waits for the server to end it,
 // and fails whatever is still unresolved with ErrClosed; it always returns
 // with every request resolved and every goroutine gone.

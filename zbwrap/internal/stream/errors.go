@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -100,15 +101,22 @@ var (
 	ErrAbandoned = errors.New("abandoned before it was sent")
 	// ErrBadFrames: SendFramed was given frames that do not hold its records.
 	ErrBadFrames = errors.New("frames do not match the records")
+	// ErrUntrustedCertificate: the server's TLS certificate failed
+	// verification (unknown authority, wrong host name, expired). Retrying
+	// cannot help: the client must be told which CA to trust.
+	ErrUntrustedCertificate = errors.New("server certificate not trusted")
 	// ErrPending: the caller gave up while the request, already written,
-	// still awaited its acknowledgement. It stays queued; it may land.
+	// still awaited its acknowledgement. It may land; it is not written
+	// again once its call ends.
 	ErrPending = errors.New("written and awaiting acknowledgement")
 )
 
 // Retry classification (zerobus-wire.md §4), applied to how a call ended:
 //
 //	gRPC code                                  kind            retried
-//	InvalidArgument, OutOfRange, Unimplemented transmission    no
+//	InvalidArgument, OutOfRange, Unimplemented transmission    no; on an open call only the oldest
+//	                                                             request in flight fails, the rest
+//	                                                             is written on a new call
 //	NotFound                                   configuration   no
 //	PermissionDenied                           authentication  no
 //	Unauthenticated                            authentication  once, after a forced token refresh
@@ -116,6 +124,7 @@ var (
 //	  OK with requests in flight; no ack
 //	  within AckTimeout; bad ack
 //	CloseStreamSignal                          -               reconnect without counting an attempt
+//	TLS certificate verification failed       connection      no (ErrUntrustedCertificate)
 //
 // fatalCode reports the codes that stop a stream at once.
 func fatalCode(c codes.Code) (Kind, bool) {
@@ -150,6 +159,21 @@ func classify(op string, err error) *Error {
 		return &Error{Kind: kind, Code: st.Code(), Msg: op, Err: err}
 	}
 	return &Error{Kind: KindConnection, Retryable: true, Code: st.Code(), Msg: op, Err: err}
+}
+
+// untrusted returns the stream failure for err if err (or one it wraps) is a
+// failed TLS certificate verification, else nil. crypto/tls reports every
+// verification failure (unknown authority, host name, validity) as a
+// *tls.CertificateVerificationError.
+func untrusted(err error) *Error {
+	var cve *tls.CertificateVerificationError
+	if err == nil || !errors.As(err, &cve) {
+		return nil
+	}
+	return &Error{Kind: KindConnection,
+		Msg: "the server's TLS certificate is not trusted; if it is signed by a private CA, trust that CA " +
+			"(tls_ca_file in Python, WithRootCAs or WithTLSConfig in Go)",
+		Err: fmt.Errorf("%w: %w", ErrUntrustedCertificate, err)}
 }
 
 // retryableHeaderError reports whether a header source failure may succeed

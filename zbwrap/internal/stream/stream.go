@@ -66,7 +66,8 @@ type Config struct {
 	MaxUnwrittenBytes int
 
 	// DisableRecovery fails every pending request on the first retryable
-	// failure instead of reconnecting.
+	// failure instead of reconnecting. A rejected request is not such a
+	// failure: the requests behind it go on a new call regardless.
 	DisableRecovery bool
 	// MaxAttempts is how many reconnections follow consecutive failures
 	// before the stream gives up (RetryExhausted). A call that gets an ack
@@ -79,6 +80,13 @@ type Config struct {
 	AckTimeout    time.Duration
 	FlushTimeout  time.Duration
 	CreateTimeout time.Duration
+
+	// HandshakeError, if set, reports why the latest TLS handshake of the
+	// connection failed certificate verification (nil if it did not): gRPC
+	// passes only the text of a handshake failure on to the call. A call
+	// that fails to open with Unavailable while it reports one fails the
+	// stream at once (ErrUntrustedCertificate).
+	HandshakeError func() error
 
 	// Hooks receive events; each is type-asserted once to the Hook*
 	// interfaces it implements.
@@ -138,7 +146,7 @@ type Stats struct {
 	RecordsFailed    int64
 	ReplayedRequests int64 // writes of a request already written on an earlier call
 	ReplayedRecords  int64
-	AckedAfterReplay int64 // acknowledged requests that had been written more than once
+	AckedAfterReplay int64 // acknowledged requests written on more than one call that may have ingested them
 	RecordsMaybeDup  int64 // records of those requests
 }
 
@@ -211,9 +219,18 @@ type request struct {
 
 	// Guarded by Stream.mu.
 	attempts int // calls it was written on
-	resolved bool
-	err      error // nil when acknowledged
+	// voided counts the calls it was written on that certainly did not
+	// ingest it: the server rejected it, or rejected a request before it.
+	// attempts-voided calls may hold it.
+	voided    int
+	abandoned bool // written, then its caller gave up (Batch.Abandon)
+	resolved  bool
+	err       error // nil when acknowledged
 }
+
+// mayHaveLanded reports whether a call that may have ingested r was given
+// it (or is being given it now).
+func (r *request) mayHaveLanded() bool { return r.attempts > r.voided }
 
 // count is the number of records of the request.
 func (r *request) count() int { return r.end - r.start }
@@ -251,7 +268,9 @@ type Outcome struct {
 	Attempts int
 	// MayHaveLanded is true for a failed request that reached the network at
 	// least once (written on a call that then failed before acknowledging
-	// it), or that is still queued: the server may hold its records.
+	// it), or that is still queued: the server may hold its records. A call
+	// that failed at the request (rejected it) or at one before it did not
+	// ingest it.
 	MayHaveLanded bool
 	// Pending is true when the request is still unresolved (only after
 	// Abandon).
@@ -299,28 +318,44 @@ func (b *Batch) Outcomes() []Outcome {
 			o.Err = &Error{Kind: KindTransmission, Retryable: true, Msg: "outcome unknown", Err: err}
 		case r.err != nil:
 			o.Err = r.err
-			o.MayHaveLanded = r.attempts > 0
+			o.MayHaveLanded = r.mayHaveLanded()
 		}
 		out[i] = o
 	}
 	return out
 }
 
+// abandonedAckTimeout is how long a call may go without an ack while the
+// oldest request in flight on it was abandoned (capped by AckTimeout). Its
+// caller has given up, and requests queued behind it should not wait out
+// the full ack timeout of a call that stalled before they came.
+const abandonedAckTimeout = time.Second
+
 // Abandon is called when the caller stops waiting for the batch. Requests
 // never written to the network are withdrawn and fail with cause (they will
-// never land); requests already written stay queued until acknowledged or
-// failed, since the server may hold them, and Outcomes reports them Pending.
+// never land). Requests already written may be held by the server: they stay
+// until the call they were written on ends, and Outcomes reports them
+// Pending; then, unless acknowledged in the meantime, they fail
+// (MayHaveLanded) instead of being written again. A call whose oldest
+// request in flight was abandoned is ended if nothing is acknowledged for a
+// second (abandonedAckTimeout) rather than AckTimeout, so that the requests
+// behind it move to a new call soon.
 func (b *Batch) Abandon(cause error) {
 	s := b.s
 	var withdrawn []*request
 	s.mu.Lock()
 	b.abandoned = cause
+	c := s.conn
 	for _, r := range b.reqs {
-		if r.resolved || !r.queued || r.attempts > 0 {
+		if r.resolved || !r.queued {
 			continue
 		}
 		i := sort.Search(len(s.pending), func(i int) bool { return s.pending[i].offset >= r.offset })
 		if i == len(s.pending) || s.pending[i] != r {
+			continue
+		}
+		if c != nil && i < c.sentIdx {
+			r.abandoned = true // in flight: its call decides
 			continue
 		}
 		last := len(s.pending) - 1
@@ -328,17 +363,54 @@ func (b *Batch) Abandon(cause error) {
 		s.pending[last] = nil
 		s.pending = s.pending[:last]
 		r.resolved = true
-		r.err = &Error{Kind: KindTransmission, Retryable: true, Msg: "request withdrawn",
-			Err: fmt.Errorf("%w: %w", ErrAbandoned, cause)}
+		r.err = abandonedError(r, cause)
 		s.queued -= r.bytes
 		withdrawn = append(withdrawn, r)
 	}
 	if len(withdrawn) > 0 {
+		s.stats.RequestsFailed += int64(len(withdrawn))
+		for _, r := range withdrawn {
+			s.stats.RecordsFailed += int64(r.count())
+		}
 		s.checkWaitersLocked()
 		s.wakeWaitersLocked()
 	}
+	if c != nil && c.sentIdx > 0 && s.pending[0].abandoned {
+		c.armAckTimerLocked()
+	}
 	s.mu.Unlock()
 	s.finish(withdrawn, false)
+}
+
+// abandonedError is the failure of a request its caller gave up on.
+func abandonedError(r *request, cause error) *Error {
+	if r.mayHaveLanded() {
+		return &Error{Kind: KindTransmission, Retryable: true, Msg: "abandoned after it was written; not written again",
+			Err: fmt.Errorf("%w: %w", ErrPending, cause)}
+	}
+	return &Error{Kind: KindTransmission, Retryable: true, Msg: "request withdrawn",
+		Err: fmt.Errorf("%w: %w", ErrAbandoned, cause)}
+}
+
+// dropAbandonedLocked fails the abandoned requests still pending when the
+// call they were written on has ended, and appends them to failed.
+func (s *Stream) dropAbandonedLocked(failed []*request) []*request {
+	kept := s.pending[:0]
+	for _, r := range s.pending {
+		if !r.abandoned {
+			kept = append(kept, r)
+			continue
+		}
+		r.resolved = true
+		r.err = abandonedError(r, r.batch.abandoned)
+		s.queued -= r.bytes
+		s.stats.RequestsFailed++
+		s.stats.RecordsFailed += int64(r.count())
+		failed = append(failed, r)
+	}
+	clear(s.pending[len(kept):])
+	s.pending = kept
+	return failed
 }
 
 // Send splits records into requests under the size limit and queues them,

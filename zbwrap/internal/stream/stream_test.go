@@ -188,8 +188,11 @@ func TestFatalCodes(t *testing.T) {
 					if where == zerobustest.FaultFailCreate && o.MayHaveLanded {
 						t.Errorf("records [%d,%d) never written but MayHaveLanded", o.Start, o.End)
 					}
-					if where == zerobustest.FaultFailCall && !o.MayHaveLanded {
-						t.Errorf("records [%d,%d) written on the failed call but not MayHaveLanded", o.Start, o.End)
+					// A rejected request was not ingested (the call failed at
+					// it); other fatal codes leave what was written in doubt.
+					rejected := where == zerobustest.FaultFailCall && tt.kind == KindTransmission
+					if where == zerobustest.FaultFailCall && o.MayHaveLanded == rejected {
+						t.Errorf("records [%d,%d) written on the failed call: MayHaveLanded %v", o.Start, o.End, o.MayHaveLanded)
 					}
 				}
 				if failed != 300 {
@@ -197,6 +200,14 @@ func TestFatalCodes(t *testing.T) {
 				}
 				if s.Stats().Opens > 1 || s.Stats().OpenFailures > 1 {
 					t.Errorf("a fatal code was retried: %+v", s.Stats())
+				}
+				if where == zerobustest.FaultFailCall && tt.kind == KindTransmission {
+					// A rejection fails its request, not the stream.
+					if s.Err() != nil {
+						t.Errorf("stream error %v after a rejected request", s.Err())
+					}
+					allAcked(t, waitBatch(t, mustSend(t, s, records(0, 1, 1))))
+					return
 				}
 				if kindOf(s.Err()) != tt.kind {
 					t.Errorf("stream error %v", s.Err())
@@ -507,11 +518,11 @@ func TestAbandon(t *testing.T) {
 			t.Fatalf("Flush after the only request was withdrawn: %v", err)
 		}
 	})
-	t.Run("written stays queued until acked", func(t *testing.T) {
+	t.Run("written stays until its call ends", func(t *testing.T) {
 		checkLeaks(t)
 		srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks}))
 		cfg, _ := fastConfig(t, srv)
-		cfg.AckTimeout = 300 * time.Millisecond
+		cfg.AckTimeout = 30 * time.Second
 		s := newStream(t, dial(t, srv), cfg)
 		b := mustSend(t, s, records(0, 10, 10))
 		eventually(t, "the request to be written", func() bool { return s.Stats().RequestsWritten > 0 })
@@ -520,10 +531,35 @@ func TestAbandon(t *testing.T) {
 		if !outs[0].Pending || !outs[0].MayHaveLanded || !errors.Is(outs[0].Err, ErrPending) {
 			t.Fatalf("outcome after abandon: %+v", outs[0])
 		}
-		// The ack timeout reconnects, the request is replayed and acked.
-		allAcked(t, waitBatch(t, b))
-		if s.Stats().AckedAfterReplay != 1 {
-			t.Fatalf("stats %+v", s.Stats())
+		// The stalled call ends long before the ack timeout; the abandoned
+		// request fails there, the one behind it goes on a new call.
+		start := time.Now()
+		next := mustSend(t, s, records(10, 10, 10))
+		outs = waitBatch(t, b)
+		if !errors.Is(outs[0].Err, ErrPending) || !errors.Is(outs[0].Err, context.Canceled) || !outs[0].MayHaveLanded || outs[0].Pending {
+			t.Fatalf("abandoned outcome: %+v", outs[0])
+		}
+		allAcked(t, waitBatch(t, next))
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("the request behind an abandoned one took %s", d)
+		}
+		if st := s.Stats(); st.ReplayedRequests != 1 || st.RequestsFailed != 1 || st.Opens != 2 {
+			t.Fatalf("stats %+v: want only the live request written again", st)
+		}
+	})
+	t.Run("written on a call that ended", func(t *testing.T) {
+		checkLeaks(t)
+		srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks}))
+		cfg, _ := fastConfig(t, srv)
+		cfg.AckTimeout = 100 * time.Millisecond
+		cfg.BaseDelay, cfg.MaxDelay = time.Minute, time.Minute
+		s := newStream(t, dial(t, srv), cfg)
+		b := mustSend(t, s, records(0, 10, 10))
+		eventually(t, "the call to fail", func() bool { return s.Stats().CallFailures > 0 })
+		b.Abandon(context.Canceled)
+		outs := b.Outcomes()
+		if outs[0].Pending || !outs[0].MayHaveLanded || !errors.Is(outs[0].Err, ErrPending) {
+			t.Fatalf("outcome after abandon between calls: %+v", outs[0])
 		}
 	})
 }
