@@ -27,6 +27,9 @@ records through ``pyzerobus.engine``).
 
 from __future__ import annotations
 
+import logging
+
+from ._input import ArrowArrayExportable, ArrowStreamExportable, SendInput
 from .aio import AsyncZerobusWrapper
 from .config import WrapperConfiguration
 from .errors import (
@@ -45,6 +48,10 @@ from .wrapper import ZerobusWrapper
 
 __version__ = "0.1.0"
 
+# A library leaves output to the application: without a handler configured,
+# records go nowhere (not to stderr through logging.lastResort).
+logging.getLogger("pyzerobus").addHandler(logging.NullHandler())
+
 
 def engine_version() -> str:
     """The version of the Go engine inside this package."""
@@ -54,6 +61,8 @@ def engine_version() -> str:
 
 
 __all__ = [
+    "ArrowArrayExportable",
+    "ArrowStreamExportable",
     "AsyncZerobusWrapper",
     "AuthenticationError",
     "ConfigProblem",
@@ -63,6 +72,7 @@ __all__ = [
     "ErrorStats",
     "FailedRow",
     "RetryExhausted",
+    "SendInput",
     "TokenRefreshError",
     "TransmissionError",
     "TransmissionResult",

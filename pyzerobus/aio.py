@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, Optional
 
 from . import _engine
+from ._input import SendInput
 from ._progress import make_progress
 from .config import WrapperConfiguration
 from .errors import TransmissionError, ZerobusError
@@ -128,6 +129,8 @@ class AsyncZerobusWrapper:
             self._seq = int(out["seq"])
             for op in out["ops"]:
                 self._resolve(int(op))
+            if out["ops"] or time.monotonic() - self._sync._last_drain > 1.0:
+                self._sync._drain_logs()
             for op in [o for o, f in self._futures.items() if f.done()]:  # cancelled awaiters
                 del self._futures[op]
 
@@ -171,7 +174,12 @@ class AsyncZerobusWrapper:
     # ------------------------------------------------------------ sending
 
     async def send_batch(
-        self, data: Any, *, progress: bool = False, strict: bool = False, timeout: Optional[float] = None
+        self,
+        data: SendInput,
+        *,
+        progress: bool = False,
+        strict: bool = False,
+        timeout: Optional[float] = None,
     ) -> TransmissionResult:
         """Send data and wait until every row is resolved (see :meth:`ZerobusWrapper.send_batch`)."""
         self._bind_loop()
@@ -190,7 +198,7 @@ class AsyncZerobusWrapper:
         _raise_for(res, strict)
         return res
 
-    async def send_batch_async(self, data: Any) -> int:
+    async def send_batch_async(self, data: SendInput) -> int:
         """Hand data to the engine and return its offset (see :meth:`ZerobusWrapper.send_batch_async`)."""
         self._bind_loop()
         op, _ = await asyncio.to_thread(self._sync._start, data)

@@ -204,6 +204,9 @@ def error_from_info(info: dict[str, Any], result: Optional[TransmissionResult] =
         "result": result,
     }
     message = str(info.get("message") or kind)
+    # An error raised by Python code that produced the input comes back
+    # through the Arrow C stream with pyarrow's traceback appended.
+    message = message.split(". Detail: Python exception:", 1)[0]
     if cls is ConfigurationError:
         problems = [
             ConfigProblem(_SETTING_NAMES.get(p["setting"], p["setting"]), p["message"])

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Optional
 
 from . import _engine
-from ._input import to_source
+from ._input import SendInput, to_source
 from ._progress import Progress, make_progress
 from .config import WrapperConfiguration
 from .errors import TransmissionError, ZerobusError
@@ -24,6 +24,9 @@ __all__ = ["ZerobusWrapper"]
 logger = logging.getLogger("pyzerobus")
 _engine_logger = logging.getLogger("pyzerobus.engine")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+# Attributes of every LogRecord: an engine attribute of the same name is
+# passed as engine_<name>.
+_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 # How long one native wait may block: the bound on how late Ctrl-C is seen.
 _WAIT_SLICE_MS = 200
@@ -103,7 +106,7 @@ class ZerobusWrapper:
         otel = {k: v for k, v in os.environ.items() if k.startswith("OTEL_")}
         _engine.call(mod.SetOTelEnvironment, json.dumps(otel))
         self._native = _engine.call(
-            mod.NewWrapper, config.to_json(), logger.getEffectiveLevel(), self._notify
+            mod.NewWrapper, config.to_json(), _engine_logger.getEffectiveLevel(), self._notify
         )
         self._lock = threading.Lock()
         self._pending: dict[int, None] = {}  # async offsets not yet reported, ascending
@@ -115,7 +118,7 @@ class ZerobusWrapper:
 
     # ------------------------------------------------------------ plumbing
 
-    def _start(self, data: Any) -> tuple[int, Optional[int]]:
+    def _start(self, data: SendInput) -> tuple[int, Optional[int]]:
         """Hand data to the engine; return the operation id and the row count if known."""
         if self._closed:
             raise TransmissionError("the wrapper is closed", op="send")
@@ -172,8 +175,15 @@ class ZerobusWrapper:
         text = _engine.call(self._native.Logs)
         for line in text.splitlines():
             rec = json.loads(line)
-            attrs = " ".join(f"{k}={v}" for k, v in (rec.get("attrs") or {}).items())
-            _engine_logger.log(_LEVELS.get(rec["level"], logging.INFO), "%s %s", rec["message"], attrs)
+            attrs = rec.get("attrs") or {}
+            level = _LEVELS.get(rec["level"], logging.INFO)
+            if not _engine_logger.isEnabledFor(level):
+                continue
+            # The attributes are in the text for plain handlers, and each one
+            # an attribute of the record (``extra``) for structured ones.
+            text_attrs = " ".join(f"{k}={v}" for k, v in attrs.items())
+            extra = {(k if k not in _RESERVED else f"engine_{k}"): v for k, v in attrs.items()}
+            _engine_logger.log(level, "%s %s", rec["message"], text_attrs, extra=extra)
 
     def _deadline(self, timeout: Optional[float]) -> Optional[float]:
         return None if timeout is None else time.monotonic() + timeout
@@ -211,15 +221,22 @@ class ZerobusWrapper:
     # ------------------------------------------------------------ sending
 
     def send_batch(
-        self, data: Any, *, progress: bool = False, strict: bool = False, timeout: Optional[float] = None
+        self,
+        data: SendInput,
+        *,
+        progress: bool = False,
+        strict: bool = False,
+        timeout: Optional[float] = None,
     ) -> TransmissionResult:
         """Send data and wait until every row is durably acknowledged or has failed.
 
         Args:
             data: a pyarrow Table, RecordBatch or RecordBatchReader, a pandas
-                or polars DataFrame, an object with ``__arrow_c_stream__``, an
-                ``arrow_array_stream`` PyCapsule, or Arrow IPC bytes. Streams
-                are consumed batch by batch.
+                or polars DataFrame, a polars LazyFrame, a pyarrow Dataset or
+                Scanner, an object with ``__arrow_c_stream__``, an
+                ``arrow_array_stream`` PyCapsule, Arrow IPC bytes, a path or
+                list of paths of Parquet or Arrow IPC files, or an iterable of
+                RecordBatches. Streams are consumed batch by batch.
             progress: show a progress bar (tqdm if installed).
             strict: raise when any row fails, not only when all do.
             timeout: seconds to wait at most; then the send is cancelled and
@@ -259,7 +276,7 @@ class ZerobusWrapper:
         _raise_for(res, strict)
         return res
 
-    def send_batch_async(self, data: Any) -> int:
+    def send_batch_async(self, data: SendInput) -> int:
         """Hand data to the engine and return at once with the send's offset.
 
         Offsets grow with every send of this wrapper. The data is read and

@@ -217,7 +217,7 @@ def test_foreign_objects_raise_conversion_error() -> None:
         for obj, pattern in [
             (object(), "cannot send a builtins.object"),
             ({"id": [1, 2]}, "cannot send a builtins.dict"),
-            ([1, 2, 3], "cannot send a builtins.list"),
+            ([1, 2, 3], "the iterable yielded a int: expected pyarrow RecordBatches"),
             (Broken(), "producer exploded"),
             (NotACapsule(), "did not return"),
             (BadArray(), "no array today"),

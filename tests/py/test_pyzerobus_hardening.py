@@ -127,8 +127,9 @@ def test_close_timeout_bounds_the_whole_shutdown(local_server: LocalServer, tabl
 # "close") of a wrapper whose server no longer acknowledges, until Ctrl-C.
 STALLED_CHILD = textwrap.dedent(
     """
-    import json, sys, time
+    import json, logging, sys, time
     import pyarrow as pa, pyzerobus
+    logging.basicConfig(level=logging.WARNING)  # the warnings a user would see
     endpoint, workspace, cid, secret, table, mode = sys.argv[1:7]
     cfg = pyzerobus.WrapperConfiguration(endpoint=endpoint, unity_catalog_url=workspace,
         client_id=cid, client_secret=secret, table_name=table)  # flush_timeout_ms: 300 s

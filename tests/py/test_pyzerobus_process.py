@@ -20,9 +20,10 @@ from pyzerobus import ZerobusWrapper
 # A child process: connects to the server given in argv, prints JSON lines.
 CHILD_PRELUDE = textwrap.dedent(
     """
-    import json, resource, sys, time
+    import json, logging, resource, sys, time
     import pyarrow as pa
     import pyzerobus
+    logging.basicConfig(level=logging.WARNING)  # the warnings a user would see
 
     endpoint, workspace, client_id, secret, table = sys.argv[1:6]
     cfg = pyzerobus.WrapperConfiguration(

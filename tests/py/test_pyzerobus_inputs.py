@@ -1,0 +1,188 @@
+"""The inputs users hand over and what they meet on import and in their logs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import LocalServer, arm_fault, read_delta, wrapper_config
+from pyzerobus import AsyncZerobusWrapper, ConversionError, WrapperConfiguration, ZerobusWrapper
+
+
+def ids_table(first: int, n: int) -> pa.Table:
+    ids = pa.array(range(first, first + n), pa.int64())
+    return pa.table({"id": ids, "note": [f"n{i}" for i in range(n)]})
+
+
+def test_every_new_input_kind_lands_in_the_table(
+    local_server: LocalServer, table_name: str, tmp_path: pathlib.Path
+) -> None:
+    files = tmp_path / "files"
+    files.mkdir()
+    pq.write_table(ids_table(0, 300), files / "a.parquet", row_group_size=100)
+    with pa.OSFile(str(files / "b.arrow"), "wb") as f, pa.ipc.new_file(f, ids_table(300, 100).schema) as w:
+        w.write_table(ids_table(300, 100))
+    with pa.OSFile(str(files / "c.arrows"), "wb") as f, pa.ipc.new_stream(f, ids_table(400, 100).schema) as w:
+        w.write_table(ids_table(400, 100), max_chunksize=30)
+    (files / "_SUCCESS").write_text("")  # marker files are not data
+    parquet_dir = tmp_path / "dataset"
+    parquet_dir.mkdir()
+    pq.write_table(ids_table(1500, 100), parquet_dir / "part-0.parquet")
+
+    cfg = wrapper_config(local_server, table_name)
+    sent = {}
+    with ZerobusWrapper(cfg) as w:
+        sent["directory"] = w.send_batch(files).successful_count  # Parquet, IPC file, IPC stream
+        sent["paths"] = w.send_batch([str(files / "b.arrow"), files / "a.parquet"]).successful_count
+        sent["path"] = w.send_batch(str(files / "c.arrows")).successful_count
+        gen = (b for b in ids_table(500, 200).to_batches(max_chunksize=50))
+        sent["generator"] = w.send_batch(gen).successful_count
+        sent["list"] = w.send_batch([ids_table(700, 100), *ids_table(800, 100).to_batches()]).successful_count
+        pf = pq.ParquetFile(files / "a.parquet")
+        sent["iter_batches"] = w.send_batch(pf.iter_batches(batch_size=64)).successful_count
+        sent["dataset"] = w.send_batch(ds.dataset(parquet_dir)).successful_count
+        scanner = ds.dataset(parquet_dir).scanner(filter=ds.field("id") < 1550)
+        sent["scanner"] = w.send_batch(scanner).successful_count
+        lazy = pl.LazyFrame(ids_table(900, 600)).filter(pl.col("id") % 2 == 0)
+        sent["lazyframe"] = w.send_batch(lazy).successful_count
+    assert sent == {
+        "directory": 500,
+        "paths": 400,
+        "path": 100,
+        "generator": 200,
+        "list": 200,
+        "iter_batches": 300,
+        "dataset": 100,
+        "scanner": 50,
+        "lazyframe": 300,
+    }
+    ids = read_delta(local_server, table_name).column("id").to_pylist()
+    assert len(ids) == sum(sent.values())
+    assert sorted(set(ids)) == sorted(set(range(0, 900)) | set(range(900, 1500, 2)) | set(range(1500, 1600)))
+
+
+def test_bad_inputs_are_conversion_errors_naming_the_cause(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "x.csv").write_text("id\n1\n")
+    pq.write_table(pa.table({"other": [1]}), tmp_path / "b.parquet")
+    pq.write_table(ids_table(0, 3), tmp_path / "a.parquet")
+    with ZerobusWrapper(
+        endpoint="http://127.0.0.1:1",
+        unity_catalog_url="http://127.0.0.1:1",
+        client_id="id",
+        client_secret="s",
+        table_name="main.pytest.inputs",
+        zerobus_writer_disabled=True,
+    ) as w:
+        with pytest.raises(ConversionError, match=r"x\.csv: not a Parquet or Arrow IPC file"):
+            w.send_batch(tmp_path / "x.csv")
+        with pytest.raises(ConversionError, match="no such file"):
+            w.send_batch(tmp_path / "missing.parquet")
+        with pytest.raises(ConversionError, match="yielded no RecordBatch"):
+            w.send_batch(iter([]))
+        with pytest.raises(ConversionError, match="yielded a int"):
+            w.send_batch(iter([1, 2]))
+        with pytest.raises(ConversionError, match=r"b\.parquet has another schema than .*a\.parquet") as info:
+            w.send_batch([tmp_path / "a.parquet", tmp_path / "b.parquet"])
+        assert "Traceback" not in str(info.value)
+        assert info.value.result is not None and info.value.result.successful_count == 3  # a.parquet's rows
+
+
+def test_pandas_named_index_is_a_column_and_unnamed_ones_are_left_out(
+    local_server: LocalServer, table_name: str
+) -> None:
+    named = pd.DataFrame({"note": ["a", "b"]}, index=pd.Index([10, 11], name="id"))
+    # An index level becomes the last column; order matters to the table.
+    unnamed = pd.DataFrame({"note": ["c", "d"], "id": [12, 13]}, index=pd.Index([7, 9]))  # not a RangeIndex
+    with ZerobusWrapper(wrapper_config(local_server, table_name)) as w:
+        assert w.send_batch(named).successful_count == 2
+        assert w.send_batch(unnamed).successful_count == 2
+    table = read_delta(local_server, table_name)
+    assert sorted(table.column_names) == ["id", "note"]
+    assert sorted(zip(table.column("id").to_pylist(), table.column("note").to_pylist())) == [
+        (10, "a"),
+        (11, "b"),
+        (12, "c"),
+        (13, "d"),
+    ]
+
+
+def test_import_needs_no_pandas_and_public_modules_need_only_declared_dependencies() -> None:
+    # Every third-party import outside the declared dependencies (and theirs)
+    # is refused, as in a clean virtualenv with only `pip install pyzerobus`.
+    script = textwrap.dedent(
+        """
+        import importlib, importlib.metadata as md, re, sys, sysconfig
+
+        def closure(dist, seen):
+            if dist in seen:
+                return
+            seen.add(dist)
+            for req in md.requires(dist) or []:
+                if "extra ==" in req:
+                    continue
+                closure(re.split(r"[ ;<>=!~\\[(]", req, maxsplit=1)[0].lower().replace("_", "-"), seen)
+
+        allowed_dists = set()
+        closure("pyzerobus", allowed_dists)
+        allowed = {"pyzerobus"}
+        for top, dists in md.packages_distributions().items():
+            if any(d.lower().replace("_", "-") in allowed_dists for d in dists):
+                allowed.add(top)
+
+        class Refuse:
+            def find_spec(self, name, path=None, target=None):
+                top = name.split(".")[0]
+                if top in allowed or top in sys.stdlib_module_names or top in sys.builtin_module_names:
+                    return None
+                if name in sys.modules:
+                    return None
+                raise ImportError(f"{name} is not a declared dependency")
+
+        sys.meta_path.insert(0, Refuse())
+        import pyzerobus
+        assert "pandas" not in sys.modules, "import pyzerobus imported pandas"
+        for mod in ("debug", "aio", "result", "config", "errors"):
+            importlib.import_module("pyzerobus." + mod)
+        print(sorted(m for m in ("pandas", "polars", "tqdm", "deltalake") if m in sys.modules))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_engine_records_reach_logging_with_their_attributes(
+    local_server: LocalServer, table_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert any(isinstance(h, logging.NullHandler) for h in logging.getLogger("pyzerobus").handlers)
+    cfg: WrapperConfiguration = wrapper_config(local_server, table_name)
+
+    async def main() -> None:
+        async with AsyncZerobusWrapper(cfg) as w:
+            await w.send_batch(ids_table(0, 10))
+            arm_fault(local_server, kind="fail_call", code="Unavailable")  # one recovery: a warning
+            res = await w.send_batch(ids_table(10, 10))
+            assert res.success
+
+    with caplog.at_level(logging.DEBUG, logger="pyzerobus.engine"):
+        asyncio.run(main())
+    engine = [r for r in caplog.records if r.name == "pyzerobus.engine"]
+    assert engine, "no engine record reached logging on the async path"
+    # The recovery's record, its attributes on the record itself.
+    reconnect = [r for r in engine if "reconnecting" in r.getMessage()]
+    assert reconnect, [r.getMessage() for r in engine]
+    rec = reconnect[0]
+    assert getattr(rec, "table", None) == table_name
+    assert getattr(rec, "attempt", None) == 1
+    assert "Unavailable" in str(getattr(rec, "err", ""))
