@@ -369,6 +369,11 @@ func TestTelemetryOverOTLP(t *testing.T) {
 // A collector that never answers neither fails nor holds up sends, and
 // Close still returns.
 func TestTelemetryCollectorHung(t *testing.T) {
+	// An export the collector does not answer goes on after Close returns,
+	// with its retries, for up to the exporter's timeout (10 s by default):
+	// shortened here so that the exporters' goroutines end soon after.
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "300")
+	checkLeaks(t)
 	col, err := telemetrytest.NewCollector(context.Background(), telemetrytest.WithDelay(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
