@@ -98,8 +98,10 @@ type Config struct {
 	TableName string `yaml:"table_name"`
 
 	// ObservabilityEnabled turns on OpenTelemetry metrics and traces,
-	// exported over OTLP (and to standard output with ObservabilityStdout).
-	// See package telemetry for the instruments and spans.
+	// exported over OTLP (and to standard output with ObservabilityStdout)
+	// by the exporters of WithExporters; New refuses it without them (see
+	// package telemetry/otelsetup). See package telemetry for the
+	// instruments and spans.
 	ObservabilityEnabled bool `yaml:"observability_enabled"`
 	// ObservabilityOTLPEndpoint is the OTLP collector: a URL
 	// (http://host:4317 is plaintext) or host:port (TLS). Empty: the
