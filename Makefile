@@ -27,6 +27,7 @@ deps: go-deps py-deps
 
 go-deps:
 	$(GO) mod download
+	cd internal/tools && $(GO) mod download
 	cd tests/go/conformance && $(CONFORMANCE_ENV) $(GO) mod download
 
 py-deps: $(VENV)/.deps-stamp
@@ -40,7 +41,7 @@ $(VENV)/.deps-stamp: requirements-dev.txt
 ## py-build: build the pyzerobus package (Go engine through gopy) and install it into .venv.
 py-build: $(VENV)/.pyzerobus-stamp
 
-PY_PKG_SOURCES := pyproject.toml go.mod go.sum $(shell find bindings zbwrap pyzerobus pybuild \
+PY_PKG_SOURCES := pyproject.toml go.mod go.sum internal/tools/go.mod $(shell find bindings zbwrap pyzerobus pybuild \
 	\( -name '*.go' -o -name '*.py' \) -not -name '*_test.go' -not -path '*/_native/*' -not -path '*/zerobustest/*' 2>/dev/null)
 
 $(VENV)/.pyzerobus-stamp: $(VENV)/.deps-stamp $(PY_PKG_SOURCES)
@@ -100,7 +101,7 @@ cover: go-deps build py-build
 ## proto: regenerate the committed wire code (needs protoc: apt-get install protobuf-compiler).
 proto:
 	command -v protoc >/dev/null || (apt-get update -qq && apt-get install -y -qq protobuf-compiler)
-	$(GO) build -o $(BIN)/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	cd internal/tools && $(GO) build -o $(BIN)/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	bash zbwrap/internal/wire/gen.sh
 
 clean:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap"
+	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry/otelsetup"
 )
 
 // Wrapper is a zbwrap.Wrapper with its operations. It is safe for
@@ -45,7 +46,8 @@ func NewWrapper(configJSON string, pyLogLevel int, notify bool) (w *Wrapper, err
 		return nil, configError([]problem{{Setting: "tls_ca_file", Message: err.Error()}}, nil)
 	}
 	logs := newLogHandler(parseLevel(pyLogLevel))
-	opts := []zbwrap.Option{zbwrap.WithLogger(sloggerOf(logs))}
+	// The observability_* settings and OTEL_* variables choose exporters.
+	opts := []zbwrap.Option{zbwrap.WithLogger(sloggerOf(logs)), zbwrap.WithExporters(otelsetup.New)}
 	if roots != nil {
 		opts = append(opts, zbwrap.WithRootCAs(roots))
 	}

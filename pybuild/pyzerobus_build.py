@@ -8,7 +8,7 @@ packs the Python package and that module into a wheel.
 
 What it needs on the building machine: Go (``go`` on PATH, or ``$GO``) and
 PyBindGen (a build requirement, installed by pip). gopy and goimports are
-built from the versions pinned in go.mod. The module links no libpython
+built from the versions pinned in internal/tools/go.mod. The module links no libpython
 (``-dynamic-link``): the interpreter provides the Python symbols at import
 time, so one wheel works with every build of its CPython minor version.
 
@@ -45,6 +45,9 @@ else:  # pragma: no cover - exercised by the py39/py310 builds
 NATIVE_NAME = "zbnative"  # gopy -name: must not start with "_" (Go would skip NAME.go)
 NATIVE_FILES = ("__init__.py", "bindings.py", "go.py")
 GO_PACKAGE = "./bindings"
+# The module of the build tools (gopy, goimports), apart from the engine's.
+TOOLS_MODULE = "internal/tools"
+
 # Go sources an sdist needs to build the facade.
 SDIST_GO_TREES = ("bindings", "zbwrap")
 SDIST_GO_SKIP = ("zbwrap/zerobustest",)
@@ -106,7 +109,7 @@ def build_native(python: str = sys.executable) -> Path:
     """Build pyzerobus/_native for `python` (this interpreter by default).
 
     Returns the directory of the built module. Steps: build gopy and
-    goimports (go.mod pins them), ``gopy gen``, strip the build machine's
+    goimports (internal/tools/go.mod pins them), ``gopy gen``, strip the build machine's
     library paths from the cgo flags, build the Go header, generate the C
     wrappers with PyBindGen, build the extension with ``-buildmode=c-shared``.
     """
@@ -132,7 +135,7 @@ def build_native(python: str = sys.executable) -> Path:
             "github.com/go-python/gopy",
             "golang.org/x/tools/cmd/goimports",
         ],
-        root,
+        root / TOOLS_MODULE,
         env,
     )
     rel = os.path.relpath(work, root)
@@ -350,7 +353,8 @@ def build_wheel(
 
 
 def _sdist_files(root: Path) -> Iterable[str]:
-    for name in ("pyproject.toml", "README.md", "go.mod", "go.sum", "tox.ini"):
+    for name in ("pyproject.toml", "README.md", "go.mod", "go.sum", "tox.ini",
+                 f"{TOOLS_MODULE}/go.mod", f"{TOOLS_MODULE}/go.sum"):
         if (root / name).exists():
             yield name
     for tree in SDIST_GO_TREES:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
+	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry/otelsetup"
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry/telemetrytest"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
@@ -24,7 +25,7 @@ func TestCloseAndFlushKeepTheirDeadline(t *testing.T) {
 	}
 	defer col.Close()
 	w := newWrapper(t, srv, WithAckTimeout(time.Minute), WithFlushTimeout(time.Minute),
-		WithObservability(true), WithOTLPEndpoint(col.GRPCURL()))
+		WithObservability(true), WithExporters(otelsetup.New), WithOTLPEndpoint(col.GRPCURL()))
 	for i := range 3 {
 		rec := makeBatch(i*10, 10, 10)
 		_, err := w.SendBatchAsync(context.Background(), rec)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Secret holds a credential. It prints as [REDACTED] in every fmt verb, in
@@ -102,8 +102,10 @@ type Config struct {
 	TableName string `yaml:"table_name"`
 
 	// ObservabilityEnabled turns on OpenTelemetry metrics and traces,
-	// exported over OTLP (and to standard output with ObservabilityStdout).
-	// See package telemetry for the instruments and spans.
+	// exported over OTLP (and to standard output with ObservabilityStdout)
+	// by the exporters of WithExporters; New refuses it without them (see
+	// package telemetry/otelsetup). See package telemetry for the
+	// instruments and spans.
 	ObservabilityEnabled bool `yaml:"observability_enabled"`
 	// ObservabilityOTLPEndpoint is the OTLP collector: a URL
 	// (http://host:4317 is plaintext) or host:port (TLS). Empty: the

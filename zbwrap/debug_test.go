@@ -126,9 +126,9 @@ func TestDebugFilesConfiguration(t *testing.T) {
 		t.Fatalf("New = %v, want a configuration error naming debug_output_dir", err)
 	}
 	_, err = New(context.Background(), Config{TableName: testTable, ZerobusWriterDisabled: true,
-		DebugEnabled: true, DebugOutputDir: t.TempDir(), DebugMaxFilesRetained: -1})
+		DebugEnabled: true, DebugOutputDir: t.TempDir(), DebugMaxFilesRetained: -2})
 	if !errors.Is(err, ErrConfiguration) {
-		t.Fatalf("New with debug_max_files_retained -1 = %v, want a configuration error", err)
+		t.Fatalf("New with debug_max_files_retained -2 = %v, want a configuration error", err)
 	}
 }
 

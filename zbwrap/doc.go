@@ -168,11 +168,16 @@
 //
 // # Telemetry
 //
-// With observability_enabled the engine records OpenTelemetry metrics and
-// spans and exports them over OTLP (observability_otlp_endpoint, or the
-// standard OTEL_EXPORTER_OTLP_* variables) or to standard output; with
+// The engine records OpenTelemetry metrics and spans through the
+// OpenTelemetry API only; the program chooses where they go. With
 // WithMeterProvider and WithTracerProvider it records into your own
-// providers instead. Each SendBatch is a span under the caller's context,
+// providers. With observability_enabled and WithExporters(otelsetup.New)
+// (package zbwrap/telemetry/otelsetup) it exports them over OTLP
+// (observability_otlp_endpoint, or the standard OTEL_EXPORTER_OTLP_*
+// variables) or to standard output, as the Python package does; without
+// WithExporters (or both providers), New refuses observability_enabled
+// with a KindConfiguration error rather than drop the telemetry silently.
+// A program that does not import otelsetup links no SDK and no exporter. Each SendBatch is a span under the caller's context,
 // with children for the conversion, the stream open, the wait for
 // acknowledgements and each recovery. Package telemetry lists every
 // instrument. Telemetry never fails or blocks a send; off, it costs nothing

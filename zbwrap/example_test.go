@@ -238,7 +238,8 @@ func ExampleWithWriterDisabled() {
 
 // Record the engine's metrics and spans with your own OpenTelemetry
 // providers: here an in-memory metric reader. (To export over OTLP instead,
-// set ObservabilityEnabled and ObservabilityOTLPEndpoint.)
+// set ObservabilityEnabled and ObservabilityOTLPEndpoint, and pass
+// WithExporters(otelsetup.New).)
 func ExampleWithMeterProvider() {
 	srv := localServer()
 	defer srv.Close()

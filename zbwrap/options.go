@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+
+	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
 )
 
 // HeadersProvider supplies the headers of each stream call in place of the
@@ -42,6 +44,7 @@ type settings struct {
 	hooks    []any
 	meters   metric.MeterProvider
 	tracers  trace.TracerProvider
+	exporter telemetry.Exporters
 }
 
 func durMs(d time.Duration) int {
@@ -71,7 +74,9 @@ func WithClientSecret(secret string) Option {
 // WithTableName sets table_name, catalog.schema.table. No default.
 func WithTableName(name string) Option { return func(s *settings) { s.cfg.TableName = name } }
 
-// WithObservability sets observability_enabled. Default false.
+// WithObservability sets observability_enabled. Default false. It needs
+// WithExporters (or both WithMeterProvider and WithTracerProvider): New
+// refuses it otherwise.
 func WithObservability(on bool) Option { return func(s *settings) { s.cfg.ObservabilityEnabled = on } }
 
 // WithOTLPEndpoint sets observability_otlp_endpoint: a URL
@@ -210,8 +215,8 @@ func WithHTTPClient(c *http.Client) Option { return func(s *settings) { s.http =
 // WithMeterProvider records the engine's metrics with mp, which the caller
 // owns: Close does not shut it down. It turns telemetry on, as
 // observability_enabled does; spans then go to WithTracerProvider's
-// provider, or, with observability_enabled, to the exporters the
-// configuration names, else nowhere. Default: none.
+// provider, or, with observability_enabled, to the exporters of
+// WithExporters, else nowhere. Default: none.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(s *settings) { s.meters = mp }
 }
@@ -222,6 +227,23 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(s *settings) { s.tracers = tp }
 }
+
+// WithExporters makes observability_enabled work: with it set, New calls
+// f for the providers of the signals the caller gave none for
+// (WithMeterProvider, WithTracerProvider), passing it the
+// observability_otlp_endpoint, observability_otlp_protocol and
+// observability_stdout settings, and Close shuts them down. Pass
+// otelsetup.New (package zbwrap/telemetry/otelsetup) for OTLP and stdout
+// exporters configured by those settings and the OTEL_* variables, as the
+// Python package does:
+//
+//	w, err := zbwrap.New(ctx, cfg, zbwrap.WithExporters(otelsetup.New))
+//
+// The engine itself depends only on the OpenTelemetry API: a program that
+// does not use otelsetup does not link the SDK or any exporter. Without
+// WithExporters, New refuses observability_enabled unless both providers
+// are given. Default: none.
+func WithExporters(f telemetry.Exporters) Option { return func(s *settings) { s.exporter = f } }
 
 // WithLogger sets the logger for reconnections and failures. Secrets and
 // tokens are never logged. Default: discard.

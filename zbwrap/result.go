@@ -1,13 +1,11 @@
 package zbwrap
 
 import (
-	"context"
 	"fmt"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -94,22 +92,45 @@ func (r *TransmissionResult) take(rec arrow.RecordBatch, rows []int) (arrow.Reco
 		return nil, &Error{Kind: KindConfiguration, Op: "extract rows",
 			Msg: fmt.Sprintf("the record batch has %d rows, the result is for %d", n, r.TotalRows)}
 	}
-	b := array.NewInt64Builder(memory.DefaultAllocator)
-	defer b.Release()
-	b.Reserve(len(rows))
-	for _, i := range rows {
-		b.UnsafeAppend(int64(i))
+	// The rows are ascending: each run of consecutive rows is a slice, and
+	// the slices of a column are concatenated into new buffers. (Not
+	// compute.Take: package compute links Parquet and Thrift into every
+	// program that imports the engine.)
+	var runs []arrow.RecordBatch
+	defer func() {
+		for _, s := range runs {
+			s.Release()
+		}
+	}()
+	for i := 0; i < len(rows); {
+		j := i + 1
+		for j < len(rows) && rows[j] == rows[j-1]+1 {
+			j++
+		}
+		runs = append(runs, rec.NewSlice(int64(rows[i]), int64(rows[j-1]+1)))
+		i = j
 	}
-	idx := b.NewArray()
-	defer idx.Release()
-	vals, ids := compute.NewDatum(rec), compute.NewDatum(idx)
-	defer vals.Release()
-	defer ids.Release()
-	out, err := compute.Take(context.Background(), *compute.DefaultTakeOptions(), vals, ids)
-	if err != nil {
-		return nil, &Error{Kind: KindConversion, Op: "extract rows", Err: err}
+	if len(runs) == 0 {
+		runs = append(runs, rec.NewSlice(0, 0))
 	}
-	return out.(*compute.RecordDatum).Value, nil
+	cols := make([]arrow.Array, 0, rec.NumCols())
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	parts := make([]arrow.Array, len(runs))
+	for c := range int(rec.NumCols()) {
+		for k, s := range runs {
+			parts[k] = s.Column(c)
+		}
+		col, err := array.Concatenate(parts, memory.DefaultAllocator)
+		if err != nil {
+			return nil, &Error{Kind: KindConversion, Op: "extract rows", Err: err}
+		}
+		cols = append(cols, col)
+	}
+	return array.NewRecordBatch(rec.Schema(), cols, int64(len(rows))), nil
 }
 
 // ErrorsByKind groups the failed rows by error kind.

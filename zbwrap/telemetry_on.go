@@ -7,9 +7,6 @@ import (
 	"errors"
 	"strings"
 
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
-
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
 )
 
@@ -18,31 +15,49 @@ import (
 // compare the two builds to show what telemetry costs when it is off.
 const telemetryCompiled = true
 
+// errNoExporters is why New refuses observability_enabled without
+// WithExporters.
+const errNoExporters = "observability_enabled needs exporters: pass zbwrap.WithExporters(otelsetup.New) " +
+	"(package github.com/pyzerobus/pyzerobus/zbwrap/telemetry/otelsetup), or WithMeterProvider and WithTracerProvider"
+
 // openTelemetry builds the telemetry the configuration and options ask
 // for: on with observability_enabled or a caller's provider.
 func (w *Wrapper) openTelemetry(ctx context.Context) error {
 	c := w.cfg
 	mp, tp := w.set.meters, w.set.tracers
-	if !c.ObservabilityEnabled {
-		if mp == nil && tp == nil {
-			return nil
+	var shutdown func(context.Context) error
+	switch {
+	case !c.ObservabilityEnabled && mp == nil && tp == nil:
+		return nil
+	case c.ObservabilityEnabled && (mp == nil || tp == nil):
+		if w.set.exporter == nil {
+			return &Error{Kind: KindConfiguration, Op: "config", Setting: "observability_enabled", Msg: errNoExporters}
 		}
-		// Only the caller's providers: nothing is exported from here.
+		p, err := w.set.exporter(ctx, telemetry.ExportConfig{
+			OTLPEndpoint: c.ObservabilityOTLPEndpoint,
+			OTLPProtocol: c.ObservabilityOTLPProtocol,
+			Stdout:       c.ObservabilityStdout,
+			Metrics:      mp == nil,
+			Traces:       tp == nil,
+		})
+		if err != nil {
+			return &Error{Kind: KindConfiguration, Op: "config", Setting: "observability", Err: err}
+		}
 		if mp == nil {
-			mp = metricnoop.NewMeterProvider()
+			mp = p.MeterProvider
 		}
 		if tp == nil {
-			tp = tracenoop.NewTracerProvider()
+			tp = p.TracerProvider
 		}
+		shutdown = p.Shutdown
 	}
+	// A signal left without a provider records nothing.
 	t, err := telemetry.New(ctx, telemetry.Config{
 		Table:          c.TableName,
 		Version:        Version,
-		OTLPEndpoint:   c.ObservabilityOTLPEndpoint,
-		OTLPProtocol:   c.ObservabilityOTLPProtocol,
-		Stdout:         c.ObservabilityStdout,
 		MeterProvider:  mp,
 		TracerProvider: tp,
+		Shutdown:       shutdown,
 		Inflight:       w.inflight,
 		Logger:         w.logger,
 	})

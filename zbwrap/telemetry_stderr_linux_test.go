@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry/otelsetup"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
 
@@ -61,12 +62,13 @@ func TestTelemetryExportErrorsGoToTheLogger(t *testing.T) {
 	ln.Close()
 	t.Setenv("OTEL_METRIC_EXPORT_INTERVAL", "50")
 	t.Setenv("OTEL_METRIC_EXPORT_TIMEOUT", "200")
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "300") // the exporters give up before the leak check
 	srv := newServer(t, zerobustest.WithDiscard())
 	var mu sync.Mutex
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
 	stderr := captureStderr(t)
-	w := newWrapper(t, srv, WithObservability(true), WithOTLPEndpoint(endpoint), WithLogger(logger))
+	w := newWrapper(t, srv, WithObservability(true), WithExporters(otelsetup.New), WithOTLPEndpoint(endpoint), WithLogger(logger))
 	rec := makeBatch(0, 10, 10)
 	defer rec.Release()
 	if _, err := w.SendBatch(context.Background(), rec); err != nil {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	grpccodes "google.golang.org/grpc/codes"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
+	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry/otelsetup"
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry/telemetrytest"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
@@ -331,7 +333,8 @@ func TestTelemetryOverOTLP(t *testing.T) {
 			if proto == "http" {
 				endpoint = col.HTTPURL()
 			}
-			w := newWrapper(t, srv, WithObservability(true), WithOTLPEndpoint(endpoint), WithOTLPProtocol(proto))
+			w := newWrapper(t, srv, WithObservability(true), WithExporters(otelsetup.New),
+				WithOTLPEndpoint(endpoint), WithOTLPProtocol(proto))
 			for i := range 4 {
 				b := makeBatch(i*250, 250, 100)
 				_, err := w.SendBatch(context.Background(), b)
@@ -369,13 +372,18 @@ func TestTelemetryOverOTLP(t *testing.T) {
 // A collector that never answers neither fails nor holds up sends, and
 // Close still returns.
 func TestTelemetryCollectorHung(t *testing.T) {
+	// An export the collector does not answer goes on after Close returns,
+	// with its retries, for up to the exporter's timeout (10 s by default):
+	// shortened here so that the exporters' goroutines end soon after.
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "300")
+	checkLeaks(t)
 	col, err := telemetrytest.NewCollector(context.Background(), telemetrytest.WithDelay(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer col.Close()
 	srv := newServer(t, zerobustest.WithDiscard())
-	w := newWrapper(t, srv, WithObservability(true), WithOTLPEndpoint(col.GRPCURL()))
+	w := newWrapper(t, srv, WithObservability(true), WithExporters(otelsetup.New), WithOTLPEndpoint(col.GRPCURL()))
 	for i := range 20 {
 		b := makeBatch(i*100, 100, 20)
 		res, err := w.SendBatch(context.Background(), b)
@@ -415,5 +423,44 @@ func TestTelemetryDebugWriteErrors(t *testing.T) {
 	}
 	if got := sum(t, rec.collect(t), telemetry.MetricDebugErrors); got < 1 {
 		t.Fatalf("debug write errors counted: %d", got)
+	}
+}
+
+// observability_enabled needs exporters: without WithExporters, New says
+// how to choose them, unless the caller gives both providers.
+func TestTelemetryNeedsExporters(t *testing.T) {
+	srv := newServer(t, zerobustest.WithDiscard())
+	_, err := New(context.Background(), Config{}, append(serverOptions(srv), WithObservability(true))...)
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindConfiguration || e.Setting != "observability_enabled" ||
+		!strings.Contains(err.Error(), "WithExporters(otelsetup.New)") {
+		t.Fatalf("observability_enabled without exporters: %v", err)
+	}
+	rec := newRecorded()
+	_, err = New(context.Background(), Config{}, append(serverOptions(srv), WithObservability(true), rec.opts[0])...)
+	if !errors.As(err, &e) || e.Setting != "observability_enabled" {
+		t.Fatalf("observability_enabled with only a meter provider: %v", err)
+	}
+	w := newWrapper(t, srv, append(rec.opts, WithObservability(true))...)
+	if w.tel == nil {
+		t.Fatal("no telemetry with both providers given")
+	}
+	// With exporters, only the missing signal's provider is made.
+	var asked telemetry.ExportConfig
+	fake := func(_ context.Context, c telemetry.ExportConfig) (telemetry.Providers, error) {
+		asked = c
+		return telemetry.Providers{TracerProvider: sdktrace.NewTracerProvider()}, nil
+	}
+	newWrapper(t, srv, WithObservability(true), rec.opts[0], WithExporters(fake),
+		WithOTLPEndpoint("collector:4317"), WithObservabilityStdout(true))
+	if asked.Metrics || !asked.Traces || asked.OTLPEndpoint != "collector:4317" || !asked.Stdout {
+		t.Fatalf("exporters asked for %+v", asked)
+	}
+	fail := func(context.Context, telemetry.ExportConfig) (telemetry.Providers, error) {
+		return telemetry.Providers{}, errors.New("no collector")
+	}
+	_, err = New(context.Background(), Config{}, append(serverOptions(srv), WithObservability(true), WithExporters(fail))...)
+	if !errors.As(err, &e) || e.Kind != KindConfiguration || !strings.Contains(err.Error(), "no collector") {
+		t.Fatalf("failing exporters: %v", err)
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )

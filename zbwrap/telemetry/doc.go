@@ -3,18 +3,11 @@
 // The engine (package zbwrap) builds a Telemetry when observability_enabled
 // is set or the caller passes its own providers (zbwrap.WithMeterProvider,
 // zbwrap.WithTracerProvider); otherwise there is none, and the send path
-// skips every instrumentation point. Most users only set the configuration:
-//
-//	observability_enabled: true
-//	observability_otlp_endpoint: http://localhost:4317   # a collector
-//	observability_otlp_protocol: grpc                    # or http
-//	observability_stdout: false                          # true prints JSON
-//
-// The endpoint may also come from the standard OTEL_EXPORTER_OTLP_ENDPOINT
-// variables (and the protocol from OTEL_EXPORTER_OTLP_PROTOCOL, the export
-// interval from OTEL_METRIC_EXPORT_INTERVAL, the resource from
-// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES). A URL starting with
-// http:// is plaintext; host:port and https:// use TLS.
+// skips every instrumentation point. This package uses the OpenTelemetry
+// API only. The providers and exporters that the observability_* settings
+// describe are made by package otelsetup, which a program opts into with
+// zbwrap.WithExporters(otelsetup.New); its documentation covers the
+// settings and the OTEL_* variables.
 //
 // # Metrics
 //
@@ -53,8 +46,8 @@
 // periodic reader and spans by a batcher that drops when its queue is full,
 // both on their own goroutines, so a collector that is down costs only the
 // exporters' own retries. Shutdown (zbwrap's Close) flushes and shuts down
-// the providers created here, bounded by DefaultShutdownTimeout, and never
-// the caller's. When telemetry is off the engine does not call this package
+// the providers made for the engine (Config.Shutdown), bounded by
+// DefaultShutdownTimeout, and never the caller's. When telemetry is off the engine does not call this package
 // at all; the zbwrap_notelemetry build tag removes the calls from the
 // binary, for comparison (tools/bench/telemetrycost.sh).
 package telemetry

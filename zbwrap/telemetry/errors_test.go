@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
 	"strings"
@@ -74,8 +73,9 @@ func TestTelemetryLoggerRoutedUntilShutdown(t *testing.T) {
 	route.mu.Lock()
 	before := len(route.live)
 	route.mu.Unlock()
-	tel, err := New(context.Background(), Config{Table: "main.default.t", Stdout: true, StdoutWriter: io.Discard,
-		Logger: slog.New(slog.DiscardHandler)})
+	// Providers made for this Telemetry (a Shutdown of theirs) get routed.
+	tel, err := New(context.Background(), Config{Table: "main.default.t",
+		Shutdown: func(context.Context) error { return nil }, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,24 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
-	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/metric"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // ScopeName is the instrumentation scope of the engine's meter and tracer.
@@ -38,7 +28,7 @@ const (
 	AttrErrorType = attribute.Key("error.type")
 )
 
-// Protocols of Config.OTLPProtocol.
+// Protocols of ExportConfig.OTLPProtocol.
 const (
 	ProtocolGRPC = "grpc"
 	ProtocolHTTP = "http"
@@ -48,18 +38,31 @@ const (
 // deadline, so that an unreachable collector cannot hold up Close.
 const DefaultShutdownTimeout = 2 * time.Second
 
-// Config says where the engine's telemetry goes.
-//
-// A signal whose provider is given (MeterProvider, TracerProvider) is
-// recorded there and nothing is created for it: the caller owns that
-// provider. For the other signals New creates an SDK provider with an OTLP
-// exporter (when OTLPEndpoint is set, an OTEL_EXPORTER_OTLP_*ENDPOINT
-// variable is, or Stdout is off) and a stdout exporter (when Stdout is on).
+// Config says where the engine's telemetry is recorded.
 type Config struct {
 	// Table is the value of the zerobus.table attribute.
 	Table string
 	// Version is the instrumentation scope's version: the engine's.
 	Version string
+	// MeterProvider and TracerProvider record the metrics and spans; nil
+	// records nothing for that signal.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
+	// Shutdown, if set, flushes and shuts down the providers made for this
+	// Telemetry (by Exporters); Telemetry.Shutdown calls it. Providers of
+	// the caller's are never shut down here.
+	Shutdown func(context.Context) error
+	// Inflight, if set, reports what the in-flight windows hold now (records,
+	// bytes); it backs the in-flight gauges and is called at collection.
+	Inflight func() (records, bytes int64)
+	// Logger, if set, receives the export failures of the providers made
+	// for this Telemetry (Shutdown set) instead of stderr, until Shutdown;
+	// see errors.go.
+	Logger *slog.Logger
+}
+
+// ExportConfig is what the observability_* settings ask of Exporters.
+type ExportConfig struct {
 	// OTLPEndpoint is the collector: a URL ("http://localhost:4317" is
 	// plaintext, "https://..." uses TLS) or host:port (TLS). Empty leaves it
 	// to the OTEL_EXPORTER_OTLP_ENDPOINT variables and the exporters'
@@ -72,20 +75,27 @@ type Config struct {
 	Stdout bool
 	// StdoutWriter is where Stdout prints. Default os.Stdout.
 	StdoutWriter io.Writer
-	// MeterProvider and TracerProvider, if set, are the caller's; they are
-	// used as they are and never shut down here.
+	// MetricInterval is how often metrics are exported. Zero reads
+	// OTEL_METRIC_EXPORT_INTERVAL, else 60 s.
+	MetricInterval time.Duration
+	// Metrics and Traces say which providers to make: the caller may have
+	// its own for the other signal.
+	Metrics, Traces bool
+}
+
+// Providers are what Exporters made: the provider of each signal asked
+// for, and how to flush and shut them down.
+type Providers struct {
 	MeterProvider  metric.MeterProvider
 	TracerProvider trace.TracerProvider
-	// MetricInterval is how often created metric exporters export. Zero
-	// reads OTEL_METRIC_EXPORT_INTERVAL, else 60 s.
-	MetricInterval time.Duration
-	// Inflight, if set, reports what the in-flight windows hold now (records,
-	// bytes); it backs the in-flight gauges and is called at collection.
-	Inflight func() (records, bytes int64)
-	// Logger, if set, receives the export failures of the exporters created
-	// here (instead of stderr) until Shutdown; see errors.go.
-	Logger *slog.Logger
+	Shutdown       func(context.Context) error
 }
+
+// Exporters makes the providers and exporters of an ExportConfig. Package
+// otelsetup's New is one; the engine has none unless given one
+// (zbwrap.WithExporters), so that a program that does not export telemetry
+// does not link exporters.
+type Exporters func(ctx context.Context, cfg ExportConfig) (Providers, error)
 
 // Telemetry records the engine's metrics and spans. Its methods are safe
 // for concurrent use. A nil *Telemetry records nothing.
@@ -121,19 +131,22 @@ var secondsBuckets = []float64{
 	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 }
 
-// New builds the providers cfg asks for and the engine's instruments. It
-// does no network I/O: exporters connect when they first export.
+// New builds the engine's instruments on the providers of cfg. It does no
+// network I/O.
 func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 	t := &Telemetry{tableAttr: AttrTable.String(cfg.Table)}
-	mp, tp := cfg.MeterProvider, cfg.TracerProvider
-	if mp == nil || tp == nil {
-		if err := t.createProviders(ctx, cfg, &mp, &tp); err != nil {
-			_ = t.Shutdown(ctx)
-			return nil, err
-		}
+	if cfg.Shutdown != nil {
+		t.shutdowns = append(t.shutdowns, cfg.Shutdown)
 		if cfg.Logger != nil {
 			t.unroute = routeErrors(cfg.Logger)
 		}
+	}
+	mp, tp := cfg.MeterProvider, cfg.TracerProvider
+	if mp == nil {
+		mp = metricnoop.NewMeterProvider()
+	}
+	if tp == nil {
+		tp = tracenoop.NewTracerProvider()
 	}
 	t.tracer = tp.Tracer(ScopeName, trace.WithInstrumentationVersion(cfg.Version))
 	set := attribute.NewSet(t.tableAttr)
@@ -219,173 +232,9 @@ const (
 	SpanRecovery       = "zerobus.recovery"
 )
 
-func (t *Telemetry) createProviders(ctx context.Context, cfg Config, mp *metric.MeterProvider, tp *trace.TracerProvider) error {
-	res := engineResource(ctx)
-	proto := cfg.OTLPProtocol
-	if proto == "" {
-		proto = protocolFromEnv()
-	}
-	if proto != ProtocolGRPC && proto != ProtocolHTTP {
-		return fmt.Errorf("telemetry: OTLP protocol must be grpc or http, got %q", proto)
-	}
-	otlp := cfg.OTLPEndpoint != "" || !cfg.Stdout || endpointFromEnv()
-	out := cfg.StdoutWriter
-	if out == nil {
-		out = os.Stdout
-	}
-	if *mp == nil {
-		var opts []sdkmetric.Option
-		if otlp {
-			exp, err := metricExporter(ctx, proto, cfg.OTLPEndpoint)
-			if err != nil {
-				return err
-			}
-			opts = append(opts, sdkmetric.WithReader(periodic(exp, cfg.MetricInterval)))
-		}
-		if cfg.Stdout {
-			exp, err := stdoutmetric.New(stdoutmetric.WithWriter(out))
-			if err != nil {
-				return fmt.Errorf("telemetry: stdout metric exporter: %w", err)
-			}
-			opts = append(opts, sdkmetric.WithReader(periodic(exp, cfg.MetricInterval)))
-		}
-		p := sdkmetric.NewMeterProvider(append(opts, sdkmetric.WithResource(res))...)
-		t.shutdowns = append(t.shutdowns, p.Shutdown)
-		*mp = p
-	}
-	if *tp == nil {
-		opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-		if otlp {
-			exp, err := traceExporter(ctx, proto, cfg.OTLPEndpoint)
-			if err != nil {
-				return err
-			}
-			// The batcher drops spans when its queue is full: it never
-			// blocks a send.
-			opts = append(opts, sdktrace.WithBatcher(exp))
-		}
-		if cfg.Stdout {
-			exp, err := stdouttrace.New(stdouttrace.WithWriter(out))
-			if err != nil {
-				return fmt.Errorf("telemetry: stdout span exporter: %w", err)
-			}
-			opts = append(opts, sdktrace.WithBatcher(exp))
-		}
-		p := sdktrace.NewTracerProvider(opts...)
-		t.shutdowns = append(t.shutdowns, p.Shutdown)
-		*tp = p
-	}
-	return nil
-}
-
-func periodic(exp sdkmetric.Exporter, every time.Duration) sdkmetric.Reader {
-	var opts []sdkmetric.PeriodicReaderOption
-	if every > 0 {
-		opts = append(opts, sdkmetric.WithInterval(every))
-	}
-	return sdkmetric.NewPeriodicReader(exp, opts...)
-}
-
-// engineResource describes the process as resource.Default does, but reads
-// the environment (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) each time:
-// resource.Default keeps what it found the first time, and an embedding
-// process (Python) may change the variables between two engines.
-func engineResource(ctx context.Context) *resource.Resource {
-	// A malformed OTEL_RESOURCE_ATTRIBUTES gives a partial resource and an
-	// error: keep what could be read, as resource.Default does.
-	res, _ := resource.New(ctx,
-		resource.WithAttributes(attribute.String("service.name", "unknown_service:"+filepath.Base(os.Args[0]))),
-		resource.WithTelemetrySDK(),
-		resource.WithFromEnv(), // later detectors win: the variables override the default name
-		resource.WithAttributes(attribute.String("telemetry.distro.name", "pyzerobus")),
-	)
-	if res == nil {
-		res = resource.Empty()
-	}
-	return res
-}
-
-// protocolFromEnv maps OTEL_EXPORTER_OTLP_PROTOCOL to grpc or http.
-func protocolFromEnv() string {
-	switch os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL") {
-	case "http/protobuf", "http/json", "http":
-		return ProtocolHTTP
-	default:
-		return ProtocolGRPC
-	}
-}
-
-func endpointFromEnv() bool {
-	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
-		if os.Getenv(k) != "" {
-			return true
-		}
-	}
-	return false
-}
-
-// isURL reports whether an endpoint is a URL rather than host:port.
-func isURL(endpoint string) bool { return strings.Contains(endpoint, "://") }
-
-func metricExporter(ctx context.Context, proto, endpoint string) (sdkmetric.Exporter, error) {
-	var exp sdkmetric.Exporter
-	var err error
-	if proto == ProtocolHTTP {
-		var opts []otlpmetrichttp.Option
-		switch {
-		case isURL(endpoint):
-			opts = append(opts, otlpmetrichttp.WithEndpointURL(strings.TrimRight(endpoint, "/")+"/v1/metrics"))
-		case endpoint != "":
-			opts = append(opts, otlpmetrichttp.WithEndpoint(endpoint))
-		}
-		exp, err = otlpmetrichttp.New(ctx, opts...)
-	} else {
-		var opts []otlpmetricgrpc.Option
-		switch {
-		case isURL(endpoint):
-			opts = append(opts, otlpmetricgrpc.WithEndpointURL(endpoint))
-		case endpoint != "":
-			opts = append(opts, otlpmetricgrpc.WithEndpoint(endpoint))
-		}
-		exp, err = otlpmetricgrpc.New(ctx, opts...)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("telemetry: OTLP metric exporter: %w", err)
-	}
-	return exp, nil
-}
-
-func traceExporter(ctx context.Context, proto, endpoint string) (sdktrace.SpanExporter, error) {
-	var exp sdktrace.SpanExporter
-	var err error
-	if proto == ProtocolHTTP {
-		var opts []otlptracehttp.Option
-		switch {
-		case isURL(endpoint):
-			opts = append(opts, otlptracehttp.WithEndpointURL(strings.TrimRight(endpoint, "/")+"/v1/traces"))
-		case endpoint != "":
-			opts = append(opts, otlptracehttp.WithEndpoint(endpoint))
-		}
-		exp, err = otlptracehttp.New(ctx, opts...)
-	} else {
-		var opts []otlptracegrpc.Option
-		switch {
-		case isURL(endpoint):
-			opts = append(opts, otlptracegrpc.WithEndpointURL(endpoint))
-		case endpoint != "":
-			opts = append(opts, otlptracegrpc.WithEndpoint(endpoint))
-		}
-		exp, err = otlptracegrpc.New(ctx, opts...)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("telemetry: OTLP span exporter: %w", err)
-	}
-	return exp, nil
-}
-
-// Shutdown flushes and shuts down the providers New created (never the
-// caller's), bounded by ctx and DefaultShutdownTimeout, then unregisters
-// the gauges' callback. Later calls return the first result.
+// Shutdown flushes and shuts down the providers made for this Telemetry
+// (Config.Shutdown; never the caller's), bounded by ctx and
+// DefaultShutdownTimeout, then unregisters the gauges' callback. Later calls return the first result.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	if t == nil {
 		return nil

@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -218,30 +217,25 @@ func TestFailedRecoveryAndEncode(t *testing.T) {
 	}
 }
 
-// The caller's providers are not shut down; the created ones are, and the
-// stdout exporters print what was recorded.
-func TestStdoutAndOwnership(t *testing.T) {
-	var out bytes.Buffer
-	tel, err := New(context.Background(), Config{Table: table, Stdout: true, StdoutWriter: &out})
+// The providers made for a Telemetry are shut down once, with it; the
+// caller's are not.
+func TestOwnership(t *testing.T) {
+	var calls int
+	tel, err := New(context.Background(), Config{Table: table, Shutdown: func(context.Context) error {
+		calls++
+		return errors.New("flush failed")
+	}})
 	if err != nil {
 		t.Fatalf("New: %v", err)
-	}
-	if len(tel.shutdowns) != 2 {
-		t.Fatalf("%d providers created, want 2", len(tel.shutdowns))
 	}
 	_, send := tel.StartSend(context.Background(), SpanSendBatch, 1)
 	send.End(Outcome{Offset: -1})
 	tel.BatchDone(context.Background(), 1)
-	if err := tel.Shutdown(context.Background()); err != nil {
-		t.Fatalf("Shutdown: %v", err)
+	if err := tel.Shutdown(context.Background()); err == nil || !strings.Contains(err.Error(), "flush failed") {
+		t.Fatalf("Shutdown: %v, want the providers' error", err)
 	}
-	for _, want := range []string{`"Name":"zerobus.send_batch"`, `"Name":"zerobus.batches.sent"`, `"zerobus.table"`} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("stdout lacks %s:\n%.2000s", want, out.String())
-		}
-	}
-	if err := tel.Shutdown(context.Background()); err != nil {
-		t.Errorf("second Shutdown: %v", err)
+	if err := tel.Shutdown(context.Background()); err == nil || calls != 1 {
+		t.Errorf("second Shutdown: %v after %d calls, want the first result", err, calls)
 	}
 
 	m := newInMemory(t, nil)
@@ -259,59 +253,5 @@ func TestStdoutAndOwnership(t *testing.T) {
 	var nilTel *Telemetry
 	if err := nilTel.Shutdown(context.Background()); err != nil {
 		t.Errorf("nil Shutdown: %v", err)
-	}
-}
-
-func TestConfigErrors(t *testing.T) {
-	if _, err := New(context.Background(), Config{OTLPProtocol: "udp"}); err == nil || !strings.Contains(err.Error(), `"udp"`) {
-		t.Errorf("bad protocol: %v", err)
-	}
-	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-	if got := protocolFromEnv(); got != ProtocolHTTP {
-		t.Errorf("protocol from env %q", got)
-	}
-	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "")
-	if got := protocolFromEnv(); got != ProtocolGRPC {
-		t.Errorf("default protocol %q", got)
-	}
-	if endpointFromEnv() {
-		t.Errorf("endpoint found in an empty environment")
-	}
-	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://localhost:1")
-	if !endpointFromEnv() {
-		t.Errorf("traces endpoint variable ignored")
-	}
-}
-
-func TestResourceReadsTheEnvironmentEachTime(t *testing.T) {
-	service := func() string {
-		v, _ := engineResource(context.Background()).Set().Value("service.name")
-		return v.AsString()
-	}
-	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "")
-	t.Setenv("OTEL_SERVICE_NAME", "first")
-	if got := service(); got != "first" {
-		t.Fatalf("service.name %q", got)
-	}
-	t.Setenv("OTEL_SERVICE_NAME", "second")
-	if got := service(); got != "second" {
-		t.Fatalf("service.name %q after a change", got)
-	}
-	t.Setenv("OTEL_SERVICE_NAME", "")
-	if got := service(); !strings.HasPrefix(got, "unknown_service:") {
-		t.Fatalf("service.name %q without the variable", got)
-	}
-	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes,deployment.environment=ci")
-	if got := service(); got != "from-attributes" {
-		t.Fatalf("service.name %q from OTEL_RESOURCE_ATTRIBUTES", got)
-	}
-	// Malformed attributes keep the rest of the description.
-	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "not-a-pair")
-	res := engineResource(context.Background())
-	if v, ok := res.Set().Value("telemetry.distro.name"); !ok || v.AsString() != "pyzerobus" {
-		t.Fatalf("resource %v", res)
-	}
-	if v, ok := res.Set().Value("telemetry.sdk.language"); !ok || v.AsString() != "go" {
-		t.Fatalf("resource %v", res)
 	}
 }

@@ -7,6 +7,9 @@
 # (which register databricks.zerobus.*): a program may link both. Message
 # names never travel on the wire; the gRPC method path does, so it is set back
 # to /databricks.zerobus.Zerobus/EphemeralStream. wire_test.go checks both.
+#
+# protoc-gen-go and protoc-gen-go-grpc must be on PATH: `make proto` builds
+# them at the versions internal/tools/go.mod pins.
 set -euo pipefail
 cd "$(dirname "$0")"
 tmp=$(mktemp -d)

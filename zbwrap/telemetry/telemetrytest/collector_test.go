@@ -25,8 +25,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/pyzerobus/pyzerobus/internal/leakcheck"
 )
 
 var transports = []exportCfg{
@@ -495,7 +493,7 @@ func TestEndpoints(t *testing.T) {
 func TestCloseReportsServeErrors(t *testing.T) {
 	for _, which := range []string{"grpc", "http"} {
 		t.Run(which, func(t *testing.T) {
-			leakcheck.Check(t, leakMarkers...)
+			checkLeaks(t)
 			c, err := NewCollector(t.Context())
 			if err != nil {
 				t.Fatal(err)

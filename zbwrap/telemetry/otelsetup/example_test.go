@@ -1,4 +1,4 @@
-package telemetry_test
+package otelsetup_test
 
 import (
 	"context"
@@ -6,11 +6,13 @@ import (
 	"log"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
+	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry/otelsetup"
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry/telemetrytest"
 )
 
 // Export to an OTLP collector (here a local test receiver) and read what
-// arrived. The engine does this itself when observability_enabled is set.
+// arrived. The engine does this itself when observability_enabled is set
+// and zbwrap.WithExporters(otelsetup.New) is among its options.
 func Example() {
 	ctx := context.Background()
 	col, err := telemetrytest.NewCollector(ctx)
@@ -19,10 +21,20 @@ func Example() {
 	}
 	defer col.Close()
 
-	tel, err := telemetry.New(ctx, telemetry.Config{
-		Table:        "main.default.events",
+	p, err := otelsetup.New(ctx, telemetry.ExportConfig{
 		OTLPEndpoint: col.GRPCURL(), // http://: plaintext
 		OTLPProtocol: telemetry.ProtocolGRPC,
+		Metrics:      true,
+		Traces:       true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tel, err := telemetry.New(ctx, telemetry.Config{
+		Table:          "main.default.events",
+		MeterProvider:  p.MeterProvider,
+		TracerProvider: p.TracerProvider,
+		Shutdown:       p.Shutdown, // tel.Shutdown shuts the providers down
 	})
 	if err != nil {
 		log.Fatal(err)

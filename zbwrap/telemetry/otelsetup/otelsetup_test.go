@@ -1,0 +1,216 @@
+package otelsetup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
+	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry/telemetrytest"
+)
+
+const table = "main.default.events"
+
+// checkLeaks fails the test if a goroutine that was not running when it
+// began is still running 5 s after it ended. (goleak.Find alone looks for
+// about half a second, short for goroutines winding down under -race.)
+func checkLeaks(t testing.TB) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		err := goleak.Find(ignore)
+		for deadline := time.Now().Add(5 * time.Second); err != nil && time.Now().Before(deadline); {
+			err = goleak.Find(ignore)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func newCollector(t *testing.T) *telemetrytest.Collector {
+	t.Helper()
+	c, err := telemetrytest.NewCollector(context.Background())
+	if err != nil {
+		t.Fatalf("NewCollector: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// newTelemetry is the engine's Telemetry on the providers New makes of cfg
+// (both signals), which its Shutdown shuts down.
+func newTelemetry(t *testing.T, cfg telemetry.ExportConfig) *telemetry.Telemetry {
+	t.Helper()
+	cfg.Metrics, cfg.Traces = true, true
+	p, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	tel, err := telemetry.New(context.Background(), telemetry.Config{
+		Table: table, MeterProvider: p.MeterProvider, TracerProvider: p.TracerProvider, Shutdown: p.Shutdown,
+	})
+	if err != nil {
+		t.Fatalf("telemetry.New: %v", err)
+	}
+	return tel
+}
+
+// record sends a little of everything through tel.
+func record(tel *telemetry.Telemetry) {
+	ctx := context.Background()
+	sctx, send := tel.StartSend(ctx, telemetry.SpanSendBatch, 3)
+	send.Encoded(time.Now(), 30, 0, nil)
+	obs := tel.NewStream(sctx)
+	obs.OnCallOpened("s", time.Millisecond)
+	obs.OnRequestWritten(3, 30, false)
+	obs.OnRequestAcked(3, 30, time.Millisecond)
+	send.End(telemetry.Outcome{Offset: -1, Bytes: 30})
+	tel.BatchDone(ctx, 3)
+}
+
+// Exported over OTLP/gRPC and OTLP/HTTP to a real receiver, from the
+// endpoint setting and from the standard environment variables.
+func TestExportOTLP(t *testing.T) {
+	checkLeaks(t)
+	col := newCollector(t)
+	for _, c := range []struct {
+		name, protocol, endpoint, env, envProtocol string
+	}{
+		{"grpc url", telemetry.ProtocolGRPC, col.GRPCURL(), "", ""},
+		{"http url", telemetry.ProtocolHTTP, col.HTTPURL(), "", ""},
+		{"grpc from env", "", "", col.GRPCURL(), ""},
+		{"http from env", "", "", col.HTTPURL(), "http/protobuf"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			col.Reset()
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", c.env)
+			t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", c.envProtocol)
+			t.Setenv("OTEL_SERVICE_NAME", "ingest-job")
+			tel := newTelemetry(t, telemetry.ExportConfig{OTLPEndpoint: c.endpoint, OTLPProtocol: c.protocol})
+			record(tel)
+			if err := tel.Shutdown(context.Background()); err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			attrs := map[string]string{string(telemetry.AttrTable): table}
+			if v, ok := col.SumValue(telemetry.MetricRowsAcknowledged, attrs); !ok || v != 3 {
+				t.Errorf("rows acknowledged %v %v, want 3", v, ok)
+			}
+			if v, ok := col.SumValue(telemetry.MetricBytesSent, attrs); !ok || v != 30 {
+				t.Errorf("bytes sent %v %v, want 30", v, ok)
+			}
+			if n, _, ok := col.HistogramValue(telemetry.MetricAckLatency, attrs); !ok || n != 1 {
+				t.Errorf("ack latency count %d %v", n, ok)
+			}
+			sends := col.Spans(telemetry.SpanSendBatch)
+			if len(sends) != 1 {
+				t.Fatalf("%d send spans", len(sends))
+			}
+			s := sends[0]
+			if s.Scope != telemetry.ScopeName || s.Resource["service.name"] != "ingest-job" || s.Attrs[string(telemetry.AttrTable)] != table {
+				t.Errorf("span scope %q resource %v attrs %v", s.Scope, s.Resource, s.Attrs)
+			}
+			for _, child := range []string{telemetry.SpanEncode, telemetry.SpanStreamOpen} {
+				got := col.Spans(child)
+				if len(got) != 1 || string(got[0].Proto.ParentSpanId) != string(s.Proto.SpanId) {
+					t.Errorf("%s: %d spans, not under the send", child, len(got))
+				}
+			}
+		})
+	}
+}
+
+// A collector that hangs costs the send path nothing, and Shutdown is
+// bounded by its context. (The SDK's exporter goroutines finish the export
+// in hand on their own timeouts.)
+func TestCollectorDown(t *testing.T) {
+	col := newCollector(t)
+	col.SetDelay(time.Second) // far longer than Shutdown may wait
+	tel := newTelemetry(t, telemetry.ExportConfig{OTLPEndpoint: col.GRPCURL()})
+	for range 1000 {
+		record(tel)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := tel.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown against a hung collector: %v, want the deadline", err)
+	}
+}
+
+// The stdout exporters print what was recorded; Shutdown flushes them.
+func TestStdout(t *testing.T) {
+	var out bytes.Buffer
+	tel := newTelemetry(t, telemetry.ExportConfig{Stdout: true, StdoutWriter: &out})
+	_, send := tel.StartSend(context.Background(), telemetry.SpanSendBatch, 1)
+	send.End(telemetry.Outcome{Offset: -1})
+	tel.BatchDone(context.Background(), 1)
+	if err := tel.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for _, want := range []string{`"Name":"zerobus.send_batch"`, `"Name":"zerobus.batches.sent"`, `"zerobus.table"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("stdout lacks %s:\n%.2000s", want, out.String())
+		}
+	}
+	if err := tel.Shutdown(context.Background()); err != nil {
+		t.Errorf("second Shutdown: %v", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	if _, err := New(context.Background(), telemetry.ExportConfig{OTLPProtocol: "udp", Metrics: true}); err == nil || !strings.Contains(err.Error(), `"udp"`) {
+		t.Errorf("bad protocol: %v", err)
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	if got := protocolFromEnv(); got != telemetry.ProtocolHTTP {
+		t.Errorf("protocol from env %q", got)
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+	if got := protocolFromEnv(); got != telemetry.ProtocolGRPC {
+		t.Errorf("default protocol %q", got)
+	}
+	if endpointFromEnv() {
+		t.Errorf("endpoint found in an empty environment")
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://localhost:1")
+	if !endpointFromEnv() {
+		t.Errorf("traces endpoint variable ignored")
+	}
+}
+
+func TestResourceReadsTheEnvironmentEachTime(t *testing.T) {
+	service := func() string {
+		v, _ := engineResource(context.Background()).Set().Value("service.name")
+		return v.AsString()
+	}
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "")
+	t.Setenv("OTEL_SERVICE_NAME", "first")
+	if got := service(); got != "first" {
+		t.Fatalf("service.name %q", got)
+	}
+	t.Setenv("OTEL_SERVICE_NAME", "second")
+	if got := service(); got != "second" {
+		t.Fatalf("service.name %q after a change", got)
+	}
+	t.Setenv("OTEL_SERVICE_NAME", "")
+	if got := service(); !strings.HasPrefix(got, "unknown_service:") {
+		t.Fatalf("service.name %q without the variable", got)
+	}
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes,deployment.environment=ci")
+	if got := service(); got != "from-attributes" {
+		t.Fatalf("service.name %q from OTEL_RESOURCE_ATTRIBUTES", got)
+	}
+	// Malformed attributes keep the rest of the description.
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "not-a-pair")
+	res := engineResource(context.Background())
+	if v, ok := res.Set().Value("telemetry.distro.name"); !ok || v.AsString() != "pyzerobus" {
+		t.Fatalf("resource %v", res)
+	}
+	if v, ok := res.Set().Value("telemetry.sdk.language"); !ok || v.AsString() != "go" {
+		t.Fatalf("resource %v", res)
+	}
+}
