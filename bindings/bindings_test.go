@@ -265,7 +265,7 @@ func TestSendStreamRefusesBadAddresses(t *testing.T) {
 }
 
 // Rows the encoder rejects fail with their number in the whole stream, the
-// others go; past maxDistinctErrors, errors are grouped by kind.
+// others go; past zbwrap.MaxDistinctErrors, errors are grouped by kind.
 func TestRowErrorsAreNumberedAcrossChunks(t *testing.T) {
 	w := newWrapper(t, `{"zerobus_writer_disabled":true,"table_name":"a.b.c","batch_rows":1000}`, false)
 	vals := make([]uint64, 3000)
@@ -290,7 +290,7 @@ func TestRowErrorsAreNumberedAcrossChunks(t *testing.T) {
 	if r.Error == nil || r.Error.Kind != "conversion" || !strings.HasPrefix(r.Error.Message, "1201 of 3000 rows failed; row 10:") {
 		t.Fatalf("summary %+v", r.Error)
 	}
-	if len(r.Errors) != maxDistinctErrors+1 || !strings.Contains(r.Errors[maxDistinctErrors].Message, "further conversion errors") {
+	if len(r.Errors) != zbwrap.MaxDistinctErrors+1 || !strings.Contains(r.Errors[zbwrap.MaxDistinctErrors].Message, "further conversion errors") {
 		t.Fatalf("%d distinct errors, last %+v", len(r.Errors), r.Errors[len(r.Errors)-1])
 	}
 	failed := 0
@@ -301,7 +301,7 @@ func TestRowErrorsAreNumberedAcrossChunks(t *testing.T) {
 			}
 			failed++
 		}
-		if msg := r.Errors[run[2]].Message; run[2] < maxDistinctErrors && !strings.Contains(msg, fmt.Sprintf("row %d,", run[0])) {
+		if msg := r.Errors[run[2]].Message; run[2] < zbwrap.MaxDistinctErrors && !strings.Contains(msg, fmt.Sprintf("row %d,", run[0])) {
 			t.Fatalf("run %v has error %q, not naming its row", run, msg)
 		}
 	}
@@ -586,36 +586,35 @@ func TestPanicsBecomeErrors(t *testing.T) {
 	}
 }
 
-// sliceErr is an error type that cannot be a map key.
-type sliceErr []string
-
-func (s sliceErr) Error() string { return strings.Join(s, "; ") }
-
-// An operation whose errors are not comparable, or missing, still gets a
-// result.
-func TestOperationErrorRefs(t *testing.T) {
-	o := newOperation(1)
-	o.addRun(0, 2, nil, false)
-	o.addRun(2, 1, sliceErr{"a", "b"}, true)
-	o.addRun(3, 1, sliceErr{"a", "b"}, true)
-	o.addRun(4, 0, errors.New("nothing"), false)
-	if len(o.errs) != 2 || o.errs[0].Kind != "internal" || !strings.Contains(o.errs[0].Message, "neither") ||
-		o.errs[1].Message != "a; b" {
-		t.Fatalf("errors %+v", o.errs)
+// The JSON of a result is what pyzerobus._result reads: failed rows as
+// [start, count, error index, may have landed], a summary naming the first
+// failed row, the input error apart.
+func TestResultJSON(t *testing.T) {
+	conv := &zbwrap.Error{Kind: zbwrap.KindConversion, Op: "convert", Msg: "row 3, column \"u\": too big"}
+	conn := &zbwrap.Error{Kind: zbwrap.KindConnection, Op: "send", Msg: "broken"}
+	input := &zbwrap.Error{Kind: zbwrap.KindConversion, Op: "read input", Err: errors.New("truncated")}
+	res := &zbwrap.ReaderResult{
+		TotalRows: 10, SuccessfulCount: 6, FailedCount: 4, Attempts: 2, Latency: 1500 * time.Millisecond,
+		BatchSizeBytes: 99, Batches: 3, Cancelled: true, Errors: []*zbwrap.Error{conv, conn}, InputError: input,
+		Failed: []zbwrap.FailedRun{{Start: 3, Count: 1, Error: conv}, {Start: 7, Count: 3, Error: conn, MayHaveLanded: true}},
 	}
-	if o.resolved.Load() != 4 || len(o.runs) != 3 || o.runs[2].err != 1 {
-		t.Fatalf("resolved %d runs %+v", o.resolved.Load(), o.runs)
+	b, err := json.Marshal(resultOf(7, res))
+	if err != nil {
+		t.Fatal(err)
 	}
-	e := &zbwrap.Error{Kind: zbwrap.KindConversion, Msg: "row 3, column \"u\": too big"}
-	if got := renumber(e, 3, 1003).(*zbwrap.Error).Msg; got != "row 1003, column \"u\": too big" {
-		t.Fatalf("renumber: %q", got)
+	want := `{"op":7,"success":false,"total_rows":10,"successful_count":6,"failed_count":4,"attempts":2,` +
+		`"latency_s":1.5,"batch_size_bytes":99,"batches":3,"failed":[[3,1,0,0],[7,3,1,1]],` +
+		`"errors":[{"kind":"conversion","message":"zbwrap: conversion error: convert: row 3, column \"u\": too big","op":"convert","retryable":false},` +
+		`{"kind":"connection","message":"zbwrap: connection error: send: broken","op":"send","retryable":false}],` +
+		`"error":{"kind":"conversion","message":"4 of 10 rows failed; row 3: zbwrap: conversion error: convert: row 3, column \"u\": too big","op":"convert","retryable":false},` +
+		`"cancelled":true,"input_error":{"kind":"conversion","message":"zbwrap: conversion error: read input: truncated","op":"read input","retryable":false}}`
+	if string(b) != want {
+		t.Fatalf("got  %s\nwant %s", b, want)
 	}
-	if renumber(e, 3, 3) != error(e) {
-		t.Fatal("same number: same error")
-	}
-	other := &zbwrap.Error{Kind: zbwrap.KindConnection, Msg: "row 3"}
-	if renumber(other, 3, 9) != error(other) {
-		t.Fatal("only conversion row errors are renumbered")
+	b, _ = json.Marshal(resultOf(8, &zbwrap.ReaderResult{TotalRows: 2, SuccessfulCount: 2}))
+	if want := `{"op":8,"success":true,"total_rows":2,"successful_count":2,"failed_count":0,"attempts":0,` +
+		`"latency_s":0,"batch_size_bytes":0,"batches":0,"failed":[],"errors":[],"error":null,"cancelled":false,"input_error":null}`; string(b) != want {
+		t.Fatalf("got  %s\nwant %s", b, want)
 	}
 }
 
@@ -716,66 +715,6 @@ func TestChunksBoundedByBytes(t *testing.T) {
 	rec := b.NewRecordBatch()
 	b.Release()
 	defer rec.Release()
-	for _, c := range []struct {
-		rows, bytes, want int
-	}{
-		{10_000, 1 << 20, 1048}, // 1 MiB / ~1,000 bytes
-		{500, 1 << 20, 500},     // rows bind first
-		{10_000, 0, 10_000},     // no byte bound
-		{10_000, 10, 1},         // at least one row
-	} {
-		if got := chunkRows(rec, c.rows, c.bytes); got != c.want {
-			t.Errorf("chunkRows(rows %d, bytes %d) = %d, want %d", c.rows, c.bytes, got, c.want)
-		}
-	}
-	empty := rec.NewSlice(0, 0)
-	defer empty.Release()
-	if got := chunkRows(empty, 7, 1<<20); got != 7 {
-		t.Errorf("empty batch: %d", got)
-	}
-	// A slice counts its own rows, not the buffers it shares.
-	slice := rec.NewSlice(1000, 1100)
-	defer slice.Release()
-	if got := chunkRows(slice, 10_000, 1<<20); got != 1048 {
-		t.Errorf("slice: %d rows a chunk, want 1048", got)
-	}
-	// Every binary layout and fixed-width types count; nested ones do not.
-	mem := memory.DefaultAllocator
-	for _, c := range []struct {
-		arr  arrow.Array
-		want int64
-	}{
-		{func() arrow.Array {
-			b := array.NewLargeStringBuilder(mem)
-			b.AppendValues([]string{"ab", "cde"}, nil)
-			return b.NewArray()
-		}(), 5 + 16},
-		{func() arrow.Array {
-			b := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
-			b.AppendValues([][]byte{{1}, {2, 3}}, nil)
-			return b.NewArray()
-		}(), 3 + 8},
-		{func() arrow.Array {
-			b := array.NewBinaryBuilder(mem, arrow.BinaryTypes.LargeBinary)
-			b.AppendValues([][]byte{{1}, {2, 3}}, nil)
-			return b.NewArray()
-		}(), 3 + 16},
-		{func() arrow.Array {
-			b := array.NewInt32Builder(mem)
-			b.AppendValues([]int32{1, 2}, nil)
-			return b.NewArray()
-		}(), 8},
-		{func() arrow.Array {
-			b := array.NewListBuilder(mem, arrow.PrimitiveTypes.Int64)
-			b.Append(true)
-			return b.NewArray()
-		}(), 0},
-	} {
-		if got := valueBytes(c.arr); got != c.want {
-			t.Errorf("%s: %d bytes, want %d", c.arr.DataType(), got, c.want)
-		}
-		c.arr.Release()
-	}
 
 	// End to end: 5,000 rows of 1,000 bytes with 100 KB chunks make 50
 	// batches (writer disabled: conversion only).
@@ -879,4 +818,46 @@ func waitWritten(t testing.TB, w *Wrapper) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("no request was written")
+}
+
+// The IPC file format is read in order as an array.RecordReader; a batch
+// that cannot be read ends it with the reader's error.
+func TestFileSource(t *testing.T) {
+	recs := batches(2, 10)
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	data := ipcBytes(t, true, testSchema, recs...)
+	src, err := openIPC(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Retain()
+	src.Release()
+	if !src.Schema().Equal(testSchema) || !src.Next() || src.Record().NumRows() != 10 || !src.Next() || src.Next() || src.Err() != nil {
+		t.Fatal("reading the file")
+	}
+	src.Release()
+
+	fs := &fileSource{err: errors.New("broken")}
+	if fs.Next() || fs.RecordBatch() != nil {
+		t.Fatal("a failed reader reads no more")
+	}
+	// The second batch's body overwritten with junk: the footer still
+	// lists it, its message cannot be read.
+	bad := append([]byte(nil), data...)
+	one := ipcBytes(t, true, testSchema, recs[0])
+	for i := len(one) - 200; i < len(one)+100 && i < len(bad)-200; i++ {
+		bad[i] = 0xff
+	}
+	w := newWrapper(t, `{"zerobus_writer_disabled":true,"table_name":"a.b.c"}`, false)
+	id, err := w.SendIPC(bad)
+	if err != nil {
+		t.Skipf("refused at once: %v", err)
+	}
+	if r := waitResult(t, w, id); r.InputError == nil || r.InputError.Kind != "conversion" {
+		t.Fatalf("result %+v", r)
+	}
 }

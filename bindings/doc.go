@@ -21,14 +21,15 @@
 // SendStream (an Arrow C stream, zero-copy) and SendIPC (Arrow IPC bytes)
 // start an operation and return its id at once. The input is taken over
 // synchronously (the C stream is moved out of the caller's struct, the IPC
-// bytes are owned by Go), then read batch by batch in the background: each
-// batch is cut into chunks of at most batch_rows rows, and up to
-// max_concurrent_batches chunks of the Wrapper (all operations together)
-// are in flight at once, each in a goroutine of its own: the chunks convert
-// in parallel (zbwrap.Wrapper.Prepare) and queue in input order
-// (PreparedBatch.Enqueue, each after its predecessor), so one operation's
-// rows reach the stream in input order. The rows of one operation are numbered 0..N-1 in
-// input order, whatever chunk they travelled in.
+// bytes are owned by Go), then sent in the background by the engine's
+// reader pipeline (zbwrap.Wrapper.StartReader): each batch is cut into
+// chunks of at most batch_rows rows and about batch_bytes of Arrow data, and
+// up to max_concurrent_batches chunks of the Wrapper (all operations
+// together, one zbwrap.Limiter) are in flight at once: the chunks convert in
+// parallel and queue in input order, so one operation's rows reach the
+// stream in input order. The rows of one operation are numbered 0..N-1 in
+// input order, whatever chunk they travelled in. The facade keeps the
+// operations' ids, their results as JSON and the completion log.
 //
 // The caller pulls: Wait blocks for at most a given time (so Python can
 // react to Ctrl-C between calls), Progress reports resolved rows,

@@ -256,7 +256,8 @@ func checkNoLeaks(t testing.TB) {
 			buf = buf[:runtime.Stack(buf, true)]
 			var left []string
 			for g := range strings.SplitSeq(string(buf), "\n\n") {
-				if strings.Contains(g, "bindings.(*Wrapper).") && !strings.Contains(g, "_test.go") {
+				if (strings.Contains(g, "bindings.(*Wrapper).") || strings.Contains(g, "zbwrap.(*ReaderSend).")) &&
+					!strings.Contains(g, "_test.go") {
 					left = append(left, g)
 				}
 			}

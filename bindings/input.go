@@ -25,18 +25,18 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/cdata"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 )
 
-// source yields record batches. A batch stays valid until the next Read
-// unless retained; Read returns io.EOF at the end.
-type source interface {
-	Read() (arrow.RecordBatch, error)
-	Release()
-}
+// source is an operation's input. The engine reads it (and recovers a
+// panic of its Next as an input error); the operation releases it once the
+// send has ended.
+type source = array.RecordReader
 
 // importStream takes over the ArrowArrayStream at addr (moving it out: the
 // caller's struct is left released) and reads its schema. A zero address
@@ -54,17 +54,47 @@ func importStream(addr int64) (source, error) {
 	if err != nil {
 		return nil, newError(kindConversion, "import stream", "cannot read the Arrow C stream's schema: %v", err)
 	}
-	return rdr.(source), nil
+	return rdr.(array.RecordReader), nil
 }
 
 // ipcMagic starts (and ends) the Arrow IPC file format.
 var ipcMagic = []byte("ARROW1")
 
-// fileSource reads the Arrow IPC file format in order.
-type fileSource struct{ r *ipc.FileReader }
+// fileSource reads the Arrow IPC file format in order, as an
+// array.RecordReader. A batch stays valid until the next Next.
+type fileSource struct {
+	r    *ipc.FileReader
+	cur  arrow.RecordBatch
+	err  error
+	refs atomic.Int64 // the file reader closes when it drops to 0
+}
 
-func (f fileSource) Read() (arrow.RecordBatch, error) { return f.r.Read() }
-func (f fileSource) Release()                         { _ = f.r.Close() }
+func (f *fileSource) Retain() { f.refs.Add(1) }
+func (f *fileSource) Release() {
+	if f.refs.Add(-1) == 0 {
+		_ = f.r.Close()
+	}
+}
+func (f *fileSource) Schema() *arrow.Schema          { return f.r.Schema() }
+func (f *fileSource) RecordBatch() arrow.RecordBatch { return f.cur }
+func (f *fileSource) Record() arrow.RecordBatch      { return f.cur }
+func (f *fileSource) Err() error                     { return f.err }
+
+func (f *fileSource) Next() bool {
+	f.cur = nil
+	if f.err != nil {
+		return false
+	}
+	rec, err := f.r.Read()
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			f.err = err
+		}
+		return false
+	}
+	f.cur = rec
+	return true
+}
 
 // openIPC reads Arrow IPC bytes, stream or file format.
 func openIPC(data []byte) (src source, err error) {
@@ -82,29 +112,13 @@ func openIPC(data []byte) (src source, err error) {
 		if err != nil {
 			return nil, newError(kindConversion, "read IPC", "invalid Arrow IPC file: %v", err)
 		}
-		return fileSource{fr}, nil
+		fs := &fileSource{r: fr}
+		fs.refs.Store(1)
+		return fs, nil
 	}
 	r, err := ipc.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, newError(kindConversion, "read IPC", "invalid Arrow IPC stream: %v", err)
 	}
 	return r, nil
-}
-
-// readBatch reads the next batch, turning a panic of the reader into an
-// error. It returns (nil, nil) at the end.
-func readBatch(src source) (rec arrow.RecordBatch, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			rec, err = nil, newError(kindConversion, "read input", "malformed Arrow data: %v", r)
-		}
-	}()
-	rec, err = src.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, newError(kindConversion, "read input", "reading the Arrow input failed: %v", err)
-	}
-	return rec, nil
 }

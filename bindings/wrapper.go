@@ -13,10 +13,10 @@ import (
 // Wrapper is a zbwrap.Wrapper with its operations. It is safe for
 // concurrent use from any number of Python threads.
 type Wrapper struct {
-	zw    *zbwrap.Wrapper
-	ext   extras
-	logs  *logHandler
-	slots chan struct{} // one token per chunk being converted and sent
+	zw      *zbwrap.Wrapper
+	ext     extras
+	logs    *logHandler
+	limiter *zbwrap.Limiter // max_concurrent_batches chunks of all operations
 
 	mu       sync.Mutex
 	closed   bool
@@ -59,7 +59,7 @@ func NewWrapper(configJSON string, pyLogLevel int, notify bool) (w *Wrapper, err
 		zw:      zw,
 		ext:     s.ext,
 		logs:    logs,
-		slots:   make(chan struct{}, s.ext.MaxConcurrentBatches),
+		limiter: zbwrap.NewLimiter(s.ext.MaxConcurrentBatches),
 		ops:     map[int64]*operation{},
 		notify:  notify,
 		changed: make(chan struct{}),
@@ -116,7 +116,13 @@ func (w *Wrapper) start(src source) (int64, error) {
 		src.Release()
 		return -1, newError(kindTransmission, "send", "the wrapper is closed")
 	}
-	o := newOperation(w.nextID)
+	send, err := w.zw.StartReader(context.Background(), src, w.readerOptions()...)
+	if err != nil { // settings were validated: cannot happen
+		w.mu.Unlock()
+		src.Release()
+		return -1, wrapError(err)
+	}
+	o := &operation{id: w.nextID, send: send, done: make(chan struct{})}
 	w.nextID++
 	w.ops[o.id] = o
 	w.running.Add(1)
@@ -164,7 +170,7 @@ func (w *Wrapper) Progress(id int64) (rows int64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	return o.resolved.Load(), nil
+	return o.send.Resolved(), nil
 }
 
 // Cancel ends an operation early: no more input is read, rows not yet

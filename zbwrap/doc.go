@@ -66,6 +66,14 @@
 // window is full, SendBatch, SendBatchAsync and Enqueue wait (bounded by
 // their context) while TrySendBatchAsync fails at once.
 //
+// SendReader does all of this for a stream of batches (any
+// array.RecordReader): it cuts the stream into chunks (WithChunkRows,
+// WithChunkBytes), converts up to WithConcurrency of them in parallel,
+// queues them in the reader's order and returns one ReaderResult for the
+// whole stream, its rows numbered across batches and its failed rows as
+// runs. StartReader is the same without waiting: its ReaderSend reports
+// progress (Resolved), can be cancelled, and is waited for with Wait.
+//
 // # Delivery semantics
 //
 // Delivery is at least once. An acknowledged row is durable in the table

@@ -275,3 +275,39 @@ func ExampleWithMeterProvider() {
 	}
 	// Output: zerobus.rows.acknowledged 3
 }
+
+// Send a stream of record batches (any array.RecordReader: an IPC stream,
+// a C data stream, Parquet through pqarrow) in chunks: they convert in
+// parallel and reach the table in the reader's order, with one result for
+// the whole stream.
+func ExampleWrapper_SendReader() {
+	srv := localServer()
+	defer srv.Close()
+	ctx := context.Background()
+	w, err := zbwrap.New(ctx, zbwrap.Config{TableName: "main.default.events"},
+		zbwrap.WithEndpoint(srv.Endpoint()), zbwrap.WithUnityCatalogURL(srv.WorkspaceURL()),
+		zbwrap.WithClientID("my-sp"), zbwrap.WithClientSecret("my0secret"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close(ctx)
+
+	a, b := events(1, 2, 3), events(4, 5)
+	defer a.Release()
+	defer b.Release()
+	rdr, err := array.NewRecordReader(a.Schema(), []arrow.RecordBatch{a, b})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rdr.Release() // the send neither retains nor releases it
+
+	res, err := w.SendReader(ctx, rdr, zbwrap.WithChunkRows(2), zbwrap.WithConcurrency(2))
+	if err != nil {
+		for _, run := range res.Failed { // rows numbered across the whole reader
+			fmt.Println("rows", run.Start, "to", run.Start+run.Count-1, "failed:", run.Error)
+		}
+		log.Fatal(err)
+	}
+	fmt.Println(res.SuccessfulCount, "rows acknowledged in", res.Batches, "batches")
+	// Output: 5 rows acknowledged in 3 batches
+}
