@@ -586,7 +586,7 @@ func TestPanicsBecomeErrors(t *testing.T) {
 	}
 }
 
-// The JSON of a result is what pyzerobus._result reads: failed rows as
+// The JSON of a result is what pyzerobus.result reads: failed rows as
 // [start, count, error index, may have landed], a summary naming the first
 // failed row, the input error apart.
 func TestResultJSON(t *testing.T) {

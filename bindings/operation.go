@@ -34,7 +34,7 @@ func (r failedRun) MarshalJSON() ([]byte, error) {
 }
 
 // resultJSON is the JSON form of an operation's result, read by
-// pyzerobus._result.
+// pyzerobus.result.
 type resultJSON struct {
 	Op              int64       `json:"op"`
 	Success         bool        `json:"success"`
