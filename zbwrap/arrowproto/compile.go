@@ -534,6 +534,10 @@ func (c *compiler) value(spec int, pf *pbField, scope *msgInfo, path string, dep
 	if !scalarWire(ls.kind, pf.GetType(), v) {
 		return nil, schemaErr(ErrIncompatibleDescriptor, path, "column type %s cannot be encoded as field %s.%s of type %s", arrow.Type(ls.typeID), scope.full, pf.GetName(), typeName(pf.GetType()))
 	}
+	// Protobuf strings must be UTF-8, which Arrow producers do not always
+	// check (decimal text always is; a bytes field takes any bytes).
+	ls.utf8 = pf.GetType() == descriptorpb.FieldDescriptorProto_TYPE_STRING &&
+		(ls.kind == kBinary || ls.kind == kLargeBinary || ls.kind == kBinaryView)
 	return v, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -538,8 +539,11 @@ func (e *encoder) sizeValue(path string, v *value, c *col, j int) int {
 	case wBool:
 		return 1
 	case wBytes:
-		n := len(e.bytes(c, j))
-		return varintLen(uint64(n)) + n
+		d := e.bytes(c, j)
+		if c.utf8 && !utf8.Valid(d) {
+			e.badUTF8(path, d)
+		}
+		return varintLen(uint64(len(d))) + len(d)
 	}
 	// wMessage
 	body := 0
@@ -548,6 +552,36 @@ func (e *encoder) sizeValue(path string, v *value, c *col, j int) int {
 	}
 	e.slots[v.slot][j] = body
 	return varintLen(uint64(body)) + body
+}
+
+// badUTF8 fails the current row for string value d, which is not UTF-8.
+func (e *encoder) badUTF8(path string, d []byte) {
+	e.fail(path, func() string {
+		at := 0
+		for at < len(d) {
+			r, size := utf8.DecodeRune(d[at:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			at += size
+		}
+		return fmt.Sprintf("string value is not valid UTF-8 (byte %d of %d is 0x%02x); protobuf strings must be UTF-8", at, len(d), d[at])
+	})
+}
+
+// checkUTF8 fails the rows whose value of fast string field f (elements
+// 0..n-1 of c; nv is the field's unpacked validity, nil for no nulls) is not
+// UTF-8.
+func (e *encoder) checkUTF8(c *col, f *field, nv []byte, n int) {
+	for r := range n {
+		if nv != nil && nv[r] == 0 {
+			continue
+		}
+		if d := c.bytesAt(r); !utf8.Valid(d) {
+			e.row = r
+			e.badUTF8(f.path, d)
+		}
+	}
 }
 
 // bytes returns the bytes of value j of c: binary data or decimal text.
@@ -655,7 +689,11 @@ func (e *encoder) sizeColumn(f *field, n int) {
 	case f.fast == fastStruct:
 		e.sizeStruct(f, sizes)
 	default:
-		sizeFast(&e.cols[f.col], f, e.nvCols[f.nv], sizes)
+		c := &e.cols[f.col]
+		sizeFast(c, f, e.nvCols[f.nv], sizes)
+		if c.utf8 {
+			e.checkUTF8(c, f, e.nvCols[f.nv], n)
+		}
 	}
 }
 

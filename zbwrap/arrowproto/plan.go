@@ -68,6 +68,7 @@ type colSpec struct {
 	mult     int64 // kScaled32/kScaled64 multiplier
 	div      int64 // kFloor64/kDate64 divisor
 	scale    int32 // decimal scale
+	utf8     bool  // binary-like values read into a protobuf string field: each must be UTF-8
 	children []int // struct fields; list/map values; dict/REE values
 	names    []string
 	path     string
