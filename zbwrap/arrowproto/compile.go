@@ -474,6 +474,12 @@ func (c *compiler) entry(entries int, pf *pbField, scope *msgInfo, path string, 
 	if err := checkRequired(m, map[string]bool{keyField: true, valueField: true}, path); err != nil {
 		return nil, err
 	}
+	// A protobuf map keeps one value per key: the server would silently drop
+	// all but the last entry of a key. (A plain repeated message keeps them.)
+	switch v.fields[0].val.wire {
+	case wVarint, wZigzag, wFixed32, wFixed64, wBool, wBytes:
+		v.mapKeys = m.d.GetOptions().GetMapEntry() && !v.fields[0].rep
+	}
 	return v, nil
 }
 

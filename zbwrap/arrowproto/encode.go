@@ -1,10 +1,14 @@
 package arrowproto
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"math/bits"
 	"slices"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -33,6 +37,7 @@ type encoder struct {
 	useFast []bool   // per top-level column: the fast path runs for this batch
 	nvCols  [][]byte // unpacked validity of fast columns, by field.nv
 	nvBuf   []byte
+	keys    []mapKey // keys of one map value
 	bad     []bool
 	errs    []RowError
 	row     int
@@ -492,6 +497,9 @@ func (e *encoder) sizeRepeated(f *field, i int) int {
 		}
 		total += e.sizeValue(epath, f.val, c, jj)
 	}
+	if f.val.mapKeys && end-start > 1 && !e.bad[e.row] {
+		e.checkKeys(f, start, end)
+	}
 	if f.packed {
 		e.slots[f.slot][j] = total
 		return f.tagLen + varintLen(uint64(total)) + total
@@ -709,4 +717,118 @@ func (e *encoder) writeColumn(f *field, lo, hi int, b []byte, pos []int) {
 	default:
 		writeFast(&e.cols[f.col], f, e.nvCols[f.nv], lo, hi, b, pos)
 	}
+}
+
+// Duplicate map keys
+//
+// A map value that holds a key twice would reach the server as a protobuf map
+// that keeps only the last value of the key, so it makes its row fail. Keys
+// are compared as protobuf compares them: integers after unit conversion,
+// strings by their bytes, decimals by their value (equal values at one scale
+// have equal text). Small maps compare every pair; larger ones are sorted.
+
+// mapKey is one key of a map value: an integer or bool key in n; a string or
+// decimal key in b (a decimal's fixed-width value), with a hash of b in n.
+type mapKey struct {
+	n uint64
+	b []byte
+	k int // entry index
+}
+
+var keySeed = maphash.MakeSeed()
+
+// maxPairwiseKeys is the largest map whose keys are compared pairwise.
+const maxPairwiseKeys = 16
+
+// checkKeys fails the current row if entries start..end-1 of map field f
+// (none of them null, nor their keys: the row would have failed) hold a key
+// twice.
+func (e *encoder) checkKeys(f *field, start, end int) {
+	kf := f.val.fields[0]
+	keys := e.keys[:0]
+	for k := start; k < end; k++ {
+		c, j, ok := e.resolve(kf.col, k)
+		if !ok {
+			continue
+		}
+		key := mapKey{k: k}
+		switch kf.val.wire {
+		case wBytes:
+			if c.kind >= kDecimal32 && c.kind <= kDecimal256 {
+				p := (c.off + j) * c.width
+				key.b = c.raw[p : p+c.width]
+			} else {
+				key.b = c.bytesAt(j)
+			}
+			key.n = maphash.Bytes(keySeed, key.b)
+		case wBool:
+			if bitSet(c.raw, c.off+j) {
+				key.n = 1
+			}
+		default:
+			x, _ := c.intAt(j)
+			key.n = uint64(x)
+		}
+		keys = append(keys, key)
+	}
+	e.keys = keys
+	first, second := dupKey(keys)
+	if first < 0 {
+		return
+	}
+	e.fail(kf.path, func() string {
+		return fmt.Sprintf("duplicate map key %s (entries %d and %d of the map; a protobuf map keeps one value per key)",
+			e.keyText(kf, second), first-start, second-start)
+	})
+}
+
+// dupKey returns the entry indices of two equal keys, the first lower, or
+// -1, -1. It may reorder keys.
+func dupKey(keys []mapKey) (int, int) {
+	if len(keys) <= maxPairwiseKeys {
+		for i := 1; i < len(keys); i++ {
+			for h := range i {
+				if keys[h].n == keys[i].n && bytes.Equal(keys[h].b, keys[i].b) {
+					return keys[h].k, keys[i].k
+				}
+			}
+		}
+		return -1, -1
+	}
+	slices.SortFunc(keys, func(x, y mapKey) int {
+		if c := cmp.Compare(x.n, y.n); c != 0 {
+			return c
+		}
+		return bytes.Compare(x.b, y.b)
+	})
+	for i := 1; i < len(keys); i++ {
+		if x, y := keys[i-1], keys[i]; x.n == y.n && bytes.Equal(x.b, y.b) {
+			return min(x.k, y.k), max(x.k, y.k)
+		}
+	}
+	return -1, -1
+}
+
+// keyText shows key field kf of entry k for an error message.
+func (e *encoder) keyText(kf *field, k int) string {
+	c, j, _ := e.resolve(kf.col, k)
+	switch kf.val.wire {
+	case wBool:
+		return strconv.FormatBool(bitSet(c.raw, c.off+j))
+	case wBytes:
+		b := e.bytes(c, j)
+		if c.kind >= kDecimal32 && c.kind <= kDecimal256 {
+			return string(b)
+		}
+		const maxShown = 64
+		if len(b) > maxShown {
+			return strconv.Quote(string(b[:maxShown])) + "..."
+		}
+		return strconv.Quote(string(b))
+	}
+	x, _ := c.intAt(j)
+	if c.kind == kUint64 {
+		return strconv.FormatUint(uint64(x), 10)
+	}
+	return strconv.FormatInt(x, 10)
 }

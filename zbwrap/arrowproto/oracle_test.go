@@ -339,6 +339,7 @@ func (o *oracle) mapField(m *array.Map, i int, fd protoreflect.FieldDescriptor, 
 		return out, len(out) > 0
 	}
 	out := map[any]any{}
+	dup := false // a key twice: protobuf would keep the last value only
 	for k := int(s); k < int(e); k++ {
 		if entries.IsNull(k) {
 			o.fail(path, "null map entry")
@@ -349,12 +350,19 @@ func (o *oracle) mapField(m *array.Map, i int, fd protoreflect.FieldDescriptor, 
 			o.fail(path+".key", "null map key")
 			continue
 		}
+		if _, seen := out[kv]; seen {
+			dup = true
+		}
+		out[kv] = nil
 		vv, ok := o.field(items, k, fd.MapValue(), path+".value")
 		if !ok {
 			o.fail(path+".value", "null map value")
 			continue
 		}
 		out[kv] = vv
+	}
+	if dup {
+		o.fail(path+".key", "duplicate map key")
 	}
 	return out, len(out) > 0
 }

@@ -133,6 +133,7 @@ type value struct {
 	wire     wireKind
 	check32  bool     // must fit int32 (date64 days into a 32-bit field)
 	ovf64    bool     // uint64 source into a signed 64-bit field: > 2^63-1 is a row error
+	mapKeys  bool     // a map entry with map semantics: a key twice in one map is a row error
 	fields   []*field // message fields
 	slot     int      // message: table of body sizes per element, -1 if none
 	fastKind vkind    // leaf kind, for the column fast paths
