@@ -143,7 +143,7 @@ func mapsBatch() arrow.RecordBatch {
 		ib.Append(true)
 		base := r.Int64N(1 << 40)
 		for k := range r.IntN(25) {
-			ib.KeyBuilder().(*array.Int64Builder).Append(base + int64(k)*(1+r.Int64N(1000)))
+			ib.KeyBuilder().(*array.Int64Builder).Append(base + int64(k)*1000 + r.Int64N(1000))
 			ib.ItemBuilder().(*array.Int64Builder).Append(r.Int64N(1 << 20))
 		}
 	}
