@@ -2,7 +2,6 @@ package arrowproto
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
@@ -38,6 +37,7 @@ type encoder struct {
 	nvCols  [][]byte // unpacked validity of fast columns, by field.nv
 	nvBuf   []byte
 	keys    []mapKey // keys of one map value
+	keyTab  []int32  // hash table of keys
 	bad     []bool
 	errs    []RowError
 	row     int
@@ -725,54 +725,69 @@ func (e *encoder) writeColumn(f *field, lo, hi int, b []byte, pos []int) {
 // that keeps only the last value of the key, so it makes its row fail. Keys
 // are compared as protobuf compares them: integers after unit conversion,
 // strings by their bytes, decimals by their value (equal values at one scale
-// have equal text). Small maps compare every pair; larger ones are sorted.
+// have equal text). Small maps compare every pair; larger ones go through a
+// small open-addressing hash table.
 
-// mapKey is one key of a map value: an integer or bool key in n; a string or
-// decimal key in b (a decimal's fixed-width value), with a hash of b in n.
+// mapKey is one key of a map value: the key's integer value (integer and
+// bool keys) or a hash of its bytes (string and decimal keys), and where it
+// is: element j of the key column's values, entry k of the map's entries.
 type mapKey struct {
-	n uint64
-	b []byte
-	k int // entry index
+	n    uint64
+	j, k int32
 }
 
 var keySeed = maphash.MakeSeed()
 
 // maxPairwiseKeys is the largest map whose keys are compared pairwise.
-const maxPairwiseKeys = 16
+const maxPairwiseKeys = 8
 
 // checkKeys fails the current row if entries start..end-1 of map field f
 // (none of them null, nor their keys: the row would have failed) hold a key
 // twice.
 func (e *encoder) checkKeys(f *field, start, end int) {
 	kf := f.val.fields[0]
+	var c *col // the key values: the same col for every entry
 	keys := e.keys[:0]
 	for k := start; k < end; k++ {
-		c, j, ok := e.resolve(kf.col, k)
-		if !ok {
-			continue
+		var j int
+		if kc := &e.cols[kf.col]; kc.lay == layPlain {
+			c, j = kc, k
+		} else {
+			c, j, _ = e.resolveLayers(kc, k)
 		}
-		key := mapKey{k: k}
+		var n uint64
 		switch kf.val.wire {
 		case wBytes:
-			if c.kind >= kDecimal32 && c.kind <= kDecimal256 {
-				p := (c.off + j) * c.width
-				key.b = c.raw[p : p+c.width]
-			} else {
-				key.b = c.bytesAt(j)
-			}
-			key.n = maphash.Bytes(keySeed, key.b)
+			n = maphash.Bytes(keySeed, keyBytes(c, j))
 		case wBool:
 			if bitSet(c.raw, c.off+j) {
-				key.n = 1
+				n = 1
 			}
 		default:
 			x, _ := c.intAt(j)
-			key.n = uint64(x)
+			n = uint64(x)
 		}
-		keys = append(keys, key)
+		keys = append(keys, mapKey{n, int32(j), int32(k)})
 	}
 	e.keys = keys
-	first, second := dupKey(keys)
+	bytesKeys := kf.val.wire == wBytes
+	same := func(x, y *mapKey) bool {
+		return x.n == y.n && (!bytesKeys || bytes.Equal(keyBytes(c, int(x.j)), keyBytes(c, int(y.j))))
+	}
+	first, second := -1, -1
+	if len(keys) <= maxPairwiseKeys {
+	pairs:
+		for i := 1; i < len(keys); i++ {
+			for h := range i {
+				if same(&keys[h], &keys[i]) {
+					first, second = int(keys[h].k), int(keys[i].k)
+					break pairs
+				}
+			}
+		}
+	} else {
+		first, second = e.dupKey(keys, same)
+	}
 	if first < 0 {
 		return
 	}
@@ -782,29 +797,35 @@ func (e *encoder) checkKeys(f *field, start, end int) {
 	})
 }
 
-// dupKey returns the entry indices of two equal keys, the first lower, or
-// -1, -1. It may reorder keys.
-func dupKey(keys []mapKey) (int, int) {
-	if len(keys) <= maxPairwiseKeys {
-		for i := 1; i < len(keys); i++ {
-			for h := range i {
-				if keys[h].n == keys[i].n && bytes.Equal(keys[h].b, keys[i].b) {
-					return keys[h].k, keys[i].k
-				}
+// keyBytes is string or decimal key j of c: its bytes, or a decimal's
+// fixed-width value (equal values at one scale have equal text).
+func keyBytes(c *col, j int) []byte {
+	if c.kind >= kDecimal32 && c.kind <= kDecimal256 {
+		p := (c.off + j) * c.width
+		return c.raw[p : p+c.width]
+	}
+	return c.bytesAt(j)
+}
+
+// dupKey returns the entry indices of the first key of keys found twice (the
+// earlier entry first), or -1, -1, through a table at most half full of
+// indices into keys plus one (0: empty), probed linearly from a
+// multiplicative hash of n.
+func (e *encoder) dupKey(keys []mapKey, same func(x, y *mapKey) bool) (int, int) {
+	shift := 64 - bits.Len(uint(2*len(keys)-1))
+	size := 1 << (64 - shift)
+	tab := grow(e.keyTab, size)
+	e.keyTab = tab
+	clear(tab)
+	for i := range keys {
+		key := &keys[i]
+		h := int((key.n * 0x9e3779b97f4a7c15) >> shift)
+		for ; tab[h] != 0; h = (h + 1) & (size - 1) {
+			if o := &keys[tab[h]-1]; same(o, key) {
+				return int(o.k), int(key.k)
 			}
 		}
-		return -1, -1
-	}
-	slices.SortFunc(keys, func(x, y mapKey) int {
-		if c := cmp.Compare(x.n, y.n); c != 0 {
-			return c
-		}
-		return bytes.Compare(x.b, y.b)
-	})
-	for i := 1; i < len(keys); i++ {
-		if x, y := keys[i-1], keys[i]; x.n == y.n && bytes.Equal(x.b, y.b) {
-			return min(x.k, y.k), max(x.k, y.k)
-		}
+		tab[h] = int32(i + 1)
 	}
 	return -1, -1
 }
