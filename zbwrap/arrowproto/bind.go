@@ -211,9 +211,12 @@ func (c *col) physical(i int) int {
 	return lo
 }
 
-// Binding: every check below guarantees that the encoder's reads stay in
-// bounds, so malformed data (from IPC, C data or hand-built arrays) is an
-// ErrInvalidData error instead of a panic.
+// Binding: every check below keeps the encoder's reads within the buffers as
+// Go knows them, so malformed data (from IPC or hand-built arrays) is an
+// ErrInvalidData error instead of a panic. Arrays imported through the C data
+// interface come with buffer lengths derived from their own length, offset
+// and offsets (the interface carries none): a buffer shorter than the array
+// claims cannot be detected here.
 
 func invalid(path, format string, args ...any) error {
 	return fmt.Errorf("%w: column %q: %s", ErrInvalidData, path, fmt.Sprintf(format, args...))

@@ -45,8 +45,9 @@ type encoder struct {
 }
 
 // Encode encodes every row of rec. It fails only if rec's schema differs from
-// the compiled one (ErrSchemaMismatch) or rec's buffers are malformed
-// (ErrInvalidData); rows that cannot be encoded are listed in Batch.Errors.
+// the compiled one (ErrSchemaMismatch) or rec's buffers are found malformed
+// (ErrInvalidData; the package documentation says what can be checked); rows
+// that cannot be encoded are listed in Batch.Errors.
 // The Batch does not reference rec's memory.
 func (s *Schema) Encode(rec arrow.RecordBatch) (*Batch, error) {
 	return s.encode(rec, 0)
