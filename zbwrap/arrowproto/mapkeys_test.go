@@ -100,6 +100,7 @@ func TestDuplicateMapKeysOfEveryKind(t *testing.T) {
 		{"int8", fromJSON(t, arrow.PrimitiveTypes.Int8, `[-1, 1, -1]`).Data(), "key -1 (entries 0 and 2 "},
 		{"uint32", fromJSON(t, arrow.PrimitiveTypes.Uint32, `[4294967295, 4294967295]`).Data(), "key 4294967295 (entries 0 and 1 "},
 		{"timestamp", ns.NewArray().Data(), "key 1 (entries 0 and 2 "},
+		{"uint64", fromJSON(t, arrow.PrimitiveTypes.Uint64, `[9223372036854775807, 1, 9223372036854775807]`).Data(), "key 9223372036854775807 (entries 0 and 2 "},
 		{"decimal", dec.NewArray().Data(), "key 1.50 (entries 0 and 2 "},
 		{"dictionary", dk, `key "same" (entries 0 and 1 `},
 		{"string_view", fromJSON(t, arrow.BinaryTypes.StringView, `["a long key past the inline part", "short", "a long key past the inline part"]`).Data(),
