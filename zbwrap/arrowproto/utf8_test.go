@@ -267,3 +267,19 @@ func TestAllValuesUTF8AtOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestIsASCII(t *testing.T) {
+	for n := range 80 {
+		b := []byte(strings.Repeat("x", n))
+		if !isASCII(b) {
+			t.Fatalf("%d ASCII bytes not ASCII", n)
+		}
+		for i := range n {
+			b[i] = 0x80
+			if isASCII(b) {
+				t.Fatalf("0x80 at %d of %d bytes passes", i, n)
+			}
+			b[i] = 'x'
+		}
+	}
+}
