@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -812,4 +813,97 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// checkedBatch has n rows (id, payload, attrs) where row badText's payload
+// is not UTF-8 and row dupKey's attrs hold a key twice.
+func checkedBatch(n, badText, dupKey int) arrow.RecordBatch {
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "payload", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "attrs", Type: arrow.MapOf(arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int64), Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer b.Release()
+	ids := b.Field(0).(*array.Int64Builder)
+	pl := b.Field(1).(*array.StringBuilder)
+	attrs := b.Field(2).(*array.MapBuilder)
+	keys, vals := attrs.KeyBuilder().(*array.StringBuilder), attrs.ItemBuilder().(*array.Int64Builder)
+	for i := range n {
+		ids.Append(int64(i))
+		switch i {
+		case badText:
+			pl.Append("caf\xc3") // pyarrow exports such bytes unchecked
+		default:
+			pl.Append(fmt.Sprintf("row %d: café", i))
+		}
+		attrs.Append(true)
+		keys.Append("a")
+		vals.Append(int64(i))
+		if i == dupKey {
+			keys.Append("a")
+		} else {
+			keys.Append("b")
+		}
+		vals.Append(-int64(i))
+	}
+	return b.NewRecordBatch()
+}
+
+func TestRowsThatCannotBeStringsOrMapsFailAlone(t *testing.T) {
+	// One value that is not UTF-8 would make the server reject the whole
+	// request, and a key twice in a map would lose a value silently: each
+	// fails its own row only, before anything is sent, with or without the
+	// writer.
+	checkLeaks(t)
+	const n, badText, dupKey = 1000, 417, 600
+	rec := checkedBatch(n, badText, dupKey)
+	defer rec.Release()
+	check := func(t *testing.T, res *TransmissionResult, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrConversion) || res.Success || res.SuccessfulCount != n-2 || res.FailedCount != 2 {
+			t.Fatalf("result %v err %v", res, err)
+		}
+		if !slices.Equal(res.FailedIndices(), []int{badText, dupKey}) {
+			t.Fatalf("failed rows %v", res.FailedIndices())
+		}
+		for i, want := range []string{`row 417, column "payload": string value is not valid UTF-8`, `row 600, column "attrs.key": duplicate map key "a"`} {
+			f := res.FailedRows[i]
+			if f.Error.Kind != KindConversion || f.Error.Retryable() || f.MayHaveLanded || !strings.Contains(f.Error.Error(), want) {
+				t.Fatalf("failed row %d: %v (retryable %v, may have landed %v), want %s", f.Index, f.Error, f.Error.Retryable(), f.MayHaveLanded, want)
+			}
+		}
+		if st := res.ErrorStats(); st.Retryable != 0 || st.MayHaveLanded != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	}
+	t.Run("writer", func(t *testing.T) {
+		srv := newServer(t)
+		w := newWrapper(t, srv)
+		res, err := w.SendBatch(context.Background(), rec)
+		check(t, res, err)
+		if err := w.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ids := tableIDs(t, srv)
+		if len(ids) != n-2 || ids[badText] != 0 || ids[dupKey] != 0 {
+			t.Fatalf("table holds %d ids (row %d: %d, row %d: %d)", len(ids), badText, ids[badText], dupKey, ids[dupKey])
+		}
+		for id, c := range ids {
+			if c != 1 || id < 0 || id >= n {
+				t.Fatalf("id %d is in the table %d times", id, c)
+			}
+		}
+	})
+	t.Run("writer disabled", func(t *testing.T) {
+		w, err := New(context.Background(), Config{}, WithTableName(testTable), WithWriterDisabled(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := w.SendBatch(context.Background(), rec)
+		check(t, res, err)
+		if err := w.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -28,6 +28,7 @@ var benchShapes = []benchShape{
 	{"mixed", mixedBatch},
 	{"nested", nestedBatch},
 	{"wide", wideBatch},
+	{"maps", mapsBatch},
 }
 
 func benchText(r *rand.Rand, n int) string {
@@ -125,6 +126,31 @@ func nestedBatch() arrow.RecordBatch {
 		{Name: "info", Type: st, Nullable: true}, {Name: "values", Type: lt, Nullable: true}, {Name: "attrs", Type: mt, Nullable: true},
 	}, nil)
 	return array.NewRecordBatch(s, []arrow.Array{sb.NewArray(), lb.NewArray(), mb.NewArray()}, benchRows)
+}
+
+// mapsBatch: a map<string,string> and a map<int64,int64>, each of 0..24
+// entries with distinct keys.
+func mapsBatch() arrow.RecordBatch {
+	r := rand.New(rand.NewPCG(7, 8))
+	sb := array.NewMapBuilder(mem, arrow.BinaryTypes.String, arrow.BinaryTypes.String, false)
+	ib := array.NewMapBuilder(mem, arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Int64, false)
+	for j := 0; j < benchRows; j++ {
+		sb.Append(true)
+		for k := range r.IntN(25) {
+			sb.KeyBuilder().(*array.StringBuilder).Append(fmt.Sprintf("%s%02d", benchText(r, 6), k))
+			sb.ItemBuilder().(*array.StringBuilder).Append(benchText(r, 4+r.IntN(12)))
+		}
+		ib.Append(true)
+		base := r.Int64N(1 << 40)
+		for k := range r.IntN(25) {
+			ib.KeyBuilder().(*array.Int64Builder).Append(base + int64(k)*1000 + r.Int64N(1000))
+			ib.ItemBuilder().(*array.Int64Builder).Append(r.Int64N(1 << 20))
+		}
+	}
+	s := arrow.NewSchema([]arrow.Field{
+		{Name: "attrs", Type: sb.Type(), Nullable: true}, {Name: "counts", Type: ib.Type(), Nullable: true},
+	}, nil)
+	return array.NewRecordBatch(s, []arrow.Array{sb.NewArray(), ib.NewArray()}, benchRows)
 }
 
 // wideBatch: 200 columns cycling int64, float64, utf8, bool and int32, 10% nulls.
@@ -275,10 +301,9 @@ func setDynamic(m protoreflect.Message, fd protoreflect.FieldDescriptor, a arrow
 		}
 	case *array.Map:
 		s, e := a.ValueOffsets(i)
-		keys, items := a.Keys().(*array.String), a.Items().(*array.String)
 		mm := m.Mutable(fd).Map()
 		for k := int(s); k < int(e); k++ {
-			mm.Set(protoreflect.ValueOfString(keys.Value(k)).MapKey(), protoreflect.ValueOfString(items.Value(k)))
+			mm.Set(dynamicScalar(a.Keys(), k).MapKey(), dynamicScalar(a.Items(), k))
 		}
 	case *array.List:
 		s, e := a.ValueOffsets(i)
@@ -300,4 +325,15 @@ func setDynamic(m protoreflect.Message, fd protoreflect.FieldDescriptor, a arrow
 	default:
 		panic(fmt.Sprintf("baseline: %T", a))
 	}
+}
+
+// dynamicScalar is element i of a string or int64 array (map keys and items).
+func dynamicScalar(a arrow.Array, i int) protoreflect.Value {
+	switch a := a.(type) {
+	case *array.String:
+		return protoreflect.ValueOfString(a.Value(i))
+	case *array.Int64:
+		return protoreflect.ValueOfInt64(a.Value(i))
+	}
+	panic(fmt.Sprintf("baseline: map part %T", a))
 }

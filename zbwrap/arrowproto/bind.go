@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -25,6 +26,7 @@ type col struct {
 	data  []byte // binary values
 	bufs  []*memory.Buffer
 	width int
+	utf8  bool // values must be checked for UTF-8 one by one (spec's utf8, unless all were found valid at bind)
 	mult  int64
 	div   int64
 	scale int32
@@ -209,9 +211,12 @@ func (c *col) physical(i int) int {
 	return lo
 }
 
-// Binding: every check below guarantees that the encoder's reads stay in
-// bounds, so malformed data (from IPC, C data or hand-built arrays) is an
-// ErrInvalidData error instead of a panic.
+// Binding: every check below keeps the encoder's reads within the buffers as
+// Go knows them, so malformed data (from IPC or hand-built arrays) is an
+// ErrInvalidData error instead of a panic. Arrays imported through the C data
+// interface come with buffer lengths derived from their own length, offset
+// and offsets (the interface carries none): a buffer shorter than the array
+// claims cannot be detected here.
 
 func invalid(path, format string, args ...any) error {
 	return fmt.Errorf("%w: column %q: %s", ErrInvalidData, path, fmt.Sprintf(format, args...))
@@ -281,8 +286,12 @@ func (e *encoder) bind(id int, d arrow.ArrayData, x, n int) error {
 		}
 	case kBinary, kLargeBinary:
 		c.offs, c.data = bufBytes(d, 1), bufBytes(d, 2)
-		return checkOffsets(sp, c.offs, c.off, n, sp.kind == kLargeBinary, len(c.data))
+		if err := checkOffsets(sp, c.offs, c.off, n, sp.kind == kLargeBinary, len(c.data)); err != nil {
+			return err
+		}
+		c.utf8 = sp.utf8 && n > 0 && !allUTF8(c, n)
 	case kBinaryView:
+		c.utf8 = sp.utf8
 		return e.bindViews(c, sp, d, end)
 	case kStruct:
 		ch := d.Children()
@@ -339,6 +348,54 @@ func checkOffsets(sp *colSpec, b []byte, off, n int, large bool, limit int) erro
 		return invalid(sp.path, "offset %d beyond the values (%d)", last, limit)
 	}
 	return nil
+}
+
+// allUTF8 reports whether every value of string col c (n > 0 values, offsets
+// checked) is valid UTF-8, looking at all their bytes at once: the bytes the
+// values cover must be valid UTF-8 as a whole, and no value may start inside
+// a multi-byte character. (Valid as a whole, the bytes could still split a
+// character between two values: "\xc3" and "\xa9" make "é".) It reports
+// false for offsets not aligned for their type; the values are then checked
+// one by one.
+func allUTF8(c *col, n int) bool {
+	if c.kind == kLargeBinary {
+		return aligned(c.offs, 8) && valuesUTF8(view[int64](c.offs, c.off, n+1), c.data)
+	}
+	return aligned(c.offs, 4) && valuesUTF8(view[int32](c.offs, c.off, n+1), c.data)
+}
+
+func valuesUTF8[O int32 | int64](o []O, data []byte) bool {
+	first, last := o[0], o[len(o)-1]
+	if d := data[first:last]; isASCII(d) {
+		return true // and an ASCII byte always starts a character
+	} else if !utf8.Valid(d) {
+		return false
+	}
+	for _, x := range o[1 : len(o)-1] {
+		if x < last && !utf8.RuneStart(data[x]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isASCII reports whether b holds only ASCII bytes, reading 32 bytes at a
+// time (as fast as utf8.Valid on ASCII; the gain is that ASCII text needs no
+// look at the value boundaries).
+func isASCII(b []byte) bool {
+	const high = 0x8080808080808080
+	for len(b) >= 32 {
+		le := binary.LittleEndian
+		if (le.Uint64(b)|le.Uint64(b[8:])|le.Uint64(b[16:])|le.Uint64(b[24:]))&high != 0 {
+			return false
+		}
+		b = b[32:]
+	}
+	var acc byte
+	for _, c := range b {
+		acc |= c
+	}
+	return acc < 0x80
 }
 
 // monotonic reports the first and last of offsets o and whether they never

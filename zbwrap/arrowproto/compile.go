@@ -474,6 +474,12 @@ func (c *compiler) entry(entries int, pf *pbField, scope *msgInfo, path string, 
 	if err := checkRequired(m, map[string]bool{keyField: true, valueField: true}, path); err != nil {
 		return nil, err
 	}
+	// A protobuf map keeps one value per key: the server would silently drop
+	// all but the last entry of a key. (A plain repeated message keeps them.)
+	switch v.fields[0].val.wire {
+	case wVarint, wZigzag, wFixed32, wFixed64, wBool, wBytes:
+		v.mapKeys = m.d.GetOptions().GetMapEntry() && !v.fields[0].rep
+	}
 	return v, nil
 }
 
@@ -534,6 +540,10 @@ func (c *compiler) value(spec int, pf *pbField, scope *msgInfo, path string, dep
 	if !scalarWire(ls.kind, pf.GetType(), v) {
 		return nil, schemaErr(ErrIncompatibleDescriptor, path, "column type %s cannot be encoded as field %s.%s of type %s", arrow.Type(ls.typeID), scope.full, pf.GetName(), typeName(pf.GetType()))
 	}
+	// Protobuf strings must be UTF-8, which Arrow producers do not always
+	// check (decimal text always is; a bytes field takes any bytes).
+	ls.utf8 = pf.GetType() == descriptorpb.FieldDescriptorProto_TYPE_STRING &&
+		(ls.kind == kBinary || ls.kind == kLargeBinary || ls.kind == kBinaryView)
 	return v, nil
 }
 

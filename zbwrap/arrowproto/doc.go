@@ -74,7 +74,7 @@
 //	uint64                                   int64      above 2^63-1 is a row error
 //	float16, float32                         float
 //	float64                                  double
-//	utf8, large_utf8, utf8_view              string     bytes as stored
+//	utf8, large_utf8, utf8_view              string     bytes as stored; not UTF-8 is a row error
 //	binary, large_binary, binary_view,
 //	fixed_size_binary                        bytes
 //	date32                                   int32      days since 1970-01-01
@@ -90,7 +90,8 @@
 //	list, large_list, fixed_size_list,
 //	list_view, large_list_view               repeated element
 //	struct                                   nested message
-//	map<k, v>                                map<k, v>  k: integers, bool, strings, decimals
+//	map<k, v>                                map<k, v>  k: integers, bool, strings, decimals;
+//	                                                    a key twice in one map is a row error
 //	union, interval                          schema error
 //
 // Conversions that overflow (a timestamp in seconds beyond the int64
@@ -104,7 +105,13 @@
 // or empty list, and a null or empty map, are an absent repeated field.
 // Protobuf cannot carry a null inside a list or as a map value, so those, like
 // a uint64 above 2^63-1 or a record over 4,194,285 bytes ([MaxRecordSize],
-// see [WithMaxRecordSize]), make the row fail. A row that fails never fails
+// see [WithMaxRecordSize]), make the row fail. So do a string value that is
+// not valid UTF-8 (protobuf strings must be, and the service rejects a whole
+// request for one such value; Arrow producers do not always check, and a
+// string column in a bytes field of a caller's descriptor is not checked) and
+// a map value that holds a key twice (a protobuf map keeps one value per key:
+// the others would be dropped silently). Keys are compared as protobuf
+// compares them: integers after unit conversion, decimals by value. A row that fails never fails
 // the batch: [Batch.Errors] lists it with its row index, the column path and
 // the reason ([RowError]), and every other row is encoded. [Batch.Rows] gives
 // the row index of each record. Column paths name struct fields with dots,
@@ -137,9 +144,23 @@
 // errors.Is against [ErrUnsupportedType], [ErrInvalidName], [ErrSchemaLimit]
 // and [ErrIncompatibleDescriptor]. Encode fails only for a batch of another
 // schema ([ErrSchemaMismatch]) or with malformed Arrow buffers
-// ([ErrInvalidData]: offsets out of range, short buffers, dictionary indices
-// outside the dictionary); everything the encoder reads is bounds-checked
-// first, so malformed input is an error, not a panic.
+// ([ErrInvalidData]).
+//
+// What Encode can check depends on what Go knows of the buffers. Before
+// reading a column it checks that offsets never decrease and end within the
+// values, that validity, value, offset and view buffers are as long as the
+// array needs, that list views and run ends stay within their values and that
+// dictionary indices stay within the dictionary; then, as row errors, that
+// strings are UTF-8 and that no map holds a key twice. For arrays read from
+// Arrow IPC or built in Go, whose buffers carry their lengths, malformed input
+// is therefore an error, not a panic. The Arrow C data interface carries no
+// buffer lengths (but for the data buffers of view types): arrow-go's import
+// derives them from the array's own length, offset and offsets, so the checks
+// above cannot catch a buffer shorter than the array claims. A string column
+// whose last offset points past its data buffer, say, is read out of bounds,
+// which crashes the process or sends neighbouring memory as data. Whoever
+// hands over arrays through the C data interface must hand over valid ones
+// (pyarrow checks an array with validate(full=True)).
 //
 // # Concurrency and cost
 //

@@ -1,10 +1,14 @@
 package arrowproto
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"math/bits"
 	"slices"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -32,6 +36,8 @@ type encoder struct {
 	useFast []bool   // per top-level column: the fast path runs for this batch
 	nvCols  [][]byte // unpacked validity of fast columns, by field.nv
 	nvBuf   []byte
+	keys    []mapKey // keys of one map value
+	keyTab  []int32  // hash table of keys
 	bad     []bool
 	errs    []RowError
 	row     int
@@ -39,8 +45,9 @@ type encoder struct {
 }
 
 // Encode encodes every row of rec. It fails only if rec's schema differs from
-// the compiled one (ErrSchemaMismatch) or rec's buffers are malformed
-// (ErrInvalidData); rows that cannot be encoded are listed in Batch.Errors.
+// the compiled one (ErrSchemaMismatch) or rec's buffers are found malformed
+// (ErrInvalidData; the package documentation says what can be checked); rows
+// that cannot be encoded are listed in Batch.Errors.
 // The Batch does not reference rec's memory.
 func (s *Schema) Encode(rec arrow.RecordBatch) (*Batch, error) {
 	return s.encode(rec, 0)
@@ -491,6 +498,9 @@ func (e *encoder) sizeRepeated(f *field, i int) int {
 		}
 		total += e.sizeValue(epath, f.val, c, jj)
 	}
+	if f.val.mapKeys && end-start > 1 && !e.bad[e.row] {
+		e.checkKeys(f, start, end)
+	}
 	if f.packed {
 		e.slots[f.slot][j] = total
 		return f.tagLen + varintLen(uint64(total)) + total
@@ -538,8 +548,11 @@ func (e *encoder) sizeValue(path string, v *value, c *col, j int) int {
 	case wBool:
 		return 1
 	case wBytes:
-		n := len(e.bytes(c, j))
-		return varintLen(uint64(n)) + n
+		d := e.bytes(c, j)
+		if c.utf8 && !utf8.Valid(d) {
+			e.badUTF8(path, d)
+		}
+		return varintLen(uint64(len(d))) + len(d)
 	}
 	// wMessage
 	body := 0
@@ -548,6 +561,36 @@ func (e *encoder) sizeValue(path string, v *value, c *col, j int) int {
 	}
 	e.slots[v.slot][j] = body
 	return varintLen(uint64(body)) + body
+}
+
+// badUTF8 fails the current row for string value d, which is not UTF-8.
+func (e *encoder) badUTF8(path string, d []byte) {
+	e.fail(path, func() string {
+		at := 0
+		for at < len(d) {
+			r, size := utf8.DecodeRune(d[at:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			at += size
+		}
+		return fmt.Sprintf("string value is not valid UTF-8 (byte %d of %d is 0x%02x); protobuf strings must be UTF-8", at, len(d), d[at])
+	})
+}
+
+// checkUTF8 fails the rows whose value of fast string field f (elements
+// 0..n-1 of c; nv is the field's unpacked validity, nil for no nulls) is not
+// UTF-8.
+func (e *encoder) checkUTF8(c *col, f *field, nv []byte, n int) {
+	for r := range n {
+		if nv != nil && nv[r] == 0 {
+			continue
+		}
+		if d := c.bytesAt(r); !utf8.Valid(d) {
+			e.row = r
+			e.badUTF8(f.path, d)
+		}
+	}
 }
 
 // bytes returns the bytes of value j of c: binary data or decimal text.
@@ -655,7 +698,11 @@ func (e *encoder) sizeColumn(f *field, n int) {
 	case f.fast == fastStruct:
 		e.sizeStruct(f, sizes)
 	default:
-		sizeFast(&e.cols[f.col], f, e.nvCols[f.nv], sizes)
+		c := &e.cols[f.col]
+		sizeFast(c, f, e.nvCols[f.nv], sizes)
+		if c.utf8 {
+			e.checkUTF8(c, f, e.nvCols[f.nv], n)
+		}
 	}
 }
 
@@ -671,4 +718,139 @@ func (e *encoder) writeColumn(f *field, lo, hi int, b []byte, pos []int) {
 	default:
 		writeFast(&e.cols[f.col], f, e.nvCols[f.nv], lo, hi, b, pos)
 	}
+}
+
+// Duplicate map keys
+//
+// A map value that holds a key twice would reach the server as a protobuf map
+// that keeps only the last value of the key, so it makes its row fail. Keys
+// are compared as protobuf compares them: integers after unit conversion,
+// strings by their bytes, decimals by their value (equal values at one scale
+// have equal text). Small maps compare every pair; larger ones go through a
+// small open-addressing hash table.
+
+// mapKey is one key of a map value: the key's integer value (integer and
+// bool keys) or a hash of its bytes (string and decimal keys), and where it
+// is: element j of the key column's values, entry k of the map's entries.
+type mapKey struct {
+	n    uint64
+	j, k int32
+}
+
+var keySeed = maphash.MakeSeed()
+
+// maxPairwiseKeys is the largest map whose keys are compared pairwise.
+const maxPairwiseKeys = 8
+
+// checkKeys fails the current row if entries start..end-1 of map field f
+// (none of them null, nor their keys: the row would have failed) hold a key
+// twice.
+func (e *encoder) checkKeys(f *field, start, end int) {
+	kf := f.val.fields[0]
+	var c *col // the key values: the same col for every entry
+	keys := e.keys[:0]
+	for k := start; k < end; k++ {
+		var j int
+		if kc := &e.cols[kf.col]; kc.lay == layPlain {
+			c, j = kc, k
+		} else {
+			c, j, _ = e.resolveLayers(kc, k)
+		}
+		var n uint64
+		switch kf.val.wire {
+		case wBytes:
+			n = maphash.Bytes(keySeed, keyBytes(c, j))
+		case wBool:
+			if bitSet(c.raw, c.off+j) {
+				n = 1
+			}
+		default:
+			x, _ := c.intAt(j)
+			n = uint64(x)
+		}
+		keys = append(keys, mapKey{n, int32(j), int32(k)})
+	}
+	e.keys = keys
+	bytesKeys := kf.val.wire == wBytes
+	same := func(x, y *mapKey) bool {
+		return x.n == y.n && (!bytesKeys || bytes.Equal(keyBytes(c, int(x.j)), keyBytes(c, int(y.j))))
+	}
+	first, second := -1, -1
+	if len(keys) <= maxPairwiseKeys {
+	pairs:
+		for i := 1; i < len(keys); i++ {
+			for h := range i {
+				if same(&keys[h], &keys[i]) {
+					first, second = int(keys[h].k), int(keys[i].k)
+					break pairs
+				}
+			}
+		}
+	} else {
+		first, second = e.dupKey(keys, same)
+	}
+	if first < 0 {
+		return
+	}
+	e.fail(kf.path, func() string {
+		return fmt.Sprintf("duplicate map key %s (entries %d and %d of the map; a protobuf map keeps one value per key)",
+			e.keyText(kf, second), first-start, second-start)
+	})
+}
+
+// keyBytes is string or decimal key j of c: its bytes, or a decimal's
+// fixed-width value (equal values at one scale have equal text).
+func keyBytes(c *col, j int) []byte {
+	if c.kind >= kDecimal32 && c.kind <= kDecimal256 {
+		p := (c.off + j) * c.width
+		return c.raw[p : p+c.width]
+	}
+	return c.bytesAt(j)
+}
+
+// dupKey returns the entry indices of the first key of keys found twice (the
+// earlier entry first), or -1, -1, through a table at most half full of
+// indices into keys plus one (0: empty), probed linearly from a
+// multiplicative hash of n.
+func (e *encoder) dupKey(keys []mapKey, same func(x, y *mapKey) bool) (int, int) {
+	shift := 64 - bits.Len(uint(2*len(keys)-1))
+	size := 1 << (64 - shift)
+	tab := grow(e.keyTab, size)
+	e.keyTab = tab
+	clear(tab)
+	for i := range keys {
+		key := &keys[i]
+		h := int((key.n * 0x9e3779b97f4a7c15) >> shift)
+		for ; tab[h] != 0; h = (h + 1) & (size - 1) {
+			if o := &keys[tab[h]-1]; same(o, key) {
+				return int(o.k), int(key.k)
+			}
+		}
+		tab[h] = int32(i + 1)
+	}
+	return -1, -1
+}
+
+// keyText shows key field kf of entry k for an error message.
+func (e *encoder) keyText(kf *field, k int) string {
+	c, j, _ := e.resolve(kf.col, k)
+	switch kf.val.wire {
+	case wBool:
+		return strconv.FormatBool(bitSet(c.raw, c.off+j))
+	case wBytes:
+		b := e.bytes(c, j)
+		if c.kind >= kDecimal32 && c.kind <= kDecimal256 {
+			return string(b)
+		}
+		const maxShown = 64
+		if len(b) > maxShown {
+			return strconv.Quote(string(b[:maxShown])) + "..."
+		}
+		return strconv.Quote(string(b))
+	}
+	x, _ := c.intAt(j)
+	if c.kind == kUint64 {
+		return strconv.FormatUint(uint64(x), 10)
+	}
+	return strconv.FormatInt(x, 10)
 }

@@ -203,7 +203,11 @@ func (e *encoder) sizeStruct(f *field, sizes []int) {
 	body := e.slots[f.val.slot][:len(sizes)]
 	clear(body)
 	for _, cf := range f.val.fields {
-		sizeFast(&e.cols[cf.col], cf, e.nvCols[cf.nv], body)
+		c := &e.cols[cf.col]
+		sizeFast(c, cf, e.nvCols[cf.nv], body)
+		if c.utf8 {
+			e.checkUTF8(c, cf, e.nvCols[cf.nv], len(body))
+		}
 	}
 	sv := e.nvCols[f.nv]
 	for r, l := range body {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -338,6 +339,7 @@ func (o *oracle) mapField(m *array.Map, i int, fd protoreflect.FieldDescriptor, 
 		return out, len(out) > 0
 	}
 	out := map[any]any{}
+	dup := false // a key twice: protobuf would keep the last value only
 	for k := int(s); k < int(e); k++ {
 		if entries.IsNull(k) {
 			o.fail(path, "null map entry")
@@ -348,12 +350,19 @@ func (o *oracle) mapField(m *array.Map, i int, fd protoreflect.FieldDescriptor, 
 			o.fail(path+".key", "null map key")
 			continue
 		}
+		if _, seen := out[kv]; seen {
+			dup = true
+		}
+		out[kv] = nil
 		vv, ok := o.field(items, k, fd.MapValue(), path+".value")
 		if !ok {
 			o.fail(path+".value", "null map value")
 			continue
 		}
 		out[kv] = vv
+	}
+	if dup {
+		o.fail(path+".key", "duplicate map key")
 	}
 	return out, len(out) > 0
 }
@@ -407,17 +416,17 @@ func (o *oracle) scalar(a arrow.Array, i int, fd protoreflect.FieldDescriptor, p
 	case *array.Float64:
 		return x.Value(i)
 	case *array.String:
-		return o.text(x.Value(i), fd)
+		return o.text(x.Value(i), fd, path)
 	case *array.LargeString:
-		return o.text(x.Value(i), fd)
+		return o.text(x.Value(i), fd, path)
 	case *array.StringView:
-		return o.text(x.Value(i), fd)
+		return o.text(x.Value(i), fd, path)
 	case *array.Binary:
-		return bytes.Clone(x.Value(i))
+		return o.text(string(x.Value(i)), fd, path)
 	case *array.LargeBinary:
-		return bytes.Clone(x.Value(i))
+		return o.text(string(x.Value(i)), fd, path)
 	case *array.BinaryView:
-		return bytes.Clone(x.Value(i))
+		return o.text(string(x.Value(i)), fd, path)
 	case *array.FixedSizeBinary:
 		return bytes.Clone(x.Value(i))
 	case *array.Decimal32:
@@ -433,9 +442,14 @@ func (o *oracle) scalar(a arrow.Array, i int, fd protoreflect.FieldDescriptor, p
 	return o.intAs(v, what, fd, path)
 }
 
-func (o *oracle) text(s string, fd protoreflect.FieldDescriptor) any {
+// text is a string or binary value as field fd holds it; a string field
+// must hold UTF-8.
+func (o *oracle) text(s string, fd protoreflect.FieldDescriptor, path string) any {
 	if fd.Kind() == protoreflect.BytesKind {
 		return []byte(s)
+	}
+	if !utf8.ValidString(s) {
+		o.fail(path, "not valid UTF-8")
 	}
 	return s
 }

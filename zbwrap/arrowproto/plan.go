@@ -68,6 +68,7 @@ type colSpec struct {
 	mult     int64 // kScaled32/kScaled64 multiplier
 	div      int64 // kFloor64/kDate64 divisor
 	scale    int32 // decimal scale
+	utf8     bool  // binary-like values read into a protobuf string field: each must be UTF-8
 	children []int // struct fields; list/map values; dict/REE values
 	names    []string
 	path     string
@@ -132,6 +133,7 @@ type value struct {
 	wire     wireKind
 	check32  bool     // must fit int32 (date64 days into a 32-bit field)
 	ovf64    bool     // uint64 source into a signed 64-bit field: > 2^63-1 is a row error
+	mapKeys  bool     // a map entry with map semantics: a key twice in one map is a row error
 	fields   []*field // message fields
 	slot     int      // message: table of body sizes per element, -1 if none
 	fastKind vkind    // leaf kind, for the column fast paths

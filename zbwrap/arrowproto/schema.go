@@ -48,6 +48,9 @@ var (
 	ErrSchemaMismatch = errors.New("record batch schema differs from the compiled schema")
 	// ErrInvalidData: the Arrow buffers of a record batch are malformed
 	// (offsets out of range, short buffers, dictionary indices out of range).
+	// Buffers are checked against the lengths Go knows: arrays imported
+	// through the Arrow C data interface, which carries no buffer lengths,
+	// must be valid to begin with (see the package documentation).
 	ErrInvalidData = errors.New("invalid Arrow data")
 )
 
