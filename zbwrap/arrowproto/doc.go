@@ -159,8 +159,10 @@
 // above cannot catch a buffer shorter than the array claims. A string column
 // whose last offset points past its data buffer, say, is read out of bounds,
 // which crashes the process or sends neighbouring memory as data. Whoever
-// hands over arrays through the C data interface must hand over valid ones
-// (pyarrow checks an array with validate(full=True)).
+// hands over arrays through the C data interface must hand over valid ones.
+// The Python package does this for pyarrow input: pyarrow knows its buffers'
+// lengths, and its cheap validate() (no data scan) checks every offset range
+// against them before a Table, RecordBatch or reader batch crosses over.
 //
 // # Concurrency and cost
 //
