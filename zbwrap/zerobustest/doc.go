@@ -90,7 +90,8 @@
 //     distribution, and a burst of requests sees it spread across the burst
 //     (1,000 requests with a fixed 150 ms are all acknowledged about 150 ms
 //     after each arrived), rather than every request waiting for the
-//     slowest draw before it.
+//     slowest draw before it. Up to 16,384 requests of a stream wait for
+//     their delay at once; beyond that the server stops reading the stream.
 //   - Quotas: 100 MB/s and 100,000 records/s per stream (WithStreamQuota),
 //     10 GB/s per table shared by its streams (WithTableQuota). Bytes are
 //     those of the requests as sent. A token bucket holds 100 ms at the

@@ -389,6 +389,9 @@ func newQuota(q Quota, now time.Time) quota {
 	return quota{bytes: newBucket(q.BytesPerSec, now), records: newBucket(q.RecordsPerSec, now)}
 }
 
+// none reports whether the quota limits nothing.
+func (q quota) none() bool { return q.bytes == nil && q.records == nil }
+
 func (q quota) debt(now time.Time) time.Duration {
 	return max(q.bytes.debt(now), q.records.debt(now))
 }
