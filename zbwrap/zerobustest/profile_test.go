@@ -1,8 +1,6 @@
 package zerobustest
 
 import (
-	"context"
-	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -646,6 +644,3 @@ func TestBucket(t *testing.T) {
 		t.Fatal("empty latency waits")
 	}
 }
-
-// The server's own context error is how a call that gave up ends.
-var _ = errors.Is(context.Canceled, context.Canceled)
