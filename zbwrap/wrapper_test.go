@@ -795,7 +795,7 @@ func TestEndpointPorts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cc, err := w.conn()
+		cc, err := w.conn.Get()
 		if err != nil || cc.CanonicalTarget() != "dns:///"+target {
 			t.Errorf("%s: target %v, %v", endpoint, cc.CanonicalTarget(), err)
 		}
