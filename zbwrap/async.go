@@ -61,7 +61,7 @@ func (w *Wrapper) sendAsync(ctx context.Context, rec arrow.RecordBatch, block bo
 	w.async = append(w.async, a)
 	w.amu.Unlock()
 	var sp *telemetry.Send
-	if telemetryCompiled && w.tel != nil && rec != nil {
+	if w.tel != nil && rec != nil {
 		ctx, sp = w.tel.StartSend(ctx, telemetry.SpanSendBatchAsync, int(rec.NumRows()))
 	}
 	off, err := w.queueAsync(ctx, rec, block, a, sp)
@@ -124,7 +124,7 @@ func (w *Wrapper) releaseAsync(a *asyncBatch) {
 		w.counts.batches++
 		w.counts.rowsOK += int64(a.sub.rows)
 		w.mu.Unlock()
-		if telemetryCompiled && w.tel != nil {
+		if w.tel != nil {
 			w.tel.BatchDone(context.Background(), a.sub.rows)
 		}
 	}

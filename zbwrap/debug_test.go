@@ -64,7 +64,6 @@ func readDebug(t *testing.T, dir string) (ids []int64, records int) {
 // Writer-disabled mode with debug_enabled converts, writes both debug files
 // and the descriptor, and never dials.
 func TestDebugFilesWriterDisabled(t *testing.T) {
-	skipWithoutDebugHook(t)
 	dir := t.TempDir()
 	w, err := New(context.Background(), Config{
 		TableName:             testTable,
@@ -95,7 +94,6 @@ func TestDebugFilesWriterDisabled(t *testing.T) {
 // With a server, only the flag asked for is written, and the sends are
 // acknowledged as usual.
 func TestDebugFilesArrowOnlyWithServer(t *testing.T) {
-	skipWithoutDebugHook(t)
 	srv := newServer(t)
 	dir := t.TempDir()
 	w := newWrapper(t, srv, WithDebugArrow(true), WithDebugOutputDir(dir))
@@ -119,7 +117,6 @@ func TestDebugFilesArrowOnlyWithServer(t *testing.T) {
 // A debug flag without an output directory is a configuration error naming
 // the setting; a bad debug setting fails New.
 func TestDebugFilesConfiguration(t *testing.T) {
-	skipWithoutDebugHook(t)
 	_, err := New(context.Background(), Config{TableName: testTable, ZerobusWriterDisabled: true, DebugProtobufEnabled: true})
 	var ze *Error
 	if !errors.As(err, &ze) || ze.Kind != KindConfiguration || !strings.Contains(err.Error(), "debug_output_dir") {
@@ -129,11 +126,5 @@ func TestDebugFilesConfiguration(t *testing.T) {
 		DebugEnabled: true, DebugOutputDir: t.TempDir(), DebugMaxFilesRetained: -2})
 	if !errors.Is(err, ErrConfiguration) {
 		t.Fatalf("New with debug_max_files_retained -2 = %v, want a configuration error", err)
-	}
-}
-
-func skipWithoutDebugHook(t *testing.T) {
-	if !debugHookCompiled {
-		t.Skip("built with zbwrap_nodebughook: no debug files")
 	}
 }

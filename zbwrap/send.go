@@ -77,7 +77,7 @@ func (w *Wrapper) convert(rec arrow.RecordBatch, desc *descriptorpb.DescriptorPr
 		// this buffer as they are.
 		sub.enc, err = schema.EncodeFramed(rec, stream.RecordField)
 	}
-	if telemetryCompiled && sp != nil {
+	if sp != nil {
 		if err != nil {
 			sp.Encoded(sub.start, 0, sub.rows, err)
 		} else {
@@ -88,10 +88,8 @@ func (w *Wrapper) convert(rec arrow.RecordBatch, desc *descriptorpb.DescriptorPr
 		sub.convErr = &Error{Kind: KindConversion, Op: "convert", Err: err}
 		return sub, nil, nil
 	}
-	if debugHookCompiled {
-		for _, h := range w.hooks.encoded {
-			h.OnBatchEncoded(rec, schema.DescriptorBytes(), sub.enc.Records)
-		}
+	for _, h := range w.hooks.encoded {
+		h.OnBatchEncoded(rec, schema.DescriptorBytes(), sub.enc.Records)
 	}
 	if w.cfg.ZerobusWriterDisabled || len(sub.enc.Records) == 0 {
 		return sub, nil, nil
@@ -200,7 +198,7 @@ type PreparedBatch struct {
 
 func (w *Wrapper) prepare(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto) (*PreparedBatch, error) {
 	var sp *telemetry.Send
-	if telemetryCompiled && w.tel != nil && rec != nil {
+	if w.tel != nil && rec != nil {
 		_, sp = w.tel.StartSend(ctx, telemetry.SpanSendBatch, int(rec.NumRows()))
 	}
 	sub, schema, err := w.convert(rec, desc, -1, sp)
@@ -349,7 +347,7 @@ func (w *Wrapper) result(sub *submission) *TransmissionResult {
 	for _, h := range w.hooks.done {
 		h.OnBatchDone(res)
 	}
-	if telemetryCompiled && w.tel != nil {
+	if w.tel != nil {
 		w.recordResult(res)
 	}
 	return res

@@ -97,10 +97,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Wrapper, error) {
 	if w.logger == nil {
 		w.logger = slog.New(slog.DiscardHandler)
 	}
-	if telemetryCompiled {
-		if err := w.openTelemetry(ctx); err != nil {
-			return nil, err
-		}
+	if err := w.openTelemetry(ctx); err != nil {
+		return nil, err
 	}
 	if !set.cfg.ZerobusWriterDisabled {
 		w.conn = transport.New(transportConfig(set))
@@ -119,7 +117,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Wrapper, error) {
 			Endpoint:     set.cfg.ZerobusEndpoint,
 			HTTPClient:   client,
 		}
-		if telemetryCompiled && w.tel != nil {
+		if w.tel != nil {
 			acfg.OnFetch = func(refresh bool, err error) {
 				kind := KindAuthentication
 				if refresh {
@@ -199,7 +197,7 @@ func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (*stream.Stream, *
 	}
 	hooks := w.set.hooks
 	var obs *telemetry.Stream
-	if telemetryCompiled && w.tel != nil {
+	if w.tel != nil {
 		obs = w.tel.NewStream(ctx)
 		hooks = append(slices.Clip(hooks), obs)
 	}
@@ -297,7 +295,7 @@ func (w *Wrapper) Close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, ms(w.cfg.FlushTimeoutMs))
 	defer cancel()
 	sctx := ctx
-	if telemetryCompiled && w.tel != nil {
+	if w.tel != nil {
 		d, _ := ctx.Deadline()
 		var scancel context.CancelFunc
 		sctx, scancel = context.WithDeadline(ctx, d.Add(-min(telemetryShare, time.Until(d)/10)))
@@ -346,7 +344,7 @@ func (w *Wrapper) Close(ctx context.Context) error {
 		w.transport.CloseIdleConnections()
 	}
 	w.closeDebug()
-	if telemetryCompiled && w.tel != nil {
+	if w.tel != nil {
 		// After the streams: the last batches are counted before the final
 		// export.
 		if err := w.tel.Shutdown(ctx); err != nil {

@@ -716,7 +716,6 @@ func (h *recordingHook) OnBatchEncoded(_ arrow.RecordBatch, desc []byte, recs []
 func (h *recordingHook) OnBatchDone(*TransmissionResult) { h.done.Add(1) }
 
 func TestHooks(t *testing.T) {
-	skipWithoutDebugHook(t)
 	checkLeaks(t)
 	srv := newServer(t)
 	var h recordingHook
