@@ -128,3 +128,30 @@ func TestDebugFilesConfiguration(t *testing.T) {
 		t.Fatalf("New with debug_max_files_retained -2 = %v, want a configuration error", err)
 	}
 }
+
+// Flush writes out the debug files' buffers: what was sent is in the files
+// before Close, without waiting for the flush interval.
+func TestFlushWritesOutDebugFiles(t *testing.T) {
+	dir := t.TempDir()
+	w, err := New(context.Background(), Config{TableName: testTable, ZerobusWriterDisabled: true,
+		DebugEnabled: true, DebugOutputDir: dir, DebugFlushIntervalSecs: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(context.Background())
+	for k := range 2 {
+		rec := makeBatch(k*100, 100, 40)
+		_, err := w.SendBatch(context.Background(), rec)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ids, records := readDebug(t, dir)
+	if len(ids) != 200 || records != 200 {
+		t.Fatalf("after Flush the debug files hold %d rows and %d records, want 200 of each", len(ids), records)
+	}
+}

@@ -237,8 +237,10 @@ func closedError(op string) *Error {
 // Flush waits until everything sent so far is resolved, bounded by ctx and
 // flush_timeout_ms, and reports the async batches that failed since the
 // last report (as WaitForOffset does). Concurrent SendBatch calls report
-// their own failures.
+// their own failures. It also writes out the debug files' buffers (their
+// failures are logged and counted, as the debug writer's always are).
 func (w *Wrapper) Flush(ctx context.Context) error {
+	defer func() { _ = w.debug.Flush() }()
 	ctx, cancel := context.WithTimeout(ctx, ms(w.cfg.FlushTimeoutMs))
 	defer cancel()
 	w.amu.Lock()
