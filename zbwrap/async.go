@@ -29,19 +29,22 @@ type asyncBatch struct {
 // batches. rec is not retained. Once queued, a batch goes on regardless of
 // ctx. If ctx ends after part of the batch was queued, the offset comes with
 // an error and WaitForOffset reports the rows that did not go.
-func (w *Wrapper) SendBatchAsync(ctx context.Context, rec arrow.RecordBatch) (int64, error) {
-	return w.sendAsync(ctx, rec, true)
+//
+// Options: WithDescriptor.
+func (w *Wrapper) SendBatchAsync(ctx context.Context, rec arrow.RecordBatch, opts ...SendOption) (int64, error) {
+	return w.sendAsync(ctx, sendRequest{rec: rec, desc: sendOptions(opts).desc, block: true})
 }
 
 // TrySendBatchAsync is SendBatchAsync that fails at once (Retryable,
 // wrapping an error that names the full window) instead of waiting when the
 // in-flight window has no room for the batch's first request; it never
 // waits for the writer.
-func (w *Wrapper) TrySendBatchAsync(rec arrow.RecordBatch) (int64, error) {
-	return w.sendAsync(context.Background(), rec, false)
+func (w *Wrapper) TrySendBatchAsync(rec arrow.RecordBatch, opts ...SendOption) (int64, error) {
+	return w.sendAsync(context.Background(), sendRequest{rec: rec, desc: sendOptions(opts).desc})
 }
 
-func (w *Wrapper) sendAsync(ctx context.Context, rec arrow.RecordBatch, block bool) (int64, error) {
+func (w *Wrapper) sendAsync(ctx context.Context, req sendRequest) (int64, error) {
+	rec := req.rec
 	// Close waits for calls in progress so that it reports their failures.
 	w.mu.Lock()
 	if w.closed {
@@ -64,7 +67,9 @@ func (w *Wrapper) sendAsync(ctx context.Context, rec arrow.RecordBatch, block bo
 	if w.tel != nil && rec != nil {
 		ctx, sp = w.tel.StartSend(ctx, telemetry.SpanSendBatchAsync, int(rec.NumRows()))
 	}
-	off, err := w.queueAsync(ctx, rec, block, a, sp)
+	req.offset, req.span = a.off, sp
+	req.onDone = func() { w.releaseAsync(a) }
+	off, err := w.queueAsync(ctx, req, a)
 	if sp != nil {
 		o := outcome(nil, err)
 		o.Offset = off
@@ -74,8 +79,8 @@ func (w *Wrapper) sendAsync(ctx context.Context, rec arrow.RecordBatch, block bo
 }
 
 // queueAsync submits the async batch a.
-func (w *Wrapper) queueAsync(ctx context.Context, rec arrow.RecordBatch, block bool, a *asyncBatch, sp *telemetry.Send) (int64, error) {
-	sub, err := w.submit(ctx, rec, nil, a.off, block, func() { w.releaseAsync(a) }, sp)
+func (w *Wrapper) queueAsync(ctx context.Context, req sendRequest, a *asyncBatch) (int64, error) {
+	sub, err := w.submit(ctx, req)
 	a.sub = sub
 	switch {
 	case err != nil:

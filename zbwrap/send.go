@@ -16,6 +16,16 @@ import (
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
 )
 
+// sendRequest is what every send form asks of submit and convert.
+type sendRequest struct {
+	rec    arrow.RecordBatch
+	desc   *descriptorpb.DescriptorProto // nil: derived from rec's schema
+	offset int64                         // async offset, -1 for a synchronous send
+	block  bool                          // wait for room in the window (else fail at once)
+	onDone func()                        // run when the stream resolves the batch, or nil
+	span   *telemetry.Send               // the send's span, nil with telemetry off
+}
+
 // submission is one batch on its way.
 type submission struct {
 	offset   int64 // async offset, -1 for SendBatch
@@ -39,18 +49,16 @@ func (s *submission) release() {
 	}
 }
 
-// submit converts rec and queues its records, waiting for window room if
-// block. onDone, if set, runs when the stream resolves the batch (only when
-// sub.sb is set). The caller releases sub once its result is built.
-//
-// sp, the send's span (nil with telemetry off), gets the encode span, and ctx
-// carries it.
-func (w *Wrapper) submit(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto, offset int64, block bool, onDone func(), sp *telemetry.Send) (*submission, error) {
-	sub, schema, err := w.convert(rec, desc, offset, sp)
+// submit converts req.rec and queues its records, waiting for window room
+// if req.block. req.onDone, if set, runs when the stream resolves the batch
+// (only when sub.sb is set). The caller releases sub once its result is
+// built. req.span gets the encode span, and ctx carries it.
+func (w *Wrapper) submit(ctx context.Context, req sendRequest) (*submission, error) {
+	sub, schema, err := w.convert(req)
 	if err != nil || schema == nil {
 		return sub, err
 	}
-	if err := w.queue(ctx, sub, schema, block, onDone); err != nil {
+	if err := w.queue(ctx, sub, schema, req.block, req.onDone); err != nil {
 		return nil, err
 	}
 	return sub, nil
@@ -59,7 +67,8 @@ func (w *Wrapper) submit(ctx context.Context, rec arrow.RecordBatch, desc *descr
 // convert checks that the Wrapper is open and converts rec. The schema is
 // nil when there is nothing to queue: the whole batch failed to convert
 // (sub.convErr), the writer is disabled, or no row converted.
-func (w *Wrapper) convert(rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto, offset int64, sp *telemetry.Send) (*submission, *arrowproto.Schema, error) {
+func (w *Wrapper) convert(req sendRequest) (*submission, *arrowproto.Schema, error) {
+	rec, sp := req.rec, req.span
 	if rec == nil {
 		return nil, nil, &Error{Kind: KindConfiguration, Op: "send", Msg: "nil record batch"}
 	}
@@ -69,9 +78,9 @@ func (w *Wrapper) convert(rec arrow.RecordBatch, desc *descriptorpb.DescriptorPr
 	if closed {
 		return nil, nil, closedError("send")
 	}
-	sub := &submission{offset: offset, start: time.Now(), rows: int(rec.NumRows())}
+	sub := &submission{offset: req.offset, start: time.Now(), rows: int(rec.NumRows())}
 	sub.refs.Store(1)
-	schema, err := w.schemaFor(rec.Schema(), desc)
+	schema, err := w.schemaFor(rec.Schema(), req.desc)
 	if err == nil {
 		// Framed as the records of a request: the stream sends ranges of
 		// this buffer as they are.
@@ -129,26 +138,25 @@ func (w *Wrapper) queue(ctx context.Context, sub *submission, schema *arrowproto
 // rows fail, MayHaveLanded false); rows of requests already written are
 // reported failed with MayHaveLanded true, since they may still land (they
 // are not written again on a later call).
-func (w *Wrapper) SendBatch(ctx context.Context, rec arrow.RecordBatch) (*TransmissionResult, error) {
-	return w.sendSync(ctx, rec, nil)
-}
-
-// SendBatchWithDescriptor is SendBatch with an explicit protobuf message
-// descriptor (it must match rec's schema: field names, types and
-// nullability) instead of the one derived from the schema.
-func (w *Wrapper) SendBatchWithDescriptor(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto) (*TransmissionResult, error) {
-	if desc == nil {
-		return nil, &Error{Kind: KindConfiguration, Op: "send", Msg: "nil descriptor"}
-	}
-	return w.sendSync(ctx, rec, desc)
-}
-
-func (w *Wrapper) sendSync(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto) (*TransmissionResult, error) {
-	p, err := w.enqueue(ctx, rec, desc)
+//
+// Options: WithDescriptor.
+func (w *Wrapper) SendBatch(ctx context.Context, rec arrow.RecordBatch, opts ...SendOption) (*TransmissionResult, error) {
+	p, err := w.Enqueue(ctx, rec, opts...)
 	if err != nil {
 		return nil, err
 	}
 	return p.Wait(ctx)
+}
+
+// SendBatchWithDescriptor is SendBatch with WithDescriptor(desc).
+//
+// Deprecated: use SendBatch(ctx, rec, WithDescriptor(desc)), which every
+// send form takes.
+func (w *Wrapper) SendBatchWithDescriptor(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto) (*TransmissionResult, error) {
+	if desc == nil {
+		return nil, &Error{Kind: KindConfiguration, Op: "send", Msg: "nil descriptor"}
+	}
+	return w.SendBatch(ctx, rec, WithDescriptor(desc))
 }
 
 // Enqueue converts rec and queues its records as SendBatch does, waiting
@@ -163,12 +171,8 @@ func (w *Wrapper) sendSync(ctx context.Context, rec arrow.RecordBatch, desc *des
 // given; waiting also gives the batch's memory back for reuse. The error
 // is that of SendBatch when nothing was queued (a closed Wrapper, a nil
 // batch, a stream that cannot open).
-func (w *Wrapper) Enqueue(ctx context.Context, rec arrow.RecordBatch) (*PendingBatch, error) {
-	return w.enqueue(ctx, rec, nil)
-}
-
-func (w *Wrapper) enqueue(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto) (*PendingBatch, error) {
-	b, err := w.prepare(ctx, rec, desc)
+func (w *Wrapper) Enqueue(ctx context.Context, rec arrow.RecordBatch, opts ...SendOption) (*PendingBatch, error) {
+	b, err := w.Prepare(ctx, rec, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -182,8 +186,20 @@ func (w *Wrapper) enqueue(ctx context.Context, rec arrow.RecordBatch, desc *desc
 // concurrently and enqueue in sequence. The error is that of SendBatch for
 // a closed Wrapper or a nil batch; rows that fail to convert are reported
 // by the result, as with SendBatch.
-func (w *Wrapper) Prepare(ctx context.Context, rec arrow.RecordBatch) (*PreparedBatch, error) {
-	return w.prepare(ctx, rec, nil)
+func (w *Wrapper) Prepare(ctx context.Context, rec arrow.RecordBatch, opts ...SendOption) (*PreparedBatch, error) {
+	set := sendOptions(opts)
+	var sp *telemetry.Send
+	if w.tel != nil && rec != nil {
+		_, sp = w.tel.StartSend(ctx, telemetry.SpanSendBatch, int(rec.NumRows()))
+	}
+	sub, schema, err := w.convert(sendRequest{rec: rec, desc: set.desc, offset: -1, block: true, span: sp})
+	if err != nil {
+		if sp != nil {
+			sp.End(outcome(nil, err))
+		}
+		return nil, err
+	}
+	return &PreparedBatch{w: w, sub: sub, schema: schema, sp: sp}, nil
 }
 
 // PreparedBatch is a batch converted by Prepare and not yet queued.
@@ -194,21 +210,6 @@ type PreparedBatch struct {
 	sp     *telemetry.Send
 	mu     sync.Mutex
 	done   bool // Enqueue was called
-}
-
-func (w *Wrapper) prepare(ctx context.Context, rec arrow.RecordBatch, desc *descriptorpb.DescriptorProto) (*PreparedBatch, error) {
-	var sp *telemetry.Send
-	if w.tel != nil && rec != nil {
-		_, sp = w.tel.StartSend(ctx, telemetry.SpanSendBatch, int(rec.NumRows()))
-	}
-	sub, schema, err := w.convert(rec, desc, -1, sp)
-	if err != nil {
-		if sp != nil {
-			sp.End(outcome(nil, err))
-		}
-		return nil, err
-	}
-	return &PreparedBatch{w: w, sub: sub, schema: schema, sp: sp}, nil
 }
 
 // Enqueue queues the prepared records, waiting only for room in the
