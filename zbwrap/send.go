@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -36,18 +35,12 @@ type submission struct {
 	sb       *stream.Batch     // nil when nothing was sent
 	queueErr error
 	obs      *telemetry.Stream // the stream's observer, with telemetry on
-	// refs counts the holders of enc's memory: the result (until it is
-	// built) and the stream (until it lets go of the records). The last
-	// one gives the memory back for the next batch.
-	refs atomic.Int32
 }
 
-// release drops one hold on the encoded batch.
-func (s *submission) release() {
-	if s.refs.Add(-1) == 0 && s.enc != nil {
-		s.enc.Release()
-	}
-}
+// release drops the submission's hold on the encoded batch (the result's,
+// until it is built); the stream holds its own (Batch.Retain) until it lets
+// go of the records, and the last one gives the memory back.
+func (s *submission) release() { s.enc.Release() }
 
 // submit converts req.rec and queues its records, waiting for window room
 // if req.block. req.onDone, if set, runs when the stream resolves the batch
@@ -79,7 +72,6 @@ func (w *Wrapper) convert(req sendRequest) (*submission, *arrowproto.Schema, err
 		return nil, nil, closedError("send")
 	}
 	sub := &submission{offset: req.offset, start: time.Now(), rows: int(rec.NumRows())}
-	sub.refs.Store(1)
 	schema, err := w.schemaFor(rec.Schema(), req.desc)
 	if err == nil {
 		// Framed as the records of a request: the stream sends ranges of
@@ -119,11 +111,11 @@ func (w *Wrapper) queue(ctx context.Context, sub *submission, schema *arrowproto
 	if onDone != nil {
 		cb = func(*stream.Batch) { onDone() }
 	}
-	sub.refs.Add(1) // the stream's, dropped once it lets go of the records
+	sub.enc.Retain() // the stream's, released once it lets go of the records
 	if block {
-		sub.sb, sub.queueErr = s.SendFramed(ctx, sub.enc.Frames, sub.enc.Records, cb, sub.release)
+		sub.sb, sub.queueErr = s.SendFramed(ctx, sub.enc.Frames, sub.enc.Records, cb, sub.enc.Release)
 	} else {
-		sub.sb, sub.queueErr = s.TrySendFramed(sub.enc.Frames, sub.enc.Records, cb, sub.release)
+		sub.sb, sub.queueErr = s.TrySendFramed(sub.enc.Frames, sub.enc.Records, cb, sub.enc.Release)
 	}
 	return nil
 }
