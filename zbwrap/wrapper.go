@@ -59,10 +59,38 @@ type Wrapper struct {
 	failed    []*asyncBatch // resolved with failures, not yet reported
 }
 
+// batchStream is the seam between the Wrapper and a transport: one stream
+// of encoded requests to the table, which owns their offsets, the in-flight
+// window, acknowledgements, recovery and replay, and resolves each batch's
+// requests exactly once. *stream.Stream (protobuf records over the Zerobus
+// gRPC service) is the implementation today; another transport, or several
+// streams per table and schema, plug in here (openStream) without the send
+// path knowing.
+type batchStream interface {
+	// SendFramed queues records framed in frames, waiting for window room
+	// (bounded by ctx); TrySendFramed fails at once instead. onDone runs when
+	// every request is resolved, onRelease once the stream no longer reads
+	// frames.
+	SendFramed(ctx context.Context, frames []byte, records [][]byte, onDone func(*stream.Batch), onRelease func()) (*stream.Batch, error)
+	TrySendFramed(frames []byte, records [][]byte, onDone func(*stream.Batch), onRelease func()) (*stream.Batch, error)
+	// Flush waits until every queued request is resolved.
+	Flush(ctx context.Context) error
+	// Close flushes (bounded by ctx), ends the stream and resolves whatever
+	// is left; every goroutine of the stream is gone when it returns.
+	Close(ctx context.Context) error
+	// Err is the failure that finished the stream, nil while it is usable.
+	Err() error
+	Stats() stream.Stats
+	// Inflight is what the window holds now.
+	Inflight() (records, bytes int64)
+}
+
+var _ batchStream = (*stream.Stream)(nil)
+
 // liveStream is a stream in use, with its telemetry observer (nil when
 // telemetry is off).
 type liveStream struct {
-	*stream.Stream
+	batchStream
 	obs *telemetry.Stream
 }
 
@@ -177,28 +205,41 @@ func (h headerSource) Headers(ctx context.Context, _ bool) (map[string]string, e
 // streamFor returns the live stream for a descriptor, creating it (and
 // replacing a failed one) as needed, with its telemetry observer (nil when
 // telemetry is off). ctx carries the span of the send that needs it.
-func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (*stream.Stream, *telemetry.Stream, error) {
+func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (batchStream, *telemetry.Stream, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return nil, nil, closedError("send")
 	}
-	if ls := w.streams[string(desc)]; ls.Stream != nil {
+	if ls := w.streams[string(desc)]; ls.batchStream != nil {
 		if ls.Err() == nil {
-			return ls.Stream, ls.obs, nil
+			return ls.batchStream, ls.obs, nil
 		}
 		// A failed stream has resolved all its requests: retire it.
 		_ = ls.Close(context.Background())
 		w.retire(ls.Stats())
 	}
-	cc, err := w.conn.Get()
-	if err != nil {
-		return nil, nil, &Error{Kind: KindConnection, Op: "connect", Err: err}
-	}
-	hooks := w.set.hooks
 	var obs *telemetry.Stream
 	if w.tel != nil {
 		obs = w.tel.NewStream(ctx)
+	}
+	s, err := w.openStream(desc, obs)
+	if err != nil {
+		return nil, nil, err
+	}
+	w.streams[string(desc)] = liveStream{s, obs}
+	return s, obs, nil
+}
+
+// openStream makes a stream of the configured transport for a descriptor;
+// it connects on its first send. obs, if set, observes it for telemetry.
+func (w *Wrapper) openStream(desc []byte, obs *telemetry.Stream) (batchStream, error) {
+	cc, err := w.conn.Get()
+	if err != nil {
+		return nil, &Error{Kind: KindConnection, Op: "connect", Err: err}
+	}
+	hooks := w.set.hooks
+	if obs != nil {
 		hooks = append(slices.Clip(hooks), obs)
 	}
 	var hs stream.HeaderSource
@@ -208,7 +249,7 @@ func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (*stream.Stream, *
 	case w.tokens != nil:
 		hs = w.tokens.ForTable(w.cfg.TableName)
 	}
-	s := stream.New(cc, stream.Config{
+	return stream.New(cc, stream.Config{
 		Table:              w.cfg.TableName,
 		Descriptor:         desc,
 		Headers:            hs,
@@ -225,9 +266,7 @@ func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (*stream.Stream, *
 		HandshakeError:     w.conn.HandshakeError,
 		Hooks:              hooks,
 		Logger:             w.logger,
-	})
-	w.streams[string(desc)] = liveStream{s, obs}
-	return s, obs, nil
+	}), nil
 }
 
 func closedError(op string) *Error {
@@ -260,12 +299,12 @@ func (w *Wrapper) Flush(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (w *Wrapper) liveStreams() []*stream.Stream {
+func (w *Wrapper) liveStreams() []batchStream {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make([]*stream.Stream, 0, len(w.streams))
+	out := make([]batchStream, 0, len(w.streams))
 	for _, ls := range w.streams {
-		out = append(out, ls.Stream)
+		out = append(out, ls.batchStream)
 	}
 	return out
 }
@@ -285,9 +324,9 @@ func (w *Wrapper) Close(ctx context.Context) error {
 		return nil
 	}
 	w.closed = true
-	streams := make([]*stream.Stream, 0, len(w.streams))
+	streams := make([]batchStream, 0, len(w.streams))
 	for _, ls := range w.streams {
-		streams = append(streams, ls.Stream)
+		streams = append(streams, ls.batchStream)
 	}
 	w.mu.Unlock()
 
