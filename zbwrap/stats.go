@@ -32,7 +32,14 @@ func (w *Wrapper) Stats() Stats {
 		add(&st, s.Stats())
 	}
 	st.Batches, st.RowsAcked, st.RowsFailed = w.counts.batches, w.counts.rowsOK, w.counts.rowsFailed
-	st.Streams = len(w.streams)
+	st.Streams = 0
+	for _, s := range w.streams {
+		if m, ok := s.batchStream.(*multiStream); ok {
+			st.Streams += m.count()
+		} else {
+			st.Streams++
+		}
+	}
 	return st
 }
 
@@ -55,8 +62,10 @@ func add(st *Stats, s stream.Stats) {
 }
 
 // retire folds a finished stream's counters in; w.mu held.
-func (w *Wrapper) retire(s stream.Stats) {
-	r := &w.retired
+func (w *Wrapper) retire(s stream.Stats) { addStreamStats(&w.retired, s) }
+
+// addStreamStats adds the counters of s to r.
+func addStreamStats(r *stream.Stats, s stream.Stats) {
 	r.Opens += s.Opens
 	r.OpenFailures += s.OpenFailures
 	r.CallFailures += s.CallFailures

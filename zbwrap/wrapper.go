@@ -223,9 +223,14 @@ func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (batchStream, *tel
 	if w.tel != nil {
 		obs = w.tel.NewStream(ctx)
 	}
-	s, err := w.openStream(desc, obs)
-	if err != nil {
-		return nil, nil, err
+	var s batchStream
+	if w.cfg.Streams > 1 {
+		s = newMultiStream(w.cfg.Streams, func() (batchStream, error) { return w.openStream(desc, obs) })
+	} else {
+		var err error
+		if s, err = w.openStream(desc, obs); err != nil {
+			return nil, nil, err
+		}
 	}
 	w.streams[string(desc)] = liveStream{s, obs}
 	return s, obs, nil
