@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 from test_databricks_sdk import event_message_class, expected_row
 
+import pyzerobus
 from conftest import LocalServer, start_server, wrapper_config
 
 TABLE = "main.profile.events_py"
@@ -133,3 +134,21 @@ def test_default_profile_stats_unchanged(local_server: LocalServer) -> None:
     assert st["tables"] == {} and st["streams"] == []
     assert st["limits"]["profile"] == "default" and st["limits"]["ack_latency"] == "0"
     assert st["limits"]["stream_records_per_sec"] == 0 and st["limits"]["table_bytes_per_sec"] == 0
+
+
+def test_pyzerobus_streams_spread_over_the_stream_quota(databricks_server: LocalServer) -> None:
+    """With streams=4 the table takes four streams' quota: the server sees the load on four streams."""
+    server = databricks_server
+    table = "main.profile.streams_py"
+    cfg = wrapper_config(server, table, streams=4, batch_rows=1000, max_concurrent_batches=8)
+    data = pa.table({"id": pa.array(range(20_000), pa.int64())})
+    with pyzerobus.ZerobusWrapper(cfg) as w:
+        res = w.send_batch(data)
+        assert res.success and res.successful_count == 20_000
+        assert w.stats()["streams"] == 4
+    busy = [s for s in stats(server)["streams"] if s["table"] == table and s["records_received"] > 0]
+    assert len(busy) == 4, busy
+    assert all(s["throttled_seconds"] > 0 for s in busy)  # each at its quota
+    server.stop()
+    ids = deltalake.DeltaTable(str(server.table_dir(table))).to_pyarrow_table().column("id").to_pylist()
+    assert sorted(ids) == list(range(20_000))
