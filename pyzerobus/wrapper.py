@@ -154,8 +154,7 @@ class ZerobusWrapper:
                 return True
 
     def _take_result(self, op: int, offset: Optional[int] = None) -> TransmissionResult:
-        data = _engine.call_json(self._native.Result, op)
-        return TransmissionResult._from_engine(data, offset)
+        return _engine.take_result(self._native, op, offset)
 
     def _abandon(self, op: int) -> TransmissionResult:
         """Cancel an operation and wait for it to stop; return its result."""
