@@ -5,40 +5,33 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import time
 from types import TracebackType
 from typing import Any, Optional
 
-from . import _engine
+from ._core import INTERRUPTED_CLOSE_S, Core, deprecated, log_cancelled, logger, raise_for, resolve_config
 from ._input import SendInput
 from ._progress import make_progress
 from .config import WrapperConfiguration
 from .errors import TransmissionError, ZerobusError
 from .result import TransmissionResult
-from .wrapper import INTERRUPTED_CLOSE_S, ZerobusWrapper, _raise_for, logger
 
 __all__ = ["AsyncZerobusWrapper"]
 
-# How long one completion poll may block in the engine.
-_POLL_MS = 250
 # How often a waiting send updates its progress bar.
 _PROGRESS_S = 0.2
-
-
-class _NotifyingWrapper(ZerobusWrapper):
-    """A ZerobusWrapper whose engine keeps the completion log the event loop polls."""
-
-    _notify = True
 
 
 class AsyncZerobusWrapper:
     """The asyncio face of :class:`~pyzerobus.ZerobusWrapper`: same methods, awaitable.
 
     Many sends may be in flight from one event loop: each is handed to the
-    engine at once and awaited on a future; one background poller (a single
-    thread, whatever the number of sends) resolves the futures as the engine
-    finishes them. Cancelling a task cancels its send; the wrapper stays
-    usable.
+    engine from a worker thread (the event loop never blocks on the engine)
+    and awaited on a future; one background thread of the wrapper, whatever
+    the number of sends, resolves the futures as the engine finishes them.
+    Cancelling a task cancels its send; the wrapper stays usable.
+    :meth:`send_batch_nowait` starts a send as an :class:`asyncio.Task`.
 
     A wrapper belongs to the event loop that first awaits it: using it from
     another loop while that one runs raises :class:`ZerobusError` (create
@@ -53,32 +46,26 @@ class AsyncZerobusWrapper:
 
     def __init__(self, config: Optional[WrapperConfiguration] = None, **settings: Any) -> None:
         """Validate the configuration and create the wrapper (see :class:`ZerobusWrapper`)."""
-        self._sync = _NotifyingWrapper(config, **settings)
-        self._native = self._sync._native
+        self.config = resolve_config(config, settings)
+        self._core = Core(self.config)
         self._futures: dict[int, asyncio.Future[None]] = {}
-        self._seq = 0
-        self._poller: Optional[asyncio.Task[None]] = None
+        self._tasks: set[asyncio.Task[TransmissionResult]] = set()  # of send_batch_nowait
         self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pyzerobus-poll")
-
-    @property
-    def config(self) -> WrapperConfiguration:
-        """The configuration."""
-        return self._sync.config
+        logger.debug("async wrapper created for table %s", self.config.table_name)
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`shutdown` was called."""
-        return self._sync.closed
+        return self._core.closed
 
     # ------------------------------------------------------------ completions
 
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
         """The running loop, which this wrapper belongs to from its first use.
 
-        Futures are resolved by a poller task on that loop: resolving them
-        from another loop's thread is not safe (its awaiters would never
-        wake), so another loop is refused while the first one runs.
+        Its futures are resolved on that loop (the wrapper's completion
+        thread hands each resolution to it); another loop is refused while
+        the first one runs.
         """
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
@@ -91,55 +78,46 @@ class AsyncZerobusWrapper:
             # The first loop, or one that has stopped: its futures died with it.
             self._loop = loop
             self._futures.clear()
-            self._poller = None
+            self._tasks.clear()
         return loop
 
     def _watch(self, op: int) -> asyncio.Future[None]:
-        """A future resolved when the engine finishes operation ``op``."""
+        """A future of this loop resolved when the engine finishes operation ``op``."""
         loop = self._bind_loop()
         fut = self._futures.get(op)
         if fut is None:
             fut = loop.create_future()
             self._futures[op] = fut
-        if _engine.call(self._native.Wait, op, 0):  # finished before it was watched
-            self._resolve(op)
-        elif self._poller is None or self._poller.done():
-            self._poller = loop.create_task(self._poll())
+            self._core.watch(op).add_done_callback(functools.partial(self._hand_over, loop, op))
         return fut
 
-    def _resolve(self, op: int) -> None:
-        fut = self._futures.pop(op, None)
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+    def _hand_over(
+        self, loop: asyncio.AbstractEventLoop, op: int, done: concurrent.futures.Future[None]
+    ) -> None:
+        """In the completion thread: resolve the loop's future of ``op`` on the loop."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: its futures died with it
+            loop.call_soon_threadsafe(self._settle, loop, op, done)
 
-    async def _poll(self) -> None:
-        """Resolve futures from the engine's completion log while any is pending."""
-        loop = asyncio.get_running_loop()
-        while self._futures:
-            try:
-                out = await loop.run_in_executor(
-                    self._executor, _engine.call_json, self._native.Completions, self._seq, _POLL_MS
-                )
-            except Exception as exc:  # the engine failed: fail the waiters rather than hang them
-                for fut in self._futures.values():
-                    if not fut.done():
-                        fut.set_exception(exc)
-                self._futures.clear()
-                return
-            self._seq = int(out["seq"])
-            for op in out["ops"]:
-                self._resolve(int(op))
-            if out["ops"] or time.monotonic() - self._sync._last_drain > 1.0:
-                self._sync._drain_logs()
-            for op in [o for o, f in self._futures.items() if f.done()]:  # cancelled awaiters
-                del self._futures[op]
+    def _settle(
+        self, loop: asyncio.AbstractEventLoop, op: int, done: concurrent.futures.Future[None]
+    ) -> None:
+        if loop is not self._loop:
+            return
+        fut = self._futures.pop(op, None)
+        if fut is None or fut.done():
+            return
+        error = done.exception()
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
 
     async def _until_done(
         self, op: int, total: Optional[int], progress: bool, timeout: Optional[float]
     ) -> bool:
         fut = self._watch(op)
         bar = make_progress(progress, total)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = self._core.deadline(timeout)
         try:
             while True:
                 step = _PROGRESS_S if progress else None
@@ -152,24 +130,39 @@ class AsyncZerobusWrapper:
                     await asyncio.wait_for(asyncio.shield(fut), step)
                     return True
                 except asyncio.TimeoutError:
-                    bar.update_to(_engine.call(self._native.Progress, op))
+                    bar.update_to(self._core.progress(op))
         finally:
             if progress and fut.done():
-                bar.update_to(_engine.call(self._native.Progress, op))
+                bar.update_to(self._core.progress(op))
             bar.close()
 
     async def _abandon(self, op: int) -> TransmissionResult:
         """Cancel an operation, wait until it stops, return its result."""
-        _engine.call(self._native.Cancel, op)
+        self._core.cancel(op)
         await asyncio.shield(self._watch(op))
-        res = self._sync._take_result(op)
-        logger.warning(
-            "send cancelled: %d of %d rows read were acknowledged, %d failed",
-            res.successful_count,
-            res.total_rows,
-            res.failed_count,
-        )
+        res = self._core.take_result(op)
+        log_cancelled(res)
         return res
+
+    async def _start(self, data: SendInput) -> tuple[int, Optional[int]]:
+        """Hand data to the engine from a worker thread (reading the input may block).
+
+        If the awaiting task is cancelled meanwhile, the send, once started,
+        is cancelled too.
+        """
+        self._bind_loop()
+        started = asyncio.ensure_future(asyncio.to_thread(self._core.start, data))
+        try:
+            return await asyncio.shield(started)
+        except asyncio.CancelledError:
+            started.add_done_callback(self._cancel_started)
+            raise
+
+    def _cancel_started(self, started: asyncio.Future[tuple[int, Optional[int]]]) -> None:
+        if started.cancelled() or started.exception() is not None:
+            return
+        op = started.result()[0]
+        self._core.result_future(op, strict=False).cancel()
 
     # ------------------------------------------------------------ sending
 
@@ -182,8 +175,7 @@ class AsyncZerobusWrapper:
         timeout: Optional[float] = None,
     ) -> TransmissionResult:
         """Send data and wait until every row is resolved (see :meth:`ZerobusWrapper.send_batch`)."""
-        self._bind_loop()
-        op, total = await asyncio.to_thread(self._sync._start, data)
+        op, total = await self._start(data)
         try:
             finished = await self._until_done(op, total, progress, timeout)
         except BaseException:
@@ -194,34 +186,59 @@ class AsyncZerobusWrapper:
             raise TransmissionError(
                 f"send timed out after {timeout} s and was cancelled", op="send", result=res
             )
-        res = self._sync._take_result(op)
-        _raise_for(res, strict)
+        res = self._core.take_result(op)
+        logger.debug("sent %r", res)
+        raise_for(res, strict)
         return res
 
+    def send_batch_nowait(self, data: SendInput, *, strict: bool = False) -> asyncio.Task[TransmissionResult]:
+        """Start sending data as a task of the running loop and return the task at once.
+
+        The task is :meth:`send_batch` (``await`` it for the result or the
+        exception); cancelling it cancels the send. The data is handed to the
+        engine when the task first runs, and must not be modified until the
+        task is done. :meth:`flush` and :meth:`shutdown` wait for these
+        tasks. Call it from a coroutine (it needs a running loop).
+
+        Example::
+
+            tasks = [w.send_batch_nowait(t) for t in tables]
+            results = await asyncio.gather(*tasks)
+        """
+        loop = self._bind_loop()
+        task = loop.create_task(self.send_batch(data, strict=strict))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     async def send_batch_async(self, data: SendInput) -> int:
-        """Hand data to the engine and return its offset (see :meth:`ZerobusWrapper.send_batch_async`)."""
-        self._bind_loop()
-        op, _ = await asyncio.to_thread(self._sync._start, data)
-        self._sync._register_async(op)
+        """Deprecated: use :meth:`send_batch_nowait`, which returns a task of the result.
+
+        Hands data to the engine and returns its offset (see
+        :meth:`ZerobusWrapper.send_batch_async`).
+        """
+        deprecated("AsyncZerobusWrapper.send_batch_async", "send_batch_nowait (an asyncio.Task)")
+        op, _ = await self._start(data)
+        self._core.register_pending(op)
         return op
 
     async def wait_for_offset(
         self, offset: int, *, timeout: Optional[float] = None, strict: bool = False
     ) -> list[TransmissionResult]:
-        """Wait for the async send at ``offset`` and every one before it.
+        """Deprecated: await the tasks of :meth:`send_batch_nowait` instead.
 
-        See :meth:`ZerobusWrapper.wait_for_offset`.
+        Waits for the async send at ``offset`` and every one before it (see
+        :meth:`ZerobusWrapper.wait_for_offset`).
         """
-        return await self._wait_until(offset, self._sync._deadline(timeout), strict, f"after {timeout} s")
+        deprecated("AsyncZerobusWrapper.wait_for_offset", "the tasks of send_batch_nowait")
+        deadline = self._core.deadline(timeout)
+        return await self._wait_until(offset, deadline, strict, f"after {timeout} s")
 
     async def _wait_until(
         self, offset: int, deadline: Optional[float], strict: bool, bound: str
     ) -> list[TransmissionResult]:
         self._bind_loop()
-        if offset < 0 or offset > self._sync._issued:
-            raise ValueError(f"offset {offset} was not returned by send_batch_async")
-        with self._sync._lock:
-            covered = [o for o in self._sync._pending if o <= offset]
+        covered = self._core.covered(offset)
         if covered:
             waits = asyncio.gather(*(asyncio.shield(self._watch(o)) for o in covered))
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -229,58 +246,66 @@ class AsyncZerobusWrapper:
                 await asyncio.wait_for(waits, left)
             except asyncio.TimeoutError:
                 raise TransmissionError(f"wait for offset {offset} timed out {bound}", op="wait") from None
-        # Everything covered is finished: the synchronous wait returns at once.
-        return self._sync.wait_for_offset(offset, strict=strict)
+        # Everything covered is finished: the core's wait returns at once.
+        return self._core.wait_until(offset, None, strict, bound)
+
+    async def _wait_tasks(self, deadline: float) -> bool:
+        """Wait for the tasks of :meth:`send_batch_nowait` so far; False at the deadline."""
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+        return not pending
 
     async def flush(
         self, *, timeout: Optional[float] = None, strict: bool = False
     ) -> list[TransmissionResult]:
-        """Wait until every async send so far is resolved (see :meth:`ZerobusWrapper.flush`)."""
-        return await self._flush(self._sync._flush_deadline(timeout), strict)
+        """Wait until every send handed over without waiting is resolved (see :meth:`ZerobusWrapper.flush`).
 
-    async def _flush(self, deadline: float, strict: bool) -> list[TransmissionResult]:
+        The tasks of :meth:`send_batch_nowait` so far are done when it returns.
+        """
+        deadline = self._core.flush_deadline(timeout)
         bound = f"after {max(0.0, deadline - time.monotonic()):.3g} s"
-        with self._sync._lock:
-            last = max(self._sync._pending, default=-1)
-        results = await self._wait_until(last, deadline, strict, bound) if last >= 0 else []
-        if not await asyncio.to_thread(self._sync._flush_engine, deadline):
+        self._bind_loop()
+        pending = self._core.pending()
+        results = await self._wait_until(pending[-1], deadline, strict, bound) if pending else []
+        if not await self._wait_tasks(deadline):
+            raise TransmissionError(f"flush timed out {bound}", op="flush")
+        if not await asyncio.to_thread(self._core.flush_engine, deadline):
             raise TransmissionError(f"flush timed out {bound}", op="flush")
         return results
 
     async def shutdown(self, *, timeout: Optional[float] = None) -> None:
         """Flush, then close, under one deadline (see :meth:`ZerobusWrapper.shutdown`).
 
-        Cancelling it closes the wrapper within ``INTERRUPTED_CLOSE_S``
-        seconds. ``close`` is the same method.
+        Tasks of :meth:`send_batch_nowait` still running at the deadline end
+        with their sends cancelled. Cancelling the shutdown closes the wrapper
+        within ``INTERRUPTED_CLOSE_S`` seconds. ``close`` is the same method.
         """
-        if self._sync.closed:
+        if self._core.closed:
             return
-        deadline = self._sync._flush_deadline(timeout)
+        deadline = self._core.flush_deadline(timeout)
         try:
-            with self._sync._lock:
-                pending = list(self._sync._pending)
+            self._bind_loop()
+            pending = self._core.pending()
             if pending:
-                self._bind_loop()
                 waits = asyncio.gather(*(asyncio.shield(self._watch(o)) for o in pending))
                 # Past the deadline, the close below cancels what is left
                 # and the results say so.
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(waits, max(0.0, deadline - time.monotonic()))
-            await asyncio.to_thread(self._sync.shutdown, timeout=max(0.0, deadline - time.monotonic()))
+            await self._wait_tasks(deadline)
+            await asyncio.to_thread(self._core.shutdown, deadline)
         except BaseException:
-            if not self._sync.closed:  # cancelled before the close began: a short, blocking one
-                self._sync._close_interrupted()
+            if not self._core.closed:  # cancelled before the close began: a short, blocking one
+                self._core.close_interrupted()
             raise
-        finally:
-            if self._poller is not None:
-                await asyncio.gather(self._poller, return_exceptions=True)
-            self._executor.shutdown(wait=False)
 
     close = shutdown
 
     def stats(self) -> dict[str, int]:
         """The engine's counters (see :meth:`ZerobusWrapper.stats`)."""
-        return self._sync.stats()
+        return self._core.stats()
 
     async def __aenter__(self) -> AsyncZerobusWrapper:
         """Return the wrapper."""
@@ -307,5 +332,8 @@ class AsyncZerobusWrapper:
             logger.warning("shutdown after an error failed too: %s", close_exc)
 
     def __repr__(self) -> str:
-        """Return e.g. ``AsyncZerobusWrapper(table_name='main.app.events', ...)``."""
-        return "Async" + repr(self._sync)
+        """Return e.g. ``AsyncZerobusWrapper(table_name='main.app.events', endpoint='...', closed=False)``."""
+        return (
+            f"AsyncZerobusWrapper(table_name={self.config.table_name!r}, "
+            f"endpoint={self.config.endpoint!r}, closed={self.closed})"
+        )

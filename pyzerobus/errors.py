@@ -23,10 +23,10 @@ internal                  :class:`ZerobusError`
 from __future__ import annotations
 
 import builtins
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
+# Annotations only: at run time this module imports nothing of the package.
 if TYPE_CHECKING:  # pragma: no cover
     from .result import TransmissionResult
 
@@ -41,9 +41,6 @@ __all__ = [
     "TransmissionError",
     "ZerobusError",
 ]
-
-#: The prefix of the engine's error messages (a JSON object follows).
-NATIVE_ERROR_PREFIX = "zerobus-error:"
 
 
 @dataclass(frozen=True)
@@ -174,7 +171,8 @@ class TokenRefreshError(ZerobusError):
     default_kind = "token_refresh"
 
 
-_BY_KIND: dict[str, type[ZerobusError]] = {
+#: The exception class of each engine error kind (anything else: :class:`ZerobusError`).
+BY_KIND: dict[str, type[ZerobusError]] = {
     cls.default_kind: cls
     for cls in (
         ConfigurationError,
@@ -186,45 +184,3 @@ _BY_KIND: dict[str, type[ZerobusError]] = {
         TokenRefreshError,
     )
 }
-
-#: Names of the engine's settings that the Python configuration spells differently.
-_SETTING_NAMES = {"zerobus_endpoint": "endpoint"}
-
-
-def error_from_info(info: dict[str, Any], result: Optional[TransmissionResult] = None) -> ZerobusError:
-    """Build the exception of an engine error given as its JSON object."""
-    kind = str(info.get("kind") or "internal")
-    cls = _BY_KIND.get(kind, ZerobusError)
-    kw: dict[str, Any] = {
-        "kind": kind,
-        "retryable": bool(info.get("retryable")),
-        "grpc_code": info.get("grpc_code") or None,
-        "grpc_message": info.get("grpc_message") or None,
-        "op": info.get("op") or None,
-        "result": result,
-    }
-    message = str(info.get("message") or kind)
-    # An error raised by Python code that produced the input comes back
-    # through the Arrow C stream with pyarrow's traceback appended.
-    message = message.split(". Detail: Python exception:", 1)[0]
-    if cls is ConfigurationError:
-        problems = [
-            ConfigProblem(_SETTING_NAMES.get(p["setting"], p["setting"]), p["message"])
-            for p in info.get("problems") or []
-        ]
-        if problems:
-            message = "invalid configuration: " + "; ".join(str(p) for p in problems)
-        return ConfigurationError(message, problems=problems, **kw)
-    return cls(message, **kw)
-
-
-def error_from_native(exc: BaseException) -> ZerobusError:
-    """Translate the RuntimeError of a native call into a pyzerobus exception."""
-    text = str(exc)
-    if text.startswith(NATIVE_ERROR_PREFIX):
-        try:
-            info = json.loads(text[len(NATIVE_ERROR_PREFIX) :])
-        except ValueError:
-            info = {"kind": "internal", "message": text}
-        return error_from_info(info)
-    return ZerobusError(f"unexpected engine error: {text}")

@@ -10,7 +10,7 @@ from typing import Any, Optional, Union, overload
 
 import pyarrow as pa
 
-from .errors import ZerobusError, error_from_info
+from .errors import ZerobusError
 
 __all__ = ["ErrorStats", "FailedRow", "TransmissionResult"]
 
@@ -216,35 +216,6 @@ class TransmissionResult:
     batches: int = 0
     cancelled: bool = False
     input_error: Optional[ZerobusError] = None
-
-    @classmethod
-    def _from_engine(cls, data: dict[str, Any], offset: Optional[int] = None) -> TransmissionResult:
-        """Build a result from the engine's JSON (bindings/operation.go resultJSON)."""
-        errors = [error_from_info(e) for e in data["errors"]]
-        runs = _Runs(data["failed"], errors)
-        summary = error_from_info(data["error"]) if data.get("error") else None
-        input_error = error_from_info(data["input_error"]) if data.get("input_error") else None
-        res = cls(
-            success=bool(data["success"]),
-            total_rows=int(data["total_rows"]),
-            successful_count=int(data["successful_count"]),
-            failed_count=int(data["failed_count"]),
-            attempts=int(data["attempts"]),
-            latency_ms=float(data["latency_s"]) * 1000.0,
-            batch_size_bytes=int(data["batch_size_bytes"]),
-            error=summary,
-            failed_rows=FailedRows(runs),
-            successful_rows=SuccessfulRows(int(data["total_rows"]), runs),
-            offset=offset,
-            batches=int(data.get("batches", 0)),
-            cancelled=bool(data.get("cancelled")),
-            input_error=input_error,
-        )
-        for e in [*errors, summary, input_error]:
-            if e is not None:
-                e.result = res
-                e.results = [res]
-        return res
 
     # ------------------------------------------------------------ helpers
 

@@ -2,64 +2,18 @@
 
 from __future__ import annotations
 
-import atexit
-import json
-import logging
-import os
-import threading
-import time
-import weakref
+import concurrent.futures
 from types import TracebackType
-from typing import Any, ClassVar, Optional
+from typing import Any, Optional
 
-from . import _engine
-from ._input import SendInput, to_source
-from ._progress import Progress, make_progress
+from ._core import INTERRUPTED_CLOSE_S, Core, deprecated, logger, raise_for, resolve_config
+from ._input import SendInput
+from ._progress import make_progress
 from .config import WrapperConfiguration
 from .errors import TransmissionError, ZerobusError
 from .result import TransmissionResult
 
-__all__ = ["ZerobusWrapper"]
-
-logger = logging.getLogger("pyzerobus")
-_engine_logger = logging.getLogger("pyzerobus.engine")
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
-# Attributes of every LogRecord: an engine attribute of the same name is
-# passed as engine_<name>.
-_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
-
-# How long one native wait may block: the bound on how late Ctrl-C is seen.
-_WAIT_SLICE_MS = 200
-_LOG_DRAIN_S = 1.0
-# After an interrupt, the close that follows is bounded by this (seconds):
-# rows not acknowledged by then fail (as possibly stored if they were sent).
-INTERRUPTED_CLOSE_S = 2.0
-
-_open: weakref.WeakSet[ZerobusWrapper] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_all() -> None:
-    """Close wrappers left open at exit, before the interpreter can no longer serve the engine."""
-    if _engine.forked():  # the parent's wrappers: this process has no engine to close them
-        return
-    for w in list(_open):
-        try:
-            w.shutdown()
-        except Exception as exc:  # pragma: no cover - best effort at exit
-            logger.warning("closing %r at exit: %s", w, exc)
-
-
-def _raise_for(result: TransmissionResult, strict: bool) -> None:
-    """Raise the result's error when the send failed.
-
-    A send fails when reading its input failed, when no row at all was
-    acknowledged, or (``strict``) when any row failed.
-    """
-    if result.input_error is not None:
-        raise result.input_error
-    if result.failed_count and (strict or result.successful_count == 0) and result.error is not None:
-        raise result.error
+__all__ = ["INTERRUPTED_CLOSE_S", "ZerobusWrapper"]
 
 
 class ZerobusWrapper:
@@ -76,6 +30,10 @@ class ZerobusWrapper:
     (rows not yet written are certainly not stored) and leaves the wrapper
     usable.
 
+    :meth:`send_batch` waits for the result; :meth:`send_batch_nowait`
+    returns a :class:`concurrent.futures.Future` of it at once, so that many
+    sends are in flight from one thread.
+
     Example::
 
         cfg = WrapperConfiguration(endpoint=..., table_name="main.app.events",
@@ -83,9 +41,9 @@ class ZerobusWrapper:
         with ZerobusWrapper(cfg) as w:
             result = w.send_batch(table)
             print(result.successful_count, result.failed_count)
+            futures = [w.send_batch_nowait(t) for t in more_tables]
+            results = [f.result() for f in futures]
     """
-
-    _notify: ClassVar[bool] = False
 
     def __init__(self, config: Optional[WrapperConfiguration] = None, **settings: Any) -> None:
         """Validate the configuration and create the wrapper (no connection is opened yet).
@@ -94,129 +52,9 @@ class ZerobusWrapper:
         a ``config`` they override it. Raises :class:`ConfigurationError`
         listing every invalid setting.
         """
-        if config is None:
-            config = WrapperConfiguration(**settings)
-        elif settings:
-            config = config.replace(**settings)
-        config.validate()
-        self.config = config
-        mod = _engine.native()
-        # The engine's OpenTelemetry exporters read OTEL_* variables from the
-        # Go runtime's copy of the environment, taken when the module loaded.
-        otel = {k: v for k, v in os.environ.items() if k.startswith("OTEL_")}
-        _engine.call(mod.SetOTelEnvironment, json.dumps(otel))
-        self._native = _engine.call(
-            mod.NewWrapper, config.to_json(), _engine_logger.getEffectiveLevel(), self._notify
-        )
-        self._lock = threading.Lock()
-        self._pending: dict[int, None] = {}  # async offsets not yet reported, ascending
-        self._issued = -1  # the highest operation id handed out
-        self._closed = False
-        self._last_drain = time.monotonic()
-        _open.add(self)
-        logger.debug("wrapper created for table %s", config.table_name)
-
-    # ------------------------------------------------------------ plumbing
-
-    def _start(self, data: SendInput) -> tuple[int, Optional[int]]:
-        """Hand data to the engine; return the operation id and the row count if known."""
-        if self._closed:
-            raise TransmissionError("the wrapper is closed", op="send")
-        src = to_source(data)
-        if src.ipc is not None:
-            op = _engine.call(self._native.SendIPC, _engine.go_bytes(src.ipc))
-        else:
-            # The engine moves the stream out of the capsule's struct before
-            # returning; the capsule (kept alive until then) is left released.
-            op = _engine.call(self._native.SendStream, src.stream_address())
-        with self._lock:
-            self._issued = max(self._issued, op)
-        return op, src.total_rows
-
-    def _wait_op(self, op: int, deadline: Optional[float], bar: Optional[Progress] = None) -> bool:
-        """Wait for an operation in short slices (Ctrl-C is seen between them).
-
-        Returns False if the deadline passed first.
-        """
-        while True:
-            slice_ms = _WAIT_SLICE_MS
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                slice_ms = max(1, min(slice_ms, int(left * 1000)))
-            done = _engine.call(self._native.Wait, op, slice_ms)
-            if bar is not None:
-                bar.update_to(_engine.call(self._native.Progress, op))
-            if time.monotonic() - self._last_drain > _LOG_DRAIN_S:
-                self._drain_logs()
-            if done:
-                return True
-
-    def _take_result(self, op: int, offset: Optional[int] = None) -> TransmissionResult:
-        data = _engine.call_json(self._native.Result, op)
-        return TransmissionResult._from_engine(data, offset)
-
-    def _abandon(self, op: int) -> TransmissionResult:
-        """Cancel an operation and wait for it to stop; return its result."""
-        _engine.call(self._native.Cancel, op)
-        self._wait_op(op, None)
-        res = self._take_result(op)
-        logger.warning(
-            "send cancelled: %d of %d rows read were acknowledged, %d failed",
-            res.successful_count,
-            res.total_rows,
-            res.failed_count,
-        )
-        return res
-
-    def _drain_logs(self) -> None:
-        self._last_drain = time.monotonic()
-        text = _engine.call(self._native.Logs)
-        for line in text.splitlines():
-            rec = json.loads(line)
-            attrs = rec.get("attrs") or {}
-            level = _LEVELS.get(rec["level"], logging.INFO)
-            if not _engine_logger.isEnabledFor(level):
-                continue
-            # The attributes are in the text for plain handlers, and each one
-            # an attribute of the record (``extra``) for structured ones.
-            text_attrs = " ".join(f"{k}={v}" for k, v in attrs.items())
-            extra = {(k if k not in _RESERVED else f"engine_{k}"): v for k, v in attrs.items()}
-            _engine_logger.log(level, "%s %s", rec["message"], text_attrs, extra=extra)
-
-    def _deadline(self, timeout: Optional[float]) -> Optional[float]:
-        return None if timeout is None else time.monotonic() + timeout
-
-    def _flush_deadline(self, timeout: Optional[float]) -> float:
-        """One deadline for a flush or shutdown: ``timeout`` seconds, by default flush_timeout_ms."""
-        if timeout is None:
-            timeout = self.config.flush_timeout_ms / 1000
-        return time.monotonic() + max(0.0, timeout)
-
-    def _flush_engine(self, deadline: float) -> bool:
-        """Flush the engine's streams in slices until ``deadline``; False if it passed first."""
-        while True:
-            left_ms = int((deadline - time.monotonic()) * 1000)
-            if left_ms <= 0:
-                return False
-            if _engine.call(self._native.Flush, min(_WAIT_SLICE_MS, left_ms)):
-                return True
-
-    def _close_engine(self, deadline: float) -> None:
-        """Close the engine under one deadline, waiting in slices (Ctrl-C is seen between them).
-
-        The first call starts the close; later ones (after an interrupt, with
-        a nearer deadline) bring its deadline closer.
-        """
-        while True:
-            left_ms = max(0, int((deadline - time.monotonic()) * 1000))
-            if _engine.call(self._native.Close, left_ms, _WAIT_SLICE_MS):
-                return
-
-    def _register_async(self, op: int) -> None:
-        with self._lock:
-            self._pending[op] = None
+        self.config = resolve_config(config, settings)
+        self._core = Core(self.config)
+        logger.debug("wrapper created for table %s", self.config.table_name)
 
     # ------------------------------------------------------------ sending
 
@@ -256,163 +94,119 @@ class ZerobusWrapper:
                 ``result`` is the full result.
 
         """
-        op, total = self._start(data)
+        core = self._core
+        op, total = core.start(data)
         bar = make_progress(progress, total)
         try:
-            finished = self._wait_op(op, self._deadline(timeout), bar)
+            finished = core.wait_op(op, core.deadline(timeout), bar)
         except BaseException:
-            self._abandon(op)
+            core.abandon(op)
             raise
         finally:
             bar.close()
         if not finished:
-            res = self._abandon(op)
+            res = core.abandon(op)
             raise TransmissionError(
                 f"send timed out after {timeout} s and was cancelled", op="send", result=res
             )
-        res = self._take_result(op)
-        self._drain_logs()
+        res = core.take_result(op)
+        core.drain_logs()
         logger.debug("sent %r", res)
-        _raise_for(res, strict)
+        raise_for(res, strict)
         return res
 
-    def send_batch_async(self, data: SendInput) -> int:
-        """Hand data to the engine and return at once with the send's offset.
+    def send_batch_nowait(
+        self, data: SendInput, *, strict: bool = False
+    ) -> concurrent.futures.Future[TransmissionResult]:
+        """Hand data to the engine and return at once a future of the send's result.
 
-        Offsets grow with every send of this wrapper. The data is read and
-        sent in the background; it must not be modified meanwhile (the
-        engine reads it in place). Wait with :meth:`wait_for_offset` or
-        :meth:`flush`, which report the results.
+        The future resolves when every row is acknowledged or has failed, to
+        the :class:`TransmissionResult`, or to the exception
+        :meth:`send_batch` would raise (see ``strict`` there). It is resolved
+        by one background thread of the wrapper, whatever the number of
+        sends in flight; ``future.result(timeout)`` waits for it (the send
+        goes on after that timeout). ``future.cancel()`` cancels the send
+        while it runs: rows not yet written fail, certainly not stored.
+
+        The data is read in the background and must not be modified
+        meanwhile (the engine reads it in place). :meth:`flush` and
+        :meth:`shutdown` wait for these sends too.
+
+        Example::
+
+            futures = [w.send_batch_nowait(t) for t in tables]
+            for done in concurrent.futures.as_completed(futures):
+                print(done.result().successful_count)
         """
-        op, _ = self._start(data)
-        self._register_async(op)
+        op, _ = self._core.start(data)
+        return self._core.result_future(op, strict)
+
+    def send_batch_async(self, data: SendInput) -> int:
+        """Deprecated: use :meth:`send_batch_nowait`, which returns a future of the result.
+
+        Hands data to the engine and returns at once with the send's offset;
+        offsets grow with every send of this wrapper. :meth:`wait_for_offset`
+        and :meth:`flush` report the results.
+        """
+        deprecated("ZerobusWrapper.send_batch_async", "send_batch_nowait (a concurrent.futures.Future)")
+        op, _ = self._core.start(data)
+        self._core.register_pending(op)
         return op
 
     def wait_for_offset(
         self, offset: int, *, timeout: Optional[float] = None, strict: bool = False
     ) -> list[TransmissionResult]:
-        """Wait for the async send at ``offset`` and every async send before it.
+        """Deprecated: wait on the futures of :meth:`send_batch_nowait` instead.
 
-        Returns the results of those sends not returned by an earlier wait,
-        by ascending offset (each result carries its ``offset``). Raises the
-        error of the first of them that failed (see :meth:`send_batch` for
-        what counts as failed, and ``strict``), with ``results`` holding all
-        of them. With a ``timeout`` (seconds) that passes first,
-        :class:`TransmissionError` is raised and the sends go on.
+        Waits for the send of :meth:`send_batch_async` at ``offset`` and every
+        one before it, and returns the results of those not returned by an
+        earlier wait, by ascending offset (each result carries its
+        ``offset``). Raises the error of the first of them that failed (see
+        :meth:`send_batch`), with ``results`` holding all of them. With a
+        ``timeout`` (seconds) that passes first, :class:`TransmissionError` is
+        raised and the sends go on.
         """
-        return self._wait_until(offset, self._deadline(timeout), strict, f"after {timeout} s")
-
-    def _wait_until(
-        self, offset: int, deadline: Optional[float], strict: bool, bound: str
-    ) -> list[TransmissionResult]:
-        """:meth:`wait_for_offset` with a deadline (``bound`` describes it for the error)."""
-        if offset < 0 or offset > self._issued:
-            raise ValueError(f"offset {offset} was not returned by send_batch_async")
-        with self._lock:
-            covered = [o for o in self._pending if o <= offset]
-        results: list[TransmissionResult] = []
-        for o in covered:
-            if not self._wait_op(o, deadline):
-                raise TransmissionError(f"wait for offset {offset} timed out {bound}", op="wait")
-            with self._lock:
-                if o not in self._pending:
-                    continue  # another thread reported it
-                del self._pending[o]
-            results.append(self._take_result(o, offset=o))
-        self._drain_logs()
-        for res in results:
-            try:
-                _raise_for(res, strict)
-            except ZerobusError as exc:
-                exc.results = results
-                raise
-        return results
+        deprecated("ZerobusWrapper.wait_for_offset", "the futures of send_batch_nowait")
+        core = self._core
+        return core.wait_until(offset, core.deadline(timeout), strict, f"after {timeout} s")
 
     def flush(self, *, timeout: Optional[float] = None, strict: bool = False) -> list[TransmissionResult]:
-        """Wait until every async send so far is resolved, and report them as :meth:`wait_for_offset` does.
+        """Wait until every send handed over so far without waiting is resolved.
 
-        ``timeout`` (seconds, default ``flush_timeout_ms``) bounds the whole
-        flush; when it passes first, :class:`TransmissionError` is raised and
-        the sends go on. Concurrent :meth:`send_batch` calls report their own
-        results.
+        The futures of :meth:`send_batch_nowait` are resolved when it
+        returns. It returns the results of :meth:`send_batch_async` sends not
+        reported yet, as :meth:`wait_for_offset` does (``strict`` applies to
+        them). ``timeout`` (seconds, default ``flush_timeout_ms``) bounds the
+        whole flush; when it passes first, :class:`TransmissionError` is
+        raised and the sends go on. Concurrent :meth:`send_batch` calls
+        report their own results.
         """
-        return self._flush(self._flush_deadline(timeout), strict)
-
-    def _flush(self, deadline: float, strict: bool) -> list[TransmissionResult]:
-        bound = f"after {max(0.0, deadline - time.monotonic()):.3g} s"
-        with self._lock:
-            last = max(self._pending, default=-1)
-        results = self._wait_until(last, deadline, strict, bound) if last >= 0 else []
-        if not self._flush_engine(deadline):
-            raise TransmissionError(f"flush timed out {bound}", op="flush")
-        return results
+        return self._core.flush(self._core.flush_deadline(timeout), strict)
 
     def shutdown(self, *, timeout: Optional[float] = None) -> None:
         """Flush, then close the streams and the connection. Calling it again does nothing.
 
         ``timeout`` (seconds, default ``flush_timeout_ms``) is one deadline
         for the whole shutdown; rows not acknowledged by then fail (as
-        possibly stored if they were sent). Async sends not yet reported are
-        waited for; the first that failed is raised after the wrapper is
-        closed. Ctrl-C (or any exception) while it waits closes the wrapper
-        within :data:`INTERRUPTED_CLOSE_S` seconds and is raised. ``close``
-        is the same method.
+        possibly stored if they were sent), and the futures of their sends
+        resolve. Async sends not yet reported are waited for; the first that
+        failed is raised after the wrapper is closed. Ctrl-C (or any
+        exception) while it waits closes the wrapper within
+        :data:`INTERRUPTED_CLOSE_S` seconds and is raised. ``close`` is the
+        same method.
         """
-        if self._closed:
-            return
-        deadline = self._flush_deadline(timeout)
-        error: Optional[ZerobusError] = None
-        try:
-            try:
-                self._flush(deadline, strict=False)
-            except ZerobusError as exc:
-                error = exc
-            self._mark_closed()
-            try:
-                self._close_engine(deadline)
-            except ZerobusError as exc:
-                error = error or exc
-            # Closed: every send has ended. Those not reported yet (the flush
-            # ran out of time) report now; their failure says which rows.
-            with self._lock:
-                last = max(self._pending, default=-1)
-            if last >= 0:
-                try:
-                    self._wait_until(last, None, False, "")
-                except ZerobusError as exc:
-                    error = exc
-        except BaseException:
-            self._close_interrupted()
-            raise
-        finally:
-            self._drain_logs()
-        logger.debug("wrapper for table %s closed", self.config.table_name)
-        if error is not None:
-            raise error
-
-    def _close_interrupted(self) -> None:
-        """After Ctrl-C (or another exception) during a shutdown: end within a short bound."""
-        self._mark_closed()
-        logger.warning("shutdown interrupted: closing within %.0f s", INTERRUPTED_CLOSE_S)
-        try:
-            self._close_engine(time.monotonic() + INTERRUPTED_CLOSE_S)
-        except ZerobusError as exc:  # the interrupt is what the caller hears about
-            logger.warning("close after an interrupt: %s", exc)
-
-    def _mark_closed(self) -> None:
-        self._closed = True
-        _open.discard(self)
+        self._core.shutdown(self._core.flush_deadline(timeout))
 
     close = shutdown
 
     def stats(self) -> dict[str, int]:
         """The engine's counters: batches, rows acknowledged and failed, stream calls, replays..."""
-        return dict(_engine.call_json(self._native.Stats))
+        return self._core.stats()
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`shutdown` was called."""
-        return self._closed
+        return self._core.closed
 
     def __enter__(self) -> ZerobusWrapper:
         """Return the wrapper."""
@@ -442,5 +236,5 @@ class ZerobusWrapper:
         """Return e.g. ``ZerobusWrapper(table_name='main.app.events', endpoint='...', closed=False)``."""
         return (
             f"ZerobusWrapper(table_name={self.config.table_name!r}, "
-            f"endpoint={self.config.endpoint!r}, closed={self._closed})"
+            f"endpoint={self.config.endpoint!r}, closed={self.closed})"
         )

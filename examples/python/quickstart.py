@@ -53,9 +53,9 @@ def main() -> None:
             print(f"  row {row.index}: {row.error}")
         print("rows to fix and resend:", result.extract_failed_batch(odd).to_pylist())
 
-        # 3. Fire and forget, then wait once.
-        offsets = [w.send_batch_async(frame.assign(id=frame["id"] + 20_000 * (k + 1))) for k in range(3)]
-        done = w.wait_for_offset(offsets[-1])
+        # 3. Many sends in flight from one thread: each returns a future at once.
+        futures = [w.send_batch_nowait(frame.assign(id=frame["id"] + 20_000 * (k + 1))) for k in range(3)]
+        done = [f.result() for f in futures]
         print(f"async: {sum(r.successful_count for r in done):,} rows in {len(done)} sends")
 
     # 4. asyncio: many sends in flight from one event loop.

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
+# pyzerobus.testing's fixtures (zerobus_local, zerobus_config), imported as a user's conftest would.
+from pyzerobus.testing import zerobus_config, zerobus_local  # noqa: F401
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CLIENT_ID = "test-client"
 CLIENT_SECRET = "test-secret-value"

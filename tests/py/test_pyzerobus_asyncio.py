@@ -44,16 +44,18 @@ def test_async_offsets_flush_and_progress(
 ) -> None:
     async def main() -> None:
         w = AsyncZerobusWrapper(wrapper_config(local_server, table_name))
-        offsets = [await w.send_batch_async(ids(k * 100, 100)) for k in range(6)]
-        got = await w.wait_for_offset(offsets[2])
+        with pytest.warns(DeprecationWarning):
+            offsets = [await w.send_batch_async(ids(k * 100, 100)) for k in range(6)]
+        with pytest.warns(DeprecationWarning):
+            got = await w.wait_for_offset(offsets[2])
         assert [r.offset for r in got] == offsets[:3] and all(r.success for r in got)
         assert [r.offset for r in await w.flush()] == offsets[3:]
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError), pytest.warns(DeprecationWarning):
             await w.wait_for_offset(99)
         res = await w.send_batch(ids(600, 5000), progress=True)
         assert res.success
         assert w.config.table_name == table_name
-        await w.send_batch_async(ids(5600, 10))
+        w.send_batch_nowait(ids(5600, 10))
         await w.close()  # waits for the pending send
         await w.shutdown()  # idempotent
         assert w.closed
@@ -76,9 +78,10 @@ def test_cancelled_task_cancels_its_send(local_server: LocalServer, table_name: 
             with pytest.raises(TransmissionError, match="timed out") as info:
                 await w.send_batch(ids(20, 10), timeout=0.2)
             assert info.value.result is not None and info.value.result.cancelled
-            off = await w.send_batch_async(ids(30, 10))
-            with pytest.raises(TransmissionError, match="timed out"):
-                await w.wait_for_offset(off, timeout=0.1)
+            with pytest.warns(DeprecationWarning):
+                off = await w.send_batch_async(ids(30, 10))
+                with pytest.raises(TransmissionError, match="timed out"):
+                    await w.wait_for_offset(off, timeout=0.1)
 
     asyncio.run(main())
 
@@ -89,9 +92,12 @@ def test_async_errors_propagate(local_server: LocalServer, table_name: str) -> N
         async with AsyncZerobusWrapper(cfg) as w:
             with pytest.raises(pyzerobus.AuthenticationError):
                 await w.send_batch(ids(0, 3))
-            off = await w.send_batch_async(ids(0, 3))
-            with pytest.raises(pyzerobus.AuthenticationError) as info:
-                await w.wait_for_offset(off)
+            with pytest.raises(pyzerobus.AuthenticationError):
+                await w.send_batch_nowait(ids(0, 3))
+            with pytest.warns(DeprecationWarning):
+                off = await w.send_batch_async(ids(0, 3))
+                with pytest.raises(pyzerobus.AuthenticationError) as info:
+                    await w.wait_for_offset(off)
             assert [r.offset for r in info.value.results] == [off]
         with pytest.raises(ZeroDivisionError):
             async with AsyncZerobusWrapper(cfg) as w2:
@@ -118,11 +124,11 @@ def test_a_failing_poll_fails_the_waiters(local_server: LocalServer, table_name:
     async def main() -> None:
         w = AsyncZerobusWrapper(wrapper_config(local_server, table_name))
         arm_fault(local_server, kind="delay_acks", delay="1s")
-        real = w._native
-        w._native = _FailingCompletions(real)  # type: ignore[assignment]
+        real = w._core._native
+        w._core._native = _FailingCompletions(real)  # type: ignore[assignment]
         with pytest.raises(pyzerobus.ZerobusError, match="poll failed"):
             await w.send_batch(ids(0, 10))
-        w._native = real
+        w._core._native = real
         await w.shutdown()
 
     asyncio.run(main())

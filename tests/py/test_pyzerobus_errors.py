@@ -289,10 +289,29 @@ def test_exceptions_pickle_and_share_a_root() -> None:
 
 
 def test_unexpected_engine_errors_map_to_the_base_class() -> None:
-    from pyzerobus.errors import error_from_native
+    from pyzerobus._engine import error_from_native
 
     assert type(error_from_native(RuntimeError("plain go error"))) is ZerobusError
     garbled = error_from_native(RuntimeError("zerobus-error:{not json"))
     assert type(garbled) is ZerobusError and garbled.kind == "internal"
     unknown = error_from_native(RuntimeError('zerobus-error:{"kind":"martian","message":"?"}'))
     assert type(unknown) is ZerobusError and unknown.kind == "martian"
+
+
+def test_the_errors_module_imports_nothing_of_the_package_at_run_time() -> None:
+    import ast
+    import inspect
+
+    import pyzerobus.errors
+
+    tree = ast.parse(inspect.getsource(pyzerobus.errors))
+    runtime = [
+        node
+        for node in tree.body  # module level; the TYPE_CHECKING block is an `if`, not walked
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+    ]
+    assert runtime
+    for node in runtime:
+        names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+        assert not (isinstance(node, ast.ImportFrom) and node.level), ast.dump(node)
+        assert not any(n.startswith("pyzerobus") for n in names), ast.dump(node)

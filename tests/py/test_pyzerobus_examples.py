@@ -6,6 +6,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 import nbclient
 import nbformat
@@ -18,6 +19,7 @@ EXAMPLES = REPO / "examples"
 
 def test_quickstart_notebook_runs_end_to_end(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZEROBUS_LOCAL_BIN", zerobus_local_bin())  # the kernel inherits it
+    before = set(pathlib.Path(tempfile.gettempdir()).glob("zerobus-notebook-*"))
     nb = nbformat.read(EXAMPLES / "notebooks" / "quickstart.ipynb", as_version=4)
     client = nbclient.NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(EXAMPLES / "notebooks")}}
@@ -29,6 +31,7 @@ def test_quickstart_notebook_runs_end_to_end(monkeypatch: pytest.MonkeyPatch) ->
     assert any("TransmissionResult" in h and "success" in h for h in html)
     text = "".join(o.get("text", "") for o in outputs)
     assert "AuthenticationError" in text and "1,000,002 rows" in text
+    assert set(pathlib.Path(tempfile.gettempdir()).glob("zerobus-notebook-*")) <= before  # cleaned up
 
 
 def run(*args: str) -> str:

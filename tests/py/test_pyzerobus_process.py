@@ -175,7 +175,7 @@ def test_interrupt_main_during_a_send(config: object) -> None:
 EXIT_CHILD = CHILD_PRELUDE + textwrap.dedent(
     """
     w = pyzerobus.ZerobusWrapper(cfg)
-    w.send_batch_async(batch(0))
+    w.send_batch_nowait(batch(0))
     say(state="leaving")  # no close: the exit handler flushes and closes
     """
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import concurrent.futures
 import datetime
 import io
 import logging
@@ -154,8 +155,14 @@ def test_nested_values_survive(local_server: LocalServer, table_name: str) -> No
     assert got == want
 
 
+def deprecated() -> pytest.WarningsRecorder:
+    """Expect the DeprecationWarning of the offset API."""
+    return pytest.warns(DeprecationWarning, match="is deprecated: use")
+
+
 def test_async_sends_offsets_and_flush(local_server: LocalServer, table_name: str) -> None:
-    with ZerobusWrapper(wrapper_config(local_server, table_name)) as w:
+    # The offset API (send_batch_async, wait_for_offset) is deprecated and still works.
+    with ZerobusWrapper(wrapper_config(local_server, table_name)) as w, deprecated():
         offsets = [w.send_batch_async(rows(i * 100, 100)) for i in range(10)]
         assert offsets == sorted(offsets) and len(set(offsets)) == 10
         got = w.wait_for_offset(offsets[4])
@@ -205,8 +212,10 @@ def test_empty_input_and_lifecycle(config: WrapperConfiguration) -> None:
     assert w.closed and "closed=True" in repr(w)
     with pytest.raises(TransmissionError, match="closed"):
         w.send_batch(rows(0, 1))
-    with pytest.raises(TransmissionError, match="closed"):
+    with pytest.raises(TransmissionError, match="closed"), deprecated():
         w.send_batch_async(rows(0, 1))
+    with pytest.raises(TransmissionError, match="closed"):
+        w.send_batch_nowait(rows(0, 1))
 
 
 def test_settings_override_config(config: WrapperConfiguration) -> None:
@@ -335,12 +344,16 @@ def test_strict_raises_on_partial_failure() -> None:
         with pytest.raises(pyzerobus.ConversionError) as info:
             w.send_batch(table, strict=True)
         assert info.value.result is not None and info.value.result.failed_indices() == [1]
-        off = w.send_batch_async(table)
         with pytest.raises(pyzerobus.ConversionError) as info:
-            w.wait_for_offset(off, strict=True)
-        assert [r.offset for r in info.value.results] == [off]
-        off = w.send_batch_async(table)
-        assert w.flush()[0].failed_count == 1  # not strict: returned
+            w.send_batch_nowait(table, strict=True).result()
+        assert info.value.result is not None and info.value.result.failed_indices() == [1]
+        with deprecated():
+            off = w.send_batch_async(table)
+            with pytest.raises(pyzerobus.ConversionError) as info:
+                w.wait_for_offset(off, strict=True)
+            assert [r.offset for r in info.value.results] == [off]
+            off = w.send_batch_async(table)
+            assert w.flush()[0].failed_count == 1  # not strict: returned
 
 
 def test_engine_version() -> None:
@@ -360,10 +373,16 @@ def test_timeout_cancels_the_send(local_server: LocalServer, table_name: str) ->
         assert all(r.may_have_landed for r in res.failed_rows)  # written, unacknowledged
         assert res.error_stats().may_have_landed == 10 and res.error_stats().retryable == 10
         assert "cancelled=True" in repr(res) and "cancelled" in res._repr_html_()
-        off = w.send_batch_async(rows(20, 10))
-        with pytest.raises(TransmissionError, match="timed out"):
-            w.wait_for_offset(off, timeout=0.2)
-        done = w.wait_for_offset(off, timeout=30)[0]
+        fut = w.send_batch_nowait(rows(20, 10))
+        with pytest.raises(concurrent.futures.TimeoutError):
+            fut.result(timeout=0.2)  # the wait ends, the send goes on
+        assert fut.result(timeout=30).success
+        arm_fault(local_server, kind="delay_acks", delay="3s")
+        with deprecated():
+            off = w.send_batch_async(rows(30, 10))
+            with pytest.raises(TransmissionError, match="timed out"):
+                w.wait_for_offset(off, timeout=0.2)
+            done = w.wait_for_offset(off, timeout=30)[0]
         assert done.success and f"offset={off}" in repr(done) and "offset" in done._repr_html_()
 
 
@@ -372,11 +391,12 @@ def test_shutdown_reports_unreported_async_failures(
 ) -> None:
     cfg = wrapper_config(local_server, table_name, client_secret="wrong")
     w = ZerobusWrapper(cfg)
-    w.send_batch_async(rows(0, 5))
+    with deprecated():
+        w.send_batch_async(rows(0, 5))
     with pytest.raises(pyzerobus.AuthenticationError):
         w.shutdown()
     assert w.closed
-    with pytest.raises(ZeroDivisionError), ZerobusWrapper(cfg) as w2:
+    with pytest.raises(ZeroDivisionError), ZerobusWrapper(cfg) as w2, deprecated():
         w2.send_batch_async(rows(0, 5))
         raise ZeroDivisionError  # the shutdown's own failure is logged, not raised over this
     assert any("shutdown after an error failed too" in r.getMessage() for r in caplog.records)
