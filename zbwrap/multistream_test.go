@@ -2,12 +2,14 @@ package zbwrap
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/pyzerobus/pyzerobus/zbwrap/internal/stream"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
 
@@ -110,5 +112,97 @@ func TestAFailedStreamIsReplacedAlone(t *testing.T) {
 		if want := map[bool]int{true: 0, false: 1}[id >= 400 && id < 500]; ids[int64(id)] != want {
 			t.Fatalf("id %d stored %d times, want %d", id, ids[int64(id)], want)
 		}
+	}
+}
+
+// fixedStream is a batchStream that records what reaches it: multiStream's
+// own choices (which stream, when to open, replace or refuse) are what the
+// unit tests below look at.
+type fixedStream struct {
+	inflight int64
+	err      error
+	sent     int
+	closed   bool
+}
+
+func (f *fixedStream) SendFramed(context.Context, []byte, [][]byte, func(*stream.Batch), func()) (*stream.Batch, error) {
+	f.sent++
+	return nil, nil
+}
+
+func (f *fixedStream) TrySendFramed([]byte, [][]byte, func(*stream.Batch), func()) (*stream.Batch, error) {
+	f.sent++
+	return nil, nil
+}
+func (f *fixedStream) Flush(context.Context) error { return f.err }
+func (f *fixedStream) Close(context.Context) error { f.closed = true; return nil }
+func (f *fixedStream) Err() error                  { return f.err }
+func (f *fixedStream) Stats() stream.Stats         { return stream.Stats{Opens: 1} }
+func (f *fixedStream) Inflight() (int64, int64)    { return f.inflight, f.inflight }
+
+func TestMultiStreamChoices(t *testing.T) {
+	var opened []*fixedStream
+	var openErr error
+	m := newMultiStream(3, func() (batchStream, error) {
+		if openErr != nil {
+			return nil, openErr
+		}
+		f := &fixedStream{}
+		opened = append(opened, f)
+		return f, nil
+	})
+	ctx := context.Background()
+	// An idle stream is used before another opens.
+	for range 2 {
+		if _, err := m.SendFramed(ctx, nil, nil, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(opened) != 1 || opened[0].sent != 2 {
+		t.Fatalf("%d streams opened for two batches on an idle stream", len(opened))
+	}
+	// A busy stream makes the next batch open another, up to the limit;
+	// then the least loaded one takes it.
+	opened[0].inflight = 10
+	_, _ = m.TrySendFramed(nil, nil, nil, nil)
+	opened[1].inflight = 5
+	_, _ = m.SendFramed(ctx, nil, nil, nil, nil)
+	opened[2].inflight = 7
+	_, _ = m.SendFramed(ctx, nil, nil, nil, nil)
+	if len(opened) != 3 || opened[1].sent != 2 || m.count() != 3 {
+		t.Fatalf("sent %d, %d, %d with %d streams; want the least loaded, the second, to get two",
+			opened[0].sent, opened[1].sent, opened[2].sent, len(opened))
+	}
+	if r, b := m.Inflight(); r != 22 || b != 22 {
+		t.Fatalf("Inflight = %d, %d; want the sum, 22", r, b)
+	}
+	// A failed stream is closed, its counters kept, and its slot reopened.
+	opened[1].err = errors.New("broken")
+	if err := m.Flush(ctx); err == nil {
+		t.Fatal("Flush hides a stream's error")
+	}
+	_, _ = m.SendFramed(ctx, nil, nil, nil, nil)
+	if !opened[1].closed || len(opened) != 4 || opened[3].sent != 1 {
+		t.Fatal("the failed stream was not replaced in its slot")
+	}
+	if st := m.Stats(); st.Opens != 4 || m.Err() != nil {
+		t.Fatalf("Stats().Opens = %d (want the retired stream's too, 4), Err %v", st.Opens, m.Err())
+	}
+	// A stream that cannot open is the send's error.
+	opened[0].err = errors.New("broken")
+	openErr = errors.New("no connection")
+	if _, err := m.SendFramed(ctx, nil, nil, nil, nil); !errors.Is(err, openErr) {
+		t.Fatalf("SendFramed with no stream to open: %v", err)
+	}
+	if _, err := m.TrySendFramed(nil, nil, nil, nil); !errors.Is(err, openErr) {
+		t.Fatalf("TrySendFramed with no stream to open: %v", err)
+	}
+	// After Close, nothing opens.
+	openErr = nil
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.SendFramed(ctx, nil, nil, nil, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SendFramed after Close: %v", err)
 	}
 }
