@@ -122,6 +122,10 @@ func decodeYAML(data []byte, dst any) (*int, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(dst); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return nil, yamlErrors(data, te)
+		}
 		return nil, &Error{Kind: KindConfiguration, Op: "load config", Msg: "invalid YAML", Err: err}
 	}
 	var set struct {
@@ -129,6 +133,33 @@ func decodeYAML(data []byte, dst any) (*int, error) {
 	}
 	_ = yaml.Unmarshal(data, &set) // the strict decode above accepted data
 	return set.Retained, nil
+}
+
+// yamlErrors reports each error of a well-formed document (an unknown key,
+// a value of the wrong type) with the setting on its line.
+func yamlErrors(data []byte, te *yaml.TypeError) error {
+	keys := map[int]string{} // line -> top-level key
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) == nil && len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
+		m := doc.Content[0].Content
+		for i := 0; i+1 < len(m); i += 2 {
+			keys[m[i+1].Line] = m[i].Value
+			keys[m[i].Line] = m[i].Value
+		}
+	}
+	var errs []error
+	for _, msg := range te.Errors {
+		var line int
+		if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil {
+			_, msg, _ = strings.Cut(msg, ": ")
+		}
+		e := &Error{Kind: KindConfiguration, Op: "load config", Setting: keys[line], Msg: msg}
+		if strings.HasPrefix(msg, "field ") && strings.Contains(msg, " not found in type ") {
+			e.Msg = "unknown setting"
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
 }
 
 func decodeJSON(data []byte, dst any) (*int, error) {

@@ -313,8 +313,9 @@ func TestDecodeConfigEmbedded(t *testing.T) {
 	if err := DecodeConfig([]byte(`{"unknown": 1}`), ConfigJSON, &s, nil); !slices.Equal(settingsOf(err), []string{"unknown"}) {
 		t.Errorf("unknown key: %v", err)
 	}
-	if err := DecodeConfig([]byte("unknown: 1\n"), ConfigYAML, &s, nil); err == nil || !strings.Contains(err.Error(), "unknown") {
-		t.Errorf("unknown YAML key: %v", err)
+	err := DecodeConfig([]byte("table_name: a.b.c\nunknown: 1\nbatch_rows: many\nretry_max_attempts:\n  - 1\n"), ConfigYAML, &s, nil)
+	if got := settingsOf(err); !slices.Equal(got, []string{"batch_rows", "retry_max_attempts", "unknown"}) {
+		t.Errorf("YAML errors name %q: %v", got, err)
 	}
 	for _, bad := range []any{s, &struct{ A int }{}, (*own)(nil)} {
 		if err := DecodeConfig(nil, ConfigYAML, bad, nil); !errors.Is(err, ErrConfiguration) {
