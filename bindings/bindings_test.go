@@ -43,11 +43,11 @@ func TestParseConfig(t *testing.T) {
 				"batch_rows": 42.0, "tls_ca_file": "/ca.pem", "max_concurrent_batches": 4.0},
 		},
 		{name: "empty is defaults", want: map[string]any{"batch_rows": 10000.0, "transport": "proto", "flush_timeout_ms": 300000.0}},
-		{name: "bad facade values", yaml: "batch_rows: -1\nmax_concurrent_batches: many\ntls_ca_file: 3\n",
-			problems: []string{"tls_ca_file", "batch_rows", "max_concurrent_batches"}},
+		{name: "bad facade values", yaml: "batch_rows: [1]\nmax_concurrent_batches: many\ntls_ca_file: {a: 1}\n",
+			problems: []string{"batch_rows", "max_concurrent_batches", "tls_ca_file"}},
 		{name: "bad env value", env: `{"ZEROBUS_RETRY_MAX_ATTEMPTS":"lots","ZEROBUS_BATCH_ROWS":"x"}`,
-			problems: []string{"batch_rows", "retry_max_attempts"}},
-		{name: "unknown key", yaml: "no_such_setting: 1\n", problems: []string{}},
+			problems: []string{"retry_max_attempts", "batch_rows"}},
+		{name: "unknown key", yaml: "no_such_setting: 1\n", problems: []string{"no_such_setting"}},
 		{name: "invalid yaml", yaml: "a: [", problems: []string{}},
 		{name: "invalid env json", env: "{", problems: []string{}},
 	}
@@ -104,7 +104,7 @@ func TestDefaultConfigMatchesEngine(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
 	}
-	if want := reflect.TypeOf(d).NumField() + len(extraKeys); len(got) != want {
+	if want := reflect.TypeOf(settings{}).NumField() - 1 + reflect.TypeOf(d).NumField(); len(got) != want {
 		t.Errorf("%d settings, want %d: every field of zbwrap.Config and the facade's", len(got), want)
 	}
 }
@@ -128,6 +128,12 @@ func TestValidateConfig(t *testing.T) {
 			problems: []string{"tls_ca_file", "retry_max_attempts"}},
 		{name: "missing ca file", cfg: `{"zerobus_writer_disabled":true,"table_name":"a.b.c","tls_ca_file":"/no/such.pem"}`,
 			problems: []string{"tls_ca_file"}},
+		{name: "facade numbers", cfg: `{"zerobus_writer_disabled":true,"table_name":"a.b.c","batch_rows":-1,"max_concurrent_batches":-2}`,
+			problems: []string{"batch_rows", "max_concurrent_batches"}},
+		{name: "keep every debug file", cfg: `{"zerobus_writer_disabled":true,"table_name":"a.b.c","debug_max_files_retained":0}`},
+		{name: "unknown key", cfg: `{"table_name":"a.b.c","no_such_setting":1}`, problems: []string{"no_such_setting"}},
+		{name: "secret of the wrong type", cfg: `{"table_name":"a.b.c","client_secret":12345678901234}`, problems: []string{"client_secret"}},
+		{name: "secret in a list", cfg: `{"table_name":"a.b.c","client_secret":["facade-secret"]}`, problems: []string{"client_secret"}},
 		{name: "not json", cfg: `{`, problems: []string{}},
 	}
 	for _, tc := range tests {
@@ -147,7 +153,7 @@ func TestValidateConfig(t *testing.T) {
 			if info.Kind != "configuration" || strings.Join(got, ",") != strings.Join(tc.problems, ",") {
 				t.Fatalf("kind %s problems %v, want configuration %v (%s)", info.Kind, got, tc.problems, info.Message)
 			}
-			if strings.Contains(info.Message, "facade-secret") {
+			if strings.Contains(info.Message, "facade-secret") || strings.Contains(info.Message, "12345678901234") {
 				t.Fatal("the secret leaked into the error")
 			}
 		})
