@@ -51,6 +51,9 @@ func NewWrapper(configJSON string, pyLogLevel int, notify bool) (w *Wrapper, err
 	logs := newLogHandler(parseLevel(pyLogLevel))
 	// The observability_* settings and OTEL_* variables choose exporters.
 	opts := []zbwrap.Option{zbwrap.WithLogger(sloggerOf(logs)), zbwrap.WithExporters(otelsetup.New)}
+	if lookup := otelLookup(); lookup != nil {
+		opts = append(opts, zbwrap.WithEnvLookup(lookup))
+	}
 	if roots != nil {
 		opts = append(opts, zbwrap.WithRootCAs(roots))
 	}
