@@ -82,7 +82,8 @@ var ErrUntrustedCertificate = stream.ErrUntrustedCertificate
 // joined with errors.Join.
 //
 // Retry classification (how the service fails is summarized in
-// internal/wire/doc.go); the engine itself retries the connection cases, so what reaches you is final for that attempt:
+// internal/wire/doc.go); the engine itself retries the connection cases,
+// so what reaches you is final for that attempt:
 //
 //	cause                                             Kind            Retryable
 //	gRPC InvalidArgument, OutOfRange, Unimplemented   Transmission    no
