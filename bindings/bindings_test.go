@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/codes"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
@@ -683,16 +684,7 @@ func TestCancelWhileWaitingForSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for { // wait until the first chunk is on the wire
-		out, _ := w.Stats()
-		var st statsJSON
-		_ = json.Unmarshal([]byte(out), &st)
-		if st.RequestsWritten > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitWritten(t, w) // the first chunk is on the wire
 	if _, err := w.Cancel(id); err != nil {
 		t.Fatal(err)
 	}
@@ -812,18 +804,14 @@ func TestCloseStepsShareTheTimeout(t *testing.T) {
 // waitWritten waits until the wrapper's stream has written a request.
 func waitWritten(t testing.TB, w *Wrapper) {
 	t.Helper()
-	for range 1000 {
+	testutil.Eventually(t, "a request to be written", func() bool {
 		var stats statsJSON
 		out, err := w.Stats()
 		if err != nil || json.Unmarshal([]byte(out), &stats) != nil {
 			t.Fatalf("Stats: %s %v", out, err)
 		}
-		if stats.RequestsWritten > 0 {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("no request was written")
+		return stats.RequestsWritten > 0
+	})
 }
 
 // The IPC file format is read in order as an array.RecordReader; a batch

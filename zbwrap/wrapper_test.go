@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/arrowproto"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
@@ -443,7 +444,7 @@ func TestTrySendBatchAsyncOnAFullWindow(t *testing.T) {
 	if off, err := w.TrySendBatchAsync(rec); err != nil || off != 0 {
 		t.Fatalf("first TrySendBatchAsync: %d %v", off, err)
 	}
-	eventually(t, "the first batch to be written", func() bool { return w.Stats().RequestsWritten == 1 })
+	testutil.Eventually(t, "the first batch to be written", func() bool { return w.Stats().RequestsWritten == 1 })
 	off, err := w.TrySendBatchAsync(rec)
 	if off != -1 || !errors.Is(err, ErrTransmission) || !IsRetryable(err) {
 		t.Fatalf("TrySendBatchAsync on a full window: %d %v", off, err)
@@ -800,18 +801,6 @@ func TestEndpointPorts(t *testing.T) {
 			t.Errorf("%s: target %v, %v", endpoint, cc.CanonicalTarget(), err)
 		}
 		w.Close(context.Background())
-	}
-}
-
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

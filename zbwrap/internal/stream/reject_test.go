@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
 
@@ -55,7 +56,7 @@ func TestRejectedAfterAReplayMayHaveLanded(t *testing.T) {
 	cfg.AckTimeout = 200 * time.Millisecond
 	s := newStream(t, dial(t, srv), cfg)
 	b := mustSend(t, s, records(0, 10, 10))
-	eventually(t, "the request to be written", func() bool { return s.Stats().RequestsWritten > 0 })
+	testutil.Eventually(t, "the request to be written", func() bool { return s.Stats().RequestsWritten > 0 })
 	if err := srv.InjectFault(zerobustest.Fault{Kind: zerobustest.FaultFailCall, Code: codes.InvalidArgument}); err != nil {
 		t.Fatal(err)
 	}

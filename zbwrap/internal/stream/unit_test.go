@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
 
@@ -242,7 +243,7 @@ func TestReopenWhenWorkArrives(t *testing.T) {
 	s := newStream(t, dial(t, srv), cfg)
 	allAcked(t, waitBatch(t, mustSend(t, s, records(0, 10, 10))))
 	// The signal drained the call: the stream idles without a call.
-	eventually(t, "the drained call to end", func() bool {
+	testutil.Eventually(t, "the drained call to end", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.conn == nil
