@@ -217,9 +217,7 @@ func TestSendStreamChunksAndNumbersRows(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &stats) != nil {
 		t.Fatalf("Stats: %s %v", out, err)
 	}
-	if stats.RowsAcked != 4000 || stats.Batches != 16 || stats.Streams != 1 {
-		t.Fatalf("stats %+v", stats)
-	}
+	testutil.Require(t, "stats", testutil.Want("rows_acked", stats.RowsAcked, 4000), testutil.Want("batches", stats.Batches, 16), testutil.Want("streams", stats.Streams, 1))
 	if done, err := w.Close(20_000, -1); !done || err != nil {
 		t.Fatal(done, err)
 	}
@@ -291,9 +289,8 @@ func TestRowErrorsAreNumberedAcrossChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := waitResult(t, w, id)
-	if r.Success || r.TotalRows != 3000 || r.FailedCount != 1201 || r.SuccessfulCount != 1799 {
-		t.Fatalf("counts %+v", r)
-	}
+	testutil.Require(t, "counts", testutil.Want("success", r.Success, false), testutil.Want("total_rows", r.TotalRows, 3000),
+		testutil.Want("failed_count", r.FailedCount, 1201), testutil.Want("successful_count", r.SuccessfulCount, 1799))
 	if r.Error == nil || r.Error.Kind != "conversion" || !strings.HasPrefix(r.Error.Message, "1201 of 3000 rows failed; row 10:") {
 		t.Fatalf("summary %+v", r.Error)
 	}
@@ -333,9 +330,8 @@ func TestSendIPC(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := waitResult(t, w, id); !r.Success || r.TotalRows != 1500 || r.Batches != 6 {
-				t.Fatalf("result %+v", r)
-			}
+			r := waitResult(t, w, id)
+			testutil.Require(t, "result", testutil.Want("success", r.Success, true), testutil.Want("total_rows", r.TotalRows, 1500), testutil.Want("batches", r.Batches, 6))
 		})
 	}
 	bad := map[string][]byte{
@@ -364,9 +360,11 @@ func TestSendIPC(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := waitResult(t, w, id)
-		if r.Success || r.InputError == nil || r.InputError.Kind != "conversion" || r.TotalRows != 500 || r.SuccessfulCount != 500 {
-			t.Fatalf("result %+v input error %+v", r, r.InputError)
+		if r.InputError == nil {
+			t.Fatalf("result %+v: no input error", r)
 		}
+		testutil.Require(t, "result", testutil.Want("success", r.Success, false), testutil.Want("input_error.kind", r.InputError.Kind, "conversion"),
+			testutil.Want("total_rows", r.TotalRows, 500), testutil.Want("successful_count", r.SuccessfulCount, 500))
 	})
 }
 
@@ -689,9 +687,8 @@ func TestCancelWhileWaitingForSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := waitResult(t, w, id)
-	if !r.Cancelled || r.TotalRows != 1000 || r.FailedCount != 1000 || len(r.Failed) != 2 {
-		t.Fatalf("result %+v", r)
-	}
+	testutil.Require(t, "result", testutil.Want("cancelled", r.Cancelled, true), testutil.Want("total_rows", r.TotalRows, 1000),
+		testutil.Want("failed_count", r.FailedCount, 1000), testutil.Want("failed runs", len(r.Failed), 2))
 	inFlight, unsent := r.Failed[0], r.Failed[1]
 	if inFlight != [4]int{0, 100, inFlight[2], 1} || unsent != [4]int{100, 900, unsent[2], 0} {
 		t.Fatalf("runs %v", r.Failed)
@@ -767,9 +764,7 @@ func TestCloseIsSlicedUnderOneDeadline(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	r := waitResult(t, w, id)
-	if r.Success || r.SuccessfulCount != 0 || r.FailedCount != 100 {
-		t.Fatalf("result %+v", r)
-	}
+	testutil.Require(t, "result", testutil.Want("success", r.Success, false), testutil.Want("successful_count", r.SuccessfulCount, 0), testutil.Want("failed_count", r.FailedCount, 100))
 	for _, run := range r.Failed {
 		if run[3] != 1 {
 			t.Fatalf("rows written but never acknowledged may have landed: runs %v", r.Failed)

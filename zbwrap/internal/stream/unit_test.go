@@ -249,7 +249,6 @@ func TestReopenWhenWorkArrives(t *testing.T) {
 		return s.conn == nil
 	})
 	allAcked(t, waitBatch(t, mustSend(t, s, records(10, 10, 10))))
-	if st := s.Stats(); st.Opens != 2 || st.CloseSignals != 1 || st.CallFailures != 0 {
-		t.Fatalf("stats %+v", st)
-	}
+	st := s.Stats()
+	testutil.Require(t, "stats", testutil.Want("Opens", st.Opens, 2), testutil.Want("CloseSignals", st.CloseSignals, 1), testutil.Want("CallFailures", st.CallFailures, 0))
 }
