@@ -67,8 +67,8 @@ func (o *operation) finished() bool {
 // readerOptions are the engine's options of a send: chunks of batch_rows
 // rows and about batch_bytes, up to max_concurrent_batches of the Wrapper's
 // chunks (all operations together) in flight.
-func (w *Wrapper) readerOptions() []zbwrap.ReaderOption {
-	return []zbwrap.ReaderOption{
+func (w *Wrapper) readerOptions() []zbwrap.SendOption {
+	return []zbwrap.SendOption{
 		zbwrap.WithChunkRows(w.chunk[0]),
 		zbwrap.WithChunkBytes(w.chunk[1]),
 		zbwrap.WithLimiter(w.limiter),

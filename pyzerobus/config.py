@@ -62,7 +62,11 @@ class WrapperConfiguration:
     Stream settings: max_inflight_records, max_inflight_bytes (the in-flight
     window, which bounds memory), max_request_bytes (at most 10 MiB),
     recovery_disabled, ack_timeout_ms, flush_timeout_ms (bounds flush and
-    shutdown), stream_create_timeout_ms, transport (``proto``).
+    shutdown), stream_create_timeout_ms, transport (``proto``), streams
+    (how many streams one table may use at once: each takes up to the
+    service's per-stream quota of 100 MB/s and 100,000 records/s; batches
+    keep their order within a stream only, so 1, the default, keeps the
+    total order).
 
     Sending: batch_rows (the largest chunk of rows converted and sent as one
     batch), batch_bytes (chunks are also cut at about this many bytes of
@@ -107,6 +111,7 @@ class WrapperConfiguration:
     flush_timeout_ms: int = 300_000
     stream_create_timeout_ms: int = 15_000
     transport: str = "proto"
+    streams: int = 1
 
     batch_rows: int = 10_000
     batch_bytes: int = 1 << 20

@@ -76,6 +76,9 @@ const (
 	DefaultFlushTimeoutMs        = 300_000
 	DefaultStreamCreateTimeoutMs = 15_000
 	DefaultTransport             = "proto"
+	DefaultStreams               = 1
+	// MaxStreams bounds the streams setting.
+	MaxStreams = 64
 	// MaxRequestBytesLimit is the service's request size limit.
 	MaxRequestBytesLimit = 10 << 20
 )
@@ -181,6 +184,12 @@ type Config struct {
 	// Transport is the record encoding on the wire: proto (the only one so
 	// far, and the default).
 	Transport string `json:"transport" yaml:"transport"`
+	// Streams is how many streams one table and schema may use at once:
+	// each batch goes whole to the one with the least in flight, so the
+	// table takes up to Streams times one stream's quota (the service's is
+	// 100 MB/s and 100,000 records/s per stream). Batches keep their order
+	// within a stream only: 1, the default, keeps the total order.
+	Streams int `json:"streams" yaml:"streams"`
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -202,6 +211,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.FlushTimeoutMs, DefaultFlushTimeoutMs)
 	setDefault(&c.StreamCreateTimeoutMs, DefaultStreamCreateTimeoutMs)
 	setDefault(&c.Transport, DefaultTransport)
+	setDefault(&c.Streams, DefaultStreams)
 	return c
 }
 
@@ -292,6 +302,9 @@ func (c Config) validate(customHeaders bool) error {
 		bad("max_request_bytes", "%d exceeds the service limit of %d bytes", c.MaxRequestBytes, MaxRequestBytesLimit)
 	} else if c.MaxRequestBytes > 0 && c.MaxRequestBytes < 1024 {
 		bad("max_request_bytes", "%d is below the minimum of 1024 bytes", c.MaxRequestBytes)
+	}
+	if c.Streams < 0 || c.Streams > MaxStreams {
+		bad("streams", "must be 1 to %d, got %d", MaxStreams, c.Streams)
 	}
 	if c.Transport != "proto" {
 		bad("transport", "only proto is supported, got %q", c.Transport)

@@ -64,7 +64,6 @@ func readDebug(t *testing.T, dir string) (ids []int64, records int) {
 // Writer-disabled mode with debug_enabled converts, writes both debug files
 // and the descriptor, and never dials.
 func TestDebugFilesWriterDisabled(t *testing.T) {
-	skipWithoutDebugHook(t)
 	dir := t.TempDir()
 	w, err := New(context.Background(), Config{
 		TableName:             testTable,
@@ -95,7 +94,6 @@ func TestDebugFilesWriterDisabled(t *testing.T) {
 // With a server, only the flag asked for is written, and the sends are
 // acknowledged as usual.
 func TestDebugFilesArrowOnlyWithServer(t *testing.T) {
-	skipWithoutDebugHook(t)
 	srv := newServer(t)
 	dir := t.TempDir()
 	w := newWrapper(t, srv, WithDebugArrow(true), WithDebugOutputDir(dir))
@@ -119,7 +117,6 @@ func TestDebugFilesArrowOnlyWithServer(t *testing.T) {
 // A debug flag without an output directory is a configuration error naming
 // the setting; a bad debug setting fails New.
 func TestDebugFilesConfiguration(t *testing.T) {
-	skipWithoutDebugHook(t)
 	_, err := New(context.Background(), Config{TableName: testTable, ZerobusWriterDisabled: true, DebugProtobufEnabled: true})
 	var ze *Error
 	if !errors.As(err, &ze) || ze.Kind != KindConfiguration || !strings.Contains(err.Error(), "debug_output_dir") {
@@ -132,8 +129,29 @@ func TestDebugFilesConfiguration(t *testing.T) {
 	}
 }
 
-func skipWithoutDebugHook(t *testing.T) {
-	if !debugHookCompiled {
-		t.Skip("built with zbwrap_nodebughook: no debug files")
+// Flush writes out the debug files' buffers: what was sent is in the files
+// before Close, without waiting for the flush interval.
+func TestFlushWritesOutDebugFiles(t *testing.T) {
+	dir := t.TempDir()
+	w, err := New(context.Background(), Config{TableName: testTable, ZerobusWriterDisabled: true,
+		DebugEnabled: true, DebugOutputDir: dir, DebugFlushIntervalSecs: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(context.Background())
+	for k := range 2 {
+		rec := makeBatch(k*100, 100, 40)
+		_, err := w.SendBatch(context.Background(), rec)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ids, records := readDebug(t, dir)
+	if len(ids) != 200 || records != 200 {
+		t.Fatalf("after Flush the debug files hold %d rows and %d records, want 200 of each", len(ids), records)
 	}
 }

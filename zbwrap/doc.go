@@ -76,6 +76,25 @@
 // runs. StartReader is the same without waiting: its ReaderSend reports
 // progress (Resolved), can be cancelled, and is waited for with Wait.
 //
+// Every send form takes SendOptions: WithDescriptor sends the rows as
+// records of an explicit protobuf message instead of the one derived from
+// the Arrow schema; the chunk options shape SendReader and StartReader.
+//
+// # Several streams per table
+//
+// The service limits each stream (100 MB/s and 100,000 records/s) and
+// takes about 150 ms from request to durability. The streams setting
+// (WithStreams, default 1) lets one schema of a table use up to that many
+// streams: each batch goes whole to the stream with the least in flight,
+// each stream keeps its own offsets, window and recovery, and one that
+// fails fails only the requests it had and is replaced. Rows keep their
+// order within a batch and within a stream; batches on different streams
+// are not ordered relative to each other, so keep 1 where the table's
+// order matters. What a sender moves is what it keeps in flight divided by
+// the latency: with SendReader, raise WithConcurrency with the streams
+// (BenchmarkStreamsUnderQuota runs against the local server's databricks
+// profile).
+//
 // # Delivery semantics
 //
 // Delivery is at least once. An acknowledged row is durable in the table

@@ -179,6 +179,10 @@ func WithStreamCreateTimeout(d time.Duration) Option {
 	return func(s *settings) { s.cfg.StreamCreateTimeoutMs = durMs(d) }
 }
 
+// WithStreams sets streams: how many streams one table and schema may use
+// at once (see Config.Streams). Default 1.
+func WithStreams(n int) Option { return func(s *settings) { s.cfg.Streams = n } }
+
 // WithTransport sets transport; only "proto" exists so far. Default proto.
 func WithTransport(t string) Option { return func(s *settings) { s.cfg.Transport = t } }
 

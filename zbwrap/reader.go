@@ -35,7 +35,7 @@ import (
 // rows. Row numbers are the reader's: 0..N-1 in the order Next returned the
 // rows, whatever chunk they travelled in.
 
-// Defaults of the ReaderOptions.
+// Defaults of the options of SendReader and StartReader.
 const (
 	// DefaultChunkRows is the largest chunk of rows sent as one batch.
 	DefaultChunkRows = 10_000
@@ -48,34 +48,26 @@ const (
 	MaxDistinctErrors = 1000
 )
 
-// A ReaderOption adjusts one SendReader or StartReader call.
-type ReaderOption func(*readerSettings)
-
-type readerSettings struct {
-	rows, bytes, concurrency int
-	limiter                  *Limiter
-}
-
 // WithChunkRows sets the largest number of rows in one chunk (one batch on
 // the stream). Default DefaultChunkRows (10,000); at least 1.
-func WithChunkRows(n int) ReaderOption { return func(s *readerSettings) { s.rows = n } }
+func WithChunkRows(n int) SendOption { return func(s *sendSettings) { s.rows = n } }
 
 // WithChunkBytes cuts chunks at about n bytes of Arrow data as well, so wide
 // rows travel in smaller chunks: a record batch's rows are assumed to be of
 // its average size. Only fixed-width, string and binary columns are
 // counted; nested columns count nothing. Default DefaultChunkBytes (1 MiB);
 // 0 cuts by rows only. A chunk has at least one row.
-func WithChunkBytes(n int) ReaderOption { return func(s *readerSettings) { s.bytes = n } }
+func WithChunkBytes(n int) SendOption { return func(s *sendSettings) { s.bytes = n } }
 
 // WithConcurrency sets how many chunks of the send are in flight at once
 // (converting, queued or waiting for acknowledgement). Default
 // DefaultConcurrency (4); at least 1. WithLimiter overrides it.
-func WithConcurrency(n int) ReaderOption { return func(s *readerSettings) { s.concurrency = n } }
+func WithConcurrency(n int) SendOption { return func(s *sendSettings) { s.concurrency = n } }
 
 // WithLimiter makes the send take its chunks' slots from l, shared with the
 // other sends given l, instead of WithConcurrency slots of its own: to bound
 // the chunks in flight of several concurrent sends together.
-func WithLimiter(l *Limiter) ReaderOption { return func(s *readerSettings) { s.limiter = l } }
+func WithLimiter(l *Limiter) SendOption { return func(s *sendSettings) { s.limiter = l } }
 
 // A Limiter bounds the chunks in flight of the sends that share it (see
 // WithLimiter). It is safe for concurrent use.
@@ -93,7 +85,7 @@ func NewLimiter(n int) *Limiter { return &Limiter{slots: make(chan struct{}, max
 // If ctx ends, the send is cancelled as ReaderSend.Cancel does and
 // SendReader returns the result of what was read so far: no later than the
 // reader's Next returns, since a call in progress cannot be interrupted.
-func (w *Wrapper) SendReader(ctx context.Context, r array.RecordReader, opts ...ReaderOption) (*ReaderResult, error) {
+func (w *Wrapper) SendReader(ctx context.Context, r array.RecordReader, opts ...SendOption) (*ReaderResult, error) {
 	s, err := w.StartReader(ctx, r, opts...)
 	if err != nil {
 		return nil, err
@@ -113,11 +105,8 @@ func (w *Wrapper) SendReader(ctx context.Context, r array.RecordReader, opts ...
 // with an input error instead of crashing the process.
 //
 // The error is for a nil r or an invalid option (KindConfiguration).
-func (w *Wrapper) StartReader(ctx context.Context, r array.RecordReader, opts ...ReaderOption) (*ReaderSend, error) {
-	set := readerSettings{rows: DefaultChunkRows, bytes: DefaultChunkBytes, concurrency: DefaultConcurrency}
-	for _, o := range opts {
-		o(&set)
-	}
+func (w *Wrapper) StartReader(ctx context.Context, r array.RecordReader, opts ...SendOption) (*ReaderSend, error) {
+	set := sendOptions(opts)
 	switch {
 	case r == nil:
 		return nil, &Error{Kind: KindConfiguration, Op: "send reader", Msg: "nil record reader"}
@@ -150,7 +139,7 @@ func (w *Wrapper) StartReader(ctx context.Context, r array.RecordReader, opts ..
 type ReaderSend struct {
 	w      *Wrapper
 	r      array.RecordReader
-	set    readerSettings
+	set    sendSettings
 	slots  chan struct{} // one token per chunk in flight
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -345,7 +334,7 @@ func (s *ReaderSend) sendChunk(chunk arrow.RecordBatch, base int, prev, turn cha
 	}()
 	b, err := func() (*PreparedBatch, error) {
 		defer chunk.Release() // converted: the chunk is no longer needed
-		return s.w.Prepare(s.ctx, chunk)
+		return s.w.Prepare(s.ctx, chunk, WithDescriptor(s.set.desc))
 	}()
 	if err != nil {
 		s.fail(base, rows, err)

@@ -472,13 +472,13 @@ func TestStartReaderOptions(t *testing.T) {
 	r := &scriptReader{schema: testSchema}
 	for _, c := range []struct {
 		r    array.RecordReader
-		opts []ReaderOption
+		opts []SendOption
 		msg  string
 	}{
 		{nil, nil, "nil record reader"},
-		{r, []ReaderOption{WithChunkRows(0)}, "chunk rows 0"},
-		{r, []ReaderOption{WithChunkBytes(-1)}, "chunk bytes -1"},
-		{r, []ReaderOption{WithConcurrency(0)}, "concurrency 0"},
+		{r, []SendOption{WithChunkRows(0)}, "chunk rows 0"},
+		{r, []SendOption{WithChunkBytes(-1)}, "chunk bytes -1"},
+		{r, []SendOption{WithConcurrency(0)}, "concurrency 0"},
 	} {
 		if _, err := w.SendReader(context.Background(), c.r, c.opts...); !errors.Is(err, ErrConfiguration) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%v: %v", c.opts, err)

@@ -2,13 +2,17 @@ package zbwrap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/pyzerobus/pyzerobus/zbwrap/arrowproto"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
 
@@ -67,5 +71,83 @@ func TestTwoSchemasThroughOneWrapper(t *testing.T) {
 				t.Fatalf("row id %d has payload %q, want %q", ids.Value(i), payloads.Value(i), want)
 			}
 		}
+	}
+}
+
+// Every send form takes WithDescriptor: a descriptor that cannot carry the
+// batch fails its rows as a conversion error in each, and a good one is
+// used (one stream, its own, whatever the form).
+func TestEveryFormTakesADescriptor(t *testing.T) {
+	srv := newServer(t)
+	w := newWrapper(t, srv)
+	ctx := context.Background()
+	compiled, err := arrowproto.NewSchema(testSchema, arrowproto.WithMessageName("Event"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := proto.Clone(compiled.Descriptor()).(*descriptorpb.DescriptorProto)
+	bad := proto.Clone(good).(*descriptorpb.DescriptorProto)
+	bad.Field[0].Type = descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum()
+	forms := map[string]func(rec arrow.RecordBatch, opt SendOption) (failed int, err error){
+		"SendBatch": func(rec arrow.RecordBatch, opt SendOption) (int, error) {
+			res, err := w.SendBatch(ctx, rec, opt)
+			return res.FailedCount, err
+		},
+		"Enqueue": func(rec arrow.RecordBatch, opt SendOption) (int, error) {
+			p, err := w.Enqueue(ctx, rec, opt)
+			if err != nil {
+				return 0, err
+			}
+			res, err := p.Wait(ctx)
+			return res.FailedCount, err
+		},
+		"SendBatchAsync": func(rec arrow.RecordBatch, opt SendOption) (int, error) {
+			off, err := w.SendBatchAsync(ctx, rec, opt)
+			if err != nil {
+				return int(rec.NumRows()), err
+			}
+			err = w.WaitForOffset(ctx, off)
+			var e *Error
+			if errors.As(err, &e) && e.Result != nil {
+				return e.Result.FailedCount, err
+			}
+			return 0, err
+		},
+		"TrySendBatchAsync": func(rec arrow.RecordBatch, opt SendOption) (int, error) {
+			off, err := w.TrySendBatchAsync(rec, opt)
+			if err != nil {
+				return int(rec.NumRows()), err
+			}
+			err = w.WaitForOffset(ctx, off)
+			var e *Error
+			if errors.As(err, &e) && e.Result != nil {
+				return e.Result.FailedCount, err
+			}
+			return 0, err
+		},
+		"SendReader": func(rec arrow.RecordBatch, opt SendOption) (int, error) {
+			rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
+			if err != nil {
+				return 0, err
+			}
+			defer rdr.Release()
+			res, err := w.SendReader(ctx, rdr, opt)
+			return res.FailedCount, err
+		},
+	}
+	for name, send := range forms {
+		rec := makeBatch(0, 5, 8)
+		failed, err := send(rec, WithDescriptor(bad))
+		if failed != 5 || !errors.Is(err, ErrConversion) {
+			t.Errorf("%s with a descriptor that cannot carry the batch: %d rows failed, err %v; want 5, a conversion error", name, failed, err)
+		}
+		failed, err = send(rec, WithDescriptor(good))
+		if failed != 0 || err != nil {
+			t.Errorf("%s with a good descriptor: %d rows failed, err %v", name, failed, err)
+		}
+		rec.Release()
+	}
+	if st := w.Stats(); st.Streams != 1 {
+		t.Errorf("%d streams, want one: the explicit descriptor's", st.Streams)
 	}
 }

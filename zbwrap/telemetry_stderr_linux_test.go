@@ -1,5 +1,3 @@
-//go:build !zbwrap_notelemetry
-
 package zbwrap
 
 import (

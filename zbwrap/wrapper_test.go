@@ -714,7 +714,6 @@ func (h *recordingHook) OnBatchEncoded(_ arrow.RecordBatch, desc []byte, recs []
 func (h *recordingHook) OnBatchDone(*TransmissionResult) { h.done.Add(1) }
 
 func TestHooks(t *testing.T) {
-	skipWithoutDebugHook(t)
 	checkLeaks(t)
 	srv := newServer(t)
 	var h recordingHook
@@ -793,7 +792,7 @@ func TestEndpointPorts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cc, err := w.conn()
+		cc, err := w.conn.Get()
 		if err != nil || cc.CanonicalTarget() != "dns:///"+target {
 			t.Errorf("%s: target %v, %v", endpoint, cc.CanonicalTarget(), err)
 		}

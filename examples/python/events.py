@@ -73,6 +73,18 @@ def _lists(rng: np.random.Generator, pool: list[str], n: int, most: int) -> tupl
     return pa.array(offsets), _pick(rng, pool, int(offsets[-1]))
 
 
+def _distinct_lists(
+    rng: np.random.Generator, pool: list[str], n: int, most: int
+) -> tuple[pa.Array, pa.Array]:
+    """Lists of up to ``most`` values of ``pool``, none twice in one list (map keys)."""
+    counts = rng.integers(0, most + 1, n)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    order = rng.permuted(np.tile(np.arange(len(pool)), (n, 1)), axis=1)
+    picked = order[np.arange(len(pool)) < counts[:, None]]  # row by row, in order
+    return pa.array(offsets), pa.array(np.asarray(pool)[picked])
+
+
 def make_batch(first: int, n: int, seed: int = 7) -> pa.RecordBatch:
     """Rows first .. first+n-1 of the sample (the same rows for the same arguments)."""
     rng = np.random.default_rng([seed, first])
@@ -88,7 +100,7 @@ def make_batch(first: int, n: int, seed: int = 7) -> pa.RecordBatch:
         ],
         names=["id", "country", "device"],
     )
-    offsets, keys = _lists(rng, PROP_KEYS, n, 3)
+    offsets, keys = _distinct_lists(rng, PROP_KEYS, n, 3)
     properties = pa.MapArray.from_arrays(offsets, keys, _pick(rng, PROP_VALUES, len(keys)))
     t_offsets, t_values = _lists(rng, TAGS, n, 2)
     tags = pa.ListArray.from_arrays(t_offsets, t_values)

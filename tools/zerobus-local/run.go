@@ -128,7 +128,8 @@ func serve(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		useTLS   = fs.Bool("tls", false, "serve both listeners over TLS with a CA generated at start (written to DIR/ca.pem)")
 		ttl      = fs.Duration("token-ttl", time.Hour, "lifetime of issued tokens")
 		noAuto   = fs.Bool("no-auto-create", false, "refuse streams to unknown tables (NotFound) instead of creating them")
-		discard  = fs.Bool("discard", false, "acknowledge records without decoding or storing them (benchmark sink)")
+		discard  = fs.Bool("discard", false, "acknowledge records without decoding or storing them (benchmark sink; the\n"+
+			"profile's latency and quotas still apply)")
 		tables   = fs.String("tables", "", "YAML `file` declaring tables: table name -> list of {name, type, nullable (default true)}")
 		interval = fs.Duration("materialize-interval", 3*time.Second, "how long durable records wait before they are written to the Delta table")
 		level    = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
@@ -137,6 +138,7 @@ func serve(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 			"ASCII, no spaces). Default: $"+adminTokenEnv+", else random at each start.\n"+
 			"Printed as admin_token= in the ready line")
 	)
+	prof := addProfileFlags(fs)
 	fs.Var(&clients, "client", "OAuth client `ID:SECRET` allowed to get tokens (repeatable, at least one)")
 	fs.Var(&faults, "fault", "fault to inject, as `key=value,...` with keys kind, table, times, after_records, code,\n"+
 		"message, signal, signal_duration, delay (repeatable). Kinds: fail_create_stream, end_call,\n"+
@@ -146,6 +148,7 @@ func serve(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		fmt.Fprint(stderr, "Usage: zerobus-local serve --data-dir DIR --client ID:SECRET [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprint(stderr, tablesHelp)
+		fmt.Fprint(stderr, profileHelp)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -178,6 +181,11 @@ func serve(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		zerobustest.WithMaterializeInterval(*interval),
 		zerobustest.WithLogger(logger),
 	}
+	popts, err := prof.options()
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	opts = append(opts, popts...)
 	if *admin == "" {
 		*admin = os.Getenv(adminTokenEnv)
 	}

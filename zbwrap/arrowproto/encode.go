@@ -127,6 +127,7 @@ func (s *Schema) encode(rec arrow.RecordBatch, field protowire.Number) (*Batch, 
 	m, rows := s.getMem(framed+sink, good, shared)
 	arena := m.arena
 	b := &Batch{Records: m.records, Rows: rows, Bytes: total, s: s, mem: m}
+	b.refs.Store(1)
 	off, k := 0, 0
 	for r, sz := range sizes {
 		if e.bad[r] {
@@ -271,13 +272,19 @@ func (s *Schema) putMem(m *batchMem) {
 	s.mu.Unlock()
 }
 
-// Release gives the batch's memory (the records' buffer, Records, Rows and
-// Frames) back to its Schema, for a later Encode to reuse. Records, Rows and
-// Frames must not be used after Release; Errors and Bytes may. Release is
-// optional (a batch never released is garbage collected as usual), must not
-// be called concurrently with itself, and is a no-op the second time.
+// Retain adds a holder of the batch's memory, for another goroutine (a
+// stream writing the records, say): each Retain asks for one more Release.
+// Retain and Release are safe for concurrent use.
+func (b *Batch) Retain() { b.refs.Add(1) }
+
+// Release drops a hold on the batch's memory; the last one (the Encode's,
+// without Retain) gives it back (the records' buffer, Records, Rows and
+// Frames) to its Schema, for a later Encode to reuse. Records, Rows and
+// Frames must not be used after that; Errors and Bytes may. Release is
+// optional (a batch never released is garbage collected as usual), and
+// Release past the last hold does nothing.
 func (b *Batch) Release() {
-	if b == nil || b.mem == nil {
+	if b == nil || b.refs.Add(-1) != 0 || b.mem == nil {
 		return
 	}
 	m := b.mem

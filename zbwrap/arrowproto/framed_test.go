@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -323,5 +324,45 @@ func TestRowsShared(t *testing.T) {
 	}
 	for _, x := range []*Batch{a, b, bad} {
 		x.Release()
+	}
+}
+
+// A retained batch keeps its memory until every holder has released it,
+// whatever the order and goroutines of the releases.
+func TestRetainedBatchKeepsItsMemoryUntilTheLastRelease(t *testing.T) {
+	rec := record(t, column{"s", fromJSON(t, arrow.BinaryTypes.String, `["a", "bb", "ccc"]`)})
+	defer rec.Release()
+	sc, err := NewSchema(rec.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sc.Encode(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const holders = 8
+	for range holders {
+		b.Retain()
+	}
+	var wg sync.WaitGroup
+	for range holders {
+		wg.Go(func() {
+			if len(b.Records) != 3 { // readable until the last release
+				t.Error("records gone while held")
+			}
+			b.Release()
+		})
+	}
+	wg.Wait()
+	if b.mem == nil || len(sc.mems) != 0 {
+		t.Fatal("the memory went back while the Encode's hold was still there")
+	}
+	b.Release()
+	if b.mem != nil || b.Records != nil || len(sc.mems) != 1 {
+		t.Fatal("the last release did not give the memory back")
+	}
+	b.Release() // past the last hold: nothing
+	if len(sc.mems) != 1 {
+		t.Fatalf("%d memories kept after an extra Release, want 1", len(sc.mems))
 	}
 }

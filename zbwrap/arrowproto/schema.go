@@ -110,8 +110,9 @@ type Batch struct {
 	// preceded by its field tag and length, back to back.
 	Frames []byte
 
-	s   *Schema
-	mem *batchMem // nil once released
+	s    *Schema
+	mem  *batchMem    // nil once released
+	refs atomic.Int32 // holders of mem: one at Encode, one more per Retain
 }
 
 // Option configures NewSchema, NewSchemaWithDescriptor and NewCache.

@@ -47,7 +47,7 @@
 // both on their own goroutines, so a collector that is down costs only the
 // exporters' own retries. Shutdown (zbwrap's Close) flushes and shuts down
 // the providers made for the engine (Config.Shutdown), bounded by
-// DefaultShutdownTimeout, and never the caller's. When telemetry is off the engine does not call this package
-// at all; the zbwrap_notelemetry build tag removes the calls from the
-// binary, for comparison (tools/bench/telemetrycost.sh).
+// DefaultShutdownTimeout, and never the caller's. When telemetry is off the
+// engine does not call this package at all: each instrumentation point is a
+// nil check.
 package telemetry

@@ -73,12 +73,52 @@
 // under autotuning a loopback connection at GB/s drops segments and
 // throughput halves at random.
 //
+// # Profiles: the real service's latency and quotas
+//
+// By default the server acknowledges as soon as records are durable and
+// sets no quota (ProfileDefault), which keeps tests fast.
+// WithProfile(ProfileDatabricks) behaves like the real service instead
+// (zerobus-wire.md §5):
+//
+//   - Time to durability: each request waits, from its arrival, a delay
+//     drawn from a log-normal distribution with median 150 ms and p95
+//     500 ms (WithAckLatency: another distribution, or a fixed delay).
+//     Acknowledgements stay cumulative and in order and requests keep
+//     flowing while earlier ones wait. The drawn times are released in time
+//     order, each release letting the oldest waiting request be
+//     acknowledged: a client with one request in flight sees exactly the
+//     distribution, and a burst of requests sees it spread across the burst
+//     (1,000 requests with a fixed 150 ms are all acknowledged about 150 ms
+//     after each arrived), rather than every request waiting for the
+//     slowest draw before it. Up to 16,384 requests of a stream wait for
+//     their delay at once; beyond that the server stops reading the stream.
+//   - Quotas: 100 MB/s and 100,000 records/s per stream (WithStreamQuota),
+//     10 GB/s per table shared by its streams (WithTableQuota). Bytes are
+//     those of the requests as sent. A token bucket holds 100 ms at the
+//     quota's rate; a request is let through once the bucket is out of
+//     debt and pays its cost, so the average rate is exact even for
+//     requests larger than the burst. A stream over a quota is paced
+//     (QuotaPace): the server stops reading the call until the quota allows
+//     the next request, so HTTP/2 flow control pushes back, acknowledgements
+//     come at the quota's rate and the client's in-flight window fills.
+//     WithQuotaMode(QuotaReject) ends the call with ResourceExhausted
+//     instead, after acknowledging the requests taken in; clients treat the
+//     code as retryable (they reconnect and send the unacknowledged requests
+//     again).
+//
+// The options apply in order, so WithAckLatency, WithStreamQuota,
+// WithTableQuota and WithQuotaMode after WithProfile change single limits.
+// They combine with WithDiscard (limits on, storage off) for benchmarks.
+// Stats lists each stream (Stats.Streams: the open ones and the last 100
+// that ended) with its rates over the last RateWindow and the time it was
+// held back by a quota, and the limits in force (Stats.Limits).
+//
 // # The workspace URL
 //
 //	POST   /oidc/v1/token                       OAuth client credentials (HTTP Basic or form)
 //	GET    /api/2.1/unity-catalog/tables/{name} the table's columns (name, type_name, type_text, type_json, nullable, position)
 //	POST   /api/2.1/unity-catalog/tables        declare a table: name, catalog_name, schema_name, columns[{name, type_text|type_name, nullable, position}]
-//	GET    /stats                               Stats as JSON
+//	GET    /stats                               Stats as JSON (per table and per stream, with rates and limits)
 //	GET    /admin/faults                        armed faults
 //	POST   /admin/faults                        arm a fault (a JSON object) or several (an array)
 //	DELETE /admin/faults                        disarm every fault

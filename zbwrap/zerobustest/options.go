@@ -25,6 +25,7 @@ type config struct {
 	logger              *slog.Logger
 	adminToken          string        // for the admin endpoints
 	createTimeout       time.Duration // for create_stream to arrive
+	limits              limits        // ack latency and quotas (profile.go)
 }
 
 type tableDecl struct {
@@ -43,6 +44,7 @@ func defaultConfig() config {
 		adminToken: newAdminToken(),
 		// The SDKs give up on stream creation after 15s.
 		createTimeout: 30 * time.Second,
+		limits:        profileLimits(ProfileDefault),
 	}
 }
 

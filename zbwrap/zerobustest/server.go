@@ -56,6 +56,8 @@ type Server struct {
 	mu       sync.Mutex
 	counters map[string]*tableCounters
 	declared map[string][]Column // discard mode: declared tables
+	calls    map[*call]struct{}  // open streams
+	closed   []StreamStats       // the last maxClosedStreams closed streams, oldest first
 
 	streamsActive atomic.Int64
 	tokensGranted atomic.Int64
@@ -66,9 +68,30 @@ type Server struct {
 type tableCounters struct {
 	streamsOpened   atomic.Int64
 	recordsReceived atomic.Int64
+	bytesReceived   atomic.Int64
 	recordsAcked    atomic.Int64
 	faultsFired     atomic.Int64
+	throttled       atomic.Int64 // nanoseconds its streams waited on a quota (waits that ended)
+	rate            rateWindow
+	created         time.Time
+	quota           quota // the table quota, shared by its streams
 }
+
+// streamCounters count the traffic of one stream (call).
+type streamCounters struct {
+	id, table       string
+	opened          time.Time
+	recordsReceived atomic.Int64
+	bytesReceived   atomic.Int64
+	recordsAcked    atomic.Int64
+	throttled       atomic.Int64 // nanoseconds of waits that ended
+	waitingSince    atomic.Int64 // unix nanoseconds of the wait in progress; 0: none
+	rejected        atomic.Int64 // requests refused with RESOURCE_EXHAUSTED
+	rate            rateWindow
+}
+
+// maxClosedStreams is how many closed streams Stats keeps listing.
+const maxClosedStreams = 100
 
 // NewServer starts a server on loopback ports (see WithListen) and returns
 // once both listeners accept connections. Close or Shutdown it when done.
@@ -86,6 +109,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		closing:  make(chan struct{}),
 		counters: map[string]*tableCounters{},
 		declared: map[string][]Column{},
+		calls:    map[*call]struct{}{},
 	}
 	if err := s.start(); err != nil {
 		s.abort()
@@ -203,7 +227,9 @@ func (s *Server) start() error {
 		}
 	}()
 	s.log.Info("zerobus server started", "endpoint", s.endpoint, "workspace_url", s.workspaceURL,
-		"tls", cfg.tls, "discard", cfg.discard, "data_dir", s.dataDir)
+		"tls", cfg.tls, "discard", cfg.discard, "data_dir", s.dataDir, "profile", cfg.limits.profile,
+		"ack_latency", cfg.limits.ackLatency, "stream_quota", cfg.limits.streamQuota, "table_quota", cfg.limits.tableQuota,
+		"quota_mode", cfg.limits.quotaMode)
 	return nil
 }
 
@@ -372,10 +398,52 @@ func (s *Server) counter(table string) *tableCounters {
 	defer s.mu.Unlock()
 	c := s.counters[table]
 	if c == nil {
-		c = &tableCounters{}
+		now := time.Now()
+		c = &tableCounters{created: now, quota: newQuota(s.cfg.limits.tableQuota, now)}
 		s.counters[table] = c
 	}
 	return c
+}
+
+// register lists an open stream in Stats.
+func (s *Server) register(c *call) {
+	s.mu.Lock()
+	s.calls[c] = struct{}{}
+	s.mu.Unlock()
+}
+
+// unregister moves a stream that ended to the closed streams of Stats.
+func (s *Server) unregister(c *call) {
+	now := time.Now()
+	st := c.sc.stats(now)
+	st.Closed = &now
+	s.mu.Lock()
+	delete(s.calls, c)
+	if len(s.closed) == maxClosedStreams {
+		s.closed = append(s.closed[:0], s.closed[1:]...)
+	}
+	s.closed = append(s.closed, st)
+	s.mu.Unlock()
+}
+
+// throttledFor is the time the stream waited on quotas until now.
+func (sc *streamCounters) throttledFor(now time.Time) time.Duration {
+	d := time.Duration(sc.throttled.Load())
+	if since := sc.waitingSince.Load(); since != 0 {
+		d += now.Sub(time.Unix(0, since))
+	}
+	return d
+}
+
+func (sc *streamCounters) stats(now time.Time) StreamStats {
+	rps, bps := sc.rate.rates(now, sc.opened)
+	return StreamStats{
+		StreamID: sc.id, Table: sc.table, Opened: sc.opened,
+		RecordsReceived: sc.recordsReceived.Load(), BytesReceived: sc.bytesReceived.Load(),
+		RecordsAcked: sc.recordsAcked.Load(), RecordsPerSec: rps, BytesPerSec: bps,
+		ThrottledSeconds: sc.throttledFor(now).Seconds(), Throttled: sc.waitingSince.Load() != 0,
+		QuotaRejections: sc.rejected.Load(),
+	}
 }
 
 // Stats counts what the server did since it started.
@@ -390,6 +458,50 @@ type Stats struct {
 	// TokensGranted counts OAuth tokens issued by the token endpoint.
 	TokensGranted int64                 `json:"tokens_granted"`
 	Tables        map[string]TableStats `json:"tables"`
+	// BytesReceived counts the bytes of well-formed, in-order requests.
+	BytesReceived int64 `json:"bytes_received"`
+	// Streams lists the open streams and the last 100 that ended, in the
+	// order they opened.
+	Streams []StreamStats `json:"streams"`
+	// Limits are the ack latency and quotas the server applies.
+	Limits LimitStats `json:"limits"`
+}
+
+// StreamStats counts the traffic of one stream (call). Rates are over the
+// last RateWindow (2 s), or since the stream opened when that is later.
+type StreamStats struct {
+	StreamID string     `json:"stream_id"`
+	Table    string     `json:"table"`
+	Opened   time.Time  `json:"opened"`
+	Closed   *time.Time `json:"closed,omitempty"` // nil while the stream is open
+	// RecordsReceived and BytesReceived count the requests taken in.
+	RecordsReceived int64 `json:"records_received"`
+	BytesReceived   int64 `json:"bytes_received"`
+	RecordsAcked    int64 `json:"records_acked"`
+	// RecordsPerSec and BytesPerSec are the recent rates of requests taken
+	// in.
+	RecordsPerSec float64 `json:"records_per_sec"`
+	BytesPerSec   float64 `json:"bytes_per_sec"`
+	// ThrottledSeconds is the time the server held the stream back because
+	// it was over a quota (not reading it); Throttled says it is held now.
+	ThrottledSeconds float64 `json:"throttled_seconds"`
+	Throttled        bool    `json:"throttled"`
+	// QuotaRejections counts requests refused with RESOURCE_EXHAUSTED
+	// (QuotaReject).
+	QuotaRejections int64 `json:"quota_rejections"`
+}
+
+// LimitStats are the limits of the server (see WithProfile).
+type LimitStats struct {
+	Profile Profile `json:"profile"`
+	// AckLatency is the added time to acknowledgement: "0", a fixed
+	// duration, or "median=D,p95=D".
+	AckLatency          string    `json:"ack_latency"`
+	StreamBytesPerSec   int64     `json:"stream_bytes_per_sec"`
+	StreamRecordsPerSec int64     `json:"stream_records_per_sec"`
+	TableBytesPerSec    int64     `json:"table_bytes_per_sec"`
+	TableRecordsPerSec  int64     `json:"table_records_per_sec"`
+	QuotaMode           QuotaMode `json:"quota_mode"`
 }
 
 // TableStats counts the traffic of one table.
@@ -407,21 +519,55 @@ type TableStats struct {
 	RecordsMaterialized int64 `json:"records_materialized"`
 	// FaultsFired counts injected faults that fired on the table.
 	FaultsFired int64 `json:"faults_fired"`
+	// BytesReceived counts the bytes of well-formed, in-order requests.
+	BytesReceived int64 `json:"bytes_received"`
+	// RecordsPerSec and BytesPerSec are the table's recent rates (over the
+	// last RateWindow).
+	RecordsPerSec float64 `json:"records_per_sec"`
+	BytesPerSec   float64 `json:"bytes_per_sec"`
+	// ThrottledSeconds adds up the time its streams were held back by a
+	// quota.
+	ThrottledSeconds float64 `json:"throttled_seconds"`
 }
 
 // Stats returns the counters of the server and of each table.
 func (s *Server) Stats() Stats {
-	st := Stats{StreamsActive: s.streamsActive.Load(), TokensGranted: s.tokensGranted.Load(), Tables: map[string]TableStats{}}
+	now := time.Now()
+	lim := s.cfg.limits
+	st := Stats{StreamsActive: s.streamsActive.Load(), TokensGranted: s.tokensGranted.Load(), Tables: map[string]TableStats{},
+		Streams: []StreamStats{},
+		Limits: LimitStats{
+			Profile: lim.profile, AckLatency: lim.ackLatency.String(),
+			StreamBytesPerSec: lim.streamQuota.BytesPerSec, StreamRecordsPerSec: lim.streamQuota.RecordsPerSec,
+			TableBytesPerSec: lim.tableQuota.BytesPerSec, TableRecordsPerSec: lim.tableQuota.RecordsPerSec,
+			QuotaMode: lim.quotaMode,
+		}}
 	s.mu.Lock()
 	for name, c := range s.counters {
+		rps, bps := c.rate.rates(now, c.created)
 		st.Tables[name] = TableStats{
-			StreamsOpened:   c.streamsOpened.Load(),
-			RecordsReceived: c.recordsReceived.Load(),
-			RecordsAcked:    c.recordsAcked.Load(),
-			FaultsFired:     c.faultsFired.Load(),
+			StreamsOpened:    c.streamsOpened.Load(),
+			RecordsReceived:  c.recordsReceived.Load(),
+			BytesReceived:    c.bytesReceived.Load(),
+			RecordsAcked:     c.recordsAcked.Load(),
+			FaultsFired:      c.faultsFired.Load(),
+			RecordsPerSec:    rps,
+			BytesPerSec:      bps,
+			ThrottledSeconds: time.Duration(c.throttled.Load()).Seconds(),
+		}
+	}
+	st.Streams = append(st.Streams, s.closed...)
+	for c := range s.calls {
+		ss := c.sc.stats(now)
+		st.Streams = append(st.Streams, ss)
+		if since := c.sc.waitingSince.Load(); since != 0 {
+			t := st.Tables[c.table]
+			t.ThrottledSeconds += now.Sub(time.Unix(0, since)).Seconds()
+			st.Tables[c.table] = t
 		}
 	}
 	s.mu.Unlock()
+	sort.SliceStable(st.Streams, func(i, j int) bool { return st.Streams[i].Opened.Before(st.Streams[j].Opened) })
 	if s.lake != nil {
 		for _, t := range s.lake.Tables() {
 			ts := st.Tables[t.Name()]
@@ -439,6 +585,7 @@ func (s *Server) Stats() Stats {
 		t := st.Tables[n]
 		st.StreamsOpened += t.StreamsOpened
 		st.RecordsReceived += t.RecordsReceived
+		st.BytesReceived += t.BytesReceived
 		st.RecordsAcked += t.RecordsAcked
 		st.RecordsDurable += t.RecordsDurable
 		st.RecordsMaterialized += t.RecordsMaterialized

@@ -242,8 +242,17 @@ func TestStatsEndpoint(t *testing.T) {
 		t.Fatalf("HTTP %d", code)
 	}
 	want := TableStats{StreamsOpened: 1, RecordsReceived: 7, RecordsAcked: 7}
-	if st.Tables[testTable] != want || st.StreamsOpened != 1 || st.StreamsActive != 1 || st.RecordsAcked != 7 {
+	got := st.Tables[testTable]
+	if got.BytesReceived < 7 || got.RecordsPerSec <= 0 || got.BytesPerSec <= 0 || st.BytesReceived != got.BytesReceived {
+		t.Fatalf("stats %+v: no bytes or rates", st)
+	}
+	got.BytesReceived, got.RecordsPerSec, got.BytesPerSec = 0, 0, 0
+	if got != want || st.StreamsOpened != 1 || st.StreamsActive != 1 || st.RecordsAcked != 7 {
 		t.Fatalf("stats %+v, want table %+v", st, want)
+	}
+	if len(st.Streams) != 1 || st.Streams[0].RecordsAcked != 7 || st.Streams[0].Closed != nil ||
+		st.Limits.Profile != ProfileDefault {
+		t.Fatalf("streams %+v, limits %+v", st.Streams, st.Limits)
 	}
 }
 

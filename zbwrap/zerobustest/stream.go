@@ -30,6 +30,12 @@ const (
 
 	queueLen   = 1024     // requests between the reader and the acknowledger of a call
 	callBudget = 64 << 20 // bytes of one call's requests waiting to be durable
+
+	// latencyQueueLen is the queue of a call with an ack latency: requests
+	// wait there for their delay, so at most this many are in flight per
+	// stream before the server stops reading it (about 80,000 requests/s at
+	// 200 ms).
+	latencyQueueLen = 16384
 )
 
 // zerobusService serves databricks.zerobus.Zerobus.
@@ -229,13 +235,23 @@ func (s *Server) handshake(st grpc.ServerStream, in *inbound, hdr string, first 
 		return nil, status.Errorf(codes.NotFound, "table %s does not exist", name)
 	}
 
+	now := time.Now()
+	qlen := queueLen
+	if s.cfg.limits.ackLatency.Median > 0 {
+		qlen = latencyQueueLen
+	}
 	c := &call{
 		s: s, st: st, ctx: ctx, table: name, id: uuid.NewString(), tc: s.counter(name),
 		bind: bind, json: json, in: in,
-		q:       make(chan item, queueLen),
+		q:       make(chan item, qlen),
 		done:    make(chan struct{}),
 		budget:  semaphore.NewWeighted(callBudget),
 		lastAck: -1,
+		quota:   newQuota(s.cfg.limits.streamQuota, now),
+	}
+	c.sc = &streamCounters{id: c.id, table: name, opened: now}
+	if l := s.cfg.limits.ackLatency; l.Median > 0 {
+		c.lat = &latencySlots{lat: l}
 	}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		c.peer = p.Addr.String()
@@ -251,6 +267,7 @@ func (s *Server) handshake(st grpc.ServerStream, in *inbound, hdr string, first 
 		return nil, err
 	}
 	c.tc.streamsOpened.Add(1)
+	s.register(c)
 	s.log.Info("stream opened", "stream_id", c.id, "table", name, "json", json)
 	return c, nil
 }
@@ -325,6 +342,9 @@ type call struct {
 	table  string
 	id     string
 	tc     *tableCounters
+	sc     *streamCounters
+	quota  quota         // the stream quota
+	lat    *latencySlots // nil: no added ack latency
 	bind   *lake.Binding // nil in discard mode
 	json   bool
 	peer   string
@@ -383,6 +403,7 @@ func (c *call) run() error {
 	s := c.s
 	s.streamsActive.Add(1)
 	defer s.streamsActive.Add(-1)
+	defer s.unregister(c)
 	defer func() {
 		if c.endTimer != nil {
 			c.endTimer.Stop()
@@ -457,11 +478,20 @@ func (c *call) handle() bool {
 		return c.fail(codes.InvalidArgument, "offset %d: record %d is %d bytes, over the limit of %d bytes",
 			in.offset, in.bigIndex, in.bigSize, MaxRecordBytes)
 	}
+	if !c.throttle() {
+		return false
+	}
+	now := time.Now()
 	c.tc.recordsReceived.Add(int64(in.n))
+	c.tc.bytesReceived.Add(int64(in.size))
+	c.tc.rate.add(now, in.n, in.size)
+	c.sc.recordsReceived.Add(int64(in.n))
+	c.sc.bytesReceived.Add(int64(in.size))
+	c.sc.rate.add(now, in.n, in.size)
 	if fired := c.s.faults.onRecords(c.table, in.n); fired != nil && c.applyFaults(fired) {
 		return false
 	}
-	it := item{last: in.offset, n: in.n, at: time.Now()}
+	it := item{last: in.offset, n: in.n, at: now}
 	if c.bind != nil && in.n > 0 {
 		if err := c.bind.Check(in.records); err != nil {
 			var re *lake.RecordError
@@ -478,7 +508,59 @@ func (c *call) handle() bool {
 		in.records = nil // the log owns them now
 	}
 	c.next++
+	if c.lat != nil {
+		c.lat.add(it.at)
+	}
 	return c.push(it)
+}
+
+// throttle applies the stream and table quotas to the request in c.in: it
+// waits (not reading the call) until the quotas allow it, or, with
+// QuotaReject, ends the call with ResourceExhausted when a quota is in
+// debt. It returns false when the reader must stop.
+func (c *call) throttle() bool {
+	if c.quota.none() && c.tc.quota.none() {
+		return true
+	}
+	now := time.Now()
+	size, n := c.in.size, c.in.n
+	if c.s.cfg.limits.quotaMode == QuotaReject {
+		which, limit := "stream", c.s.cfg.limits.streamQuota
+		d := c.quota.debt(now)
+		if d == 0 {
+			which, limit = "table "+c.table, c.s.cfg.limits.tableQuota
+			d = c.tc.quota.debt(now)
+		}
+		if d > 0 {
+			c.sc.rejected.Add(1)
+			c.s.log.Info("quota exceeded", "stream_id", c.id, "table", c.table, "quota", which, "offset", c.in.offset)
+			return c.fail(codes.ResourceExhausted, "%s quota exceeded (per second: %s): request at offset %d refused; retry in %v",
+				which, limit, c.in.offset, d.Round(time.Millisecond))
+		}
+		c.quota.take(now, size, n)
+		c.tc.quota.take(now, size, n)
+		return true
+	}
+	wait := max(c.quota.take(now, size, n), c.tc.quota.take(now, size, n))
+	if wait <= 0 {
+		return true
+	}
+	c.sc.waitingSince.Store(now.UnixNano())
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	ok := true
+	select {
+	case <-t.C:
+	case <-c.ctx.Done():
+		ok = false
+	case <-c.s.closing:
+		ok = false
+	}
+	held := int64(time.Since(now))
+	c.sc.throttled.Add(held)
+	c.sc.waitingSince.Store(0)
+	c.tc.throttled.Add(held)
+	return ok
 }
 
 func encName(json bool) string {
@@ -644,7 +726,17 @@ func (c *call) ready(it *item) bool {
 			return false
 		}
 	}
-	return c.delay == 0 || time.Since(it.at) >= c.delay
+	return c.wait(it, time.Now()) <= 0
+}
+
+// wait returns how long a durable request must still wait for its
+// acknowledgement: the added latency and delay_acks.
+func (c *call) wait(it *item, now time.Time) time.Duration {
+	w := c.lat.wait(it.last, now)
+	if c.delay > 0 {
+		w = max(w, c.delay-now.Sub(it.at))
+	}
+	return w
 }
 
 // await blocks until a queued request may be acknowledged.
@@ -660,20 +752,22 @@ func (c *call) await(it *item) error {
 	if it.derr != nil {
 		return durableFailed(it.derr)
 	}
-	if c.delay > 0 {
-		if wait := c.delay - time.Since(it.at); wait > 0 {
-			t := time.NewTimer(wait)
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-c.ctx.Done():
-				return status.FromContextError(c.ctx.Err()).Err()
-			case <-c.s.closing:
-				return errShuttingDown
-			}
+	for {
+		wait := c.wait(it, time.Now())
+		if wait <= 0 {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+			return status.FromContextError(c.ctx.Err()).Err()
+		case <-c.s.closing:
+			t.Stop()
+			return errShuttingDown
 		}
 	}
-	return nil
 }
 
 func durableFailed(err error) error {
@@ -698,6 +792,7 @@ func (c *call) ack(upTo int64, n int) error {
 	}
 	c.lastAck = upTo
 	c.tc.recordsAcked.Add(int64(n))
+	c.sc.recordsAcked.Add(int64(n))
 	return nil
 }
 

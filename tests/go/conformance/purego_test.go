@@ -30,10 +30,10 @@ const (
 
 // startTLSServer starts a durable local server over TLS with a declared table
 // whose Delta types need the service's conversions (DATE, TIMESTAMP,
-// TIMESTAMP_NTZ, DECIMAL).
-func startTLSServer(t testing.TB) *zerobustest.Server {
+// TIMESTAMP_NTZ, DECIMAL), and opts.
+func startTLSServer(t testing.TB, opts ...zerobustest.Option) *zerobustest.Server {
 	t.Helper()
-	srv, err := zerobustest.NewServer(
+	srv, err := zerobustest.NewServer(append([]zerobustest.Option{
 		zerobustest.WithTLS(),
 		zerobustest.WithClient(clientID, clientSecret),
 		zerobustest.WithTable(table,
@@ -45,7 +45,7 @@ func startTLSServer(t testing.TB) *zerobustest.Server {
 			zerobustest.Column{Name: "local_at", Type: "timestamp_ntz", Nullable: true},
 			zerobustest.Column{Name: "small", Type: "smallint", Nullable: true},
 		),
-	)
+	}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +146,29 @@ func encode(t testing.TB, md protoreflect.MessageDescriptor, r row) []byte {
 // table with its Delta type and value.
 func TestPureGoSDKIngests(t *testing.T) {
 	srv := startTLSServer(t)
+	ingestWithSDK(t, srv)
+}
+
+// TestPureGoSDKIngestsDatabricksProfile: the same against a server with the
+// databricks profile (ack latency median 150 ms, p95 500 ms) and a stream
+// quota of 5,000 records/s: the SDK is paced, and every row lands.
+func TestPureGoSDKIngestsDatabricksProfile(t *testing.T) {
+	srv := startTLSServer(t, zerobustest.WithProfile(zerobustest.ProfileDatabricks),
+		zerobustest.WithStreamQuota(zerobustest.Quota{RecordsPerSec: 5000}))
+	start := time.Now()
+	ingestWithSDK(t, srv)
+	if d := time.Since(start); d < 1500*time.Millisecond {
+		t.Errorf("%d records at 5,000 records/s took %v", rows, d)
+	}
+	st := srv.Stats()
+	if len(st.Streams) != 1 || st.Streams[0].ThrottledSeconds <= 0 || st.Streams[0].RecordsAcked != rows {
+		t.Fatalf("streams %+v", st.Streams)
+	}
+}
+
+// ingestWithSDK sends the rows through the pure-Go SDK and checks the table.
+func ingestWithSDK(t *testing.T, srv *zerobustest.Server) {
+	t.Helper()
 	sdk := newSDK(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -1,4 +1,4 @@
-package zbwrap
+package transport
 
 import (
 	"context"

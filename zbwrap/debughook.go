@@ -1,5 +1,3 @@
-//go:build !zbwrap_nodebughook
-
 package zbwrap
 
 import (
@@ -7,11 +5,6 @@ import (
 
 	"github.com/pyzerobus/pyzerobus/zbwrap/debugfiles"
 )
-
-// debugHookCompiled is false only in the zbwrap_nodebughook build, which
-// leaves the debug-file hook out of the send path; benchmarks compare the two
-// builds to show what the hook costs when debug files are off.
-const debugHookCompiled = true
 
 // openDebug starts the debug-file writer the configuration asks for, if
 // any, and registers it as a hook of the send path: it sees every converted
@@ -30,7 +23,7 @@ func (w *Wrapper) openDebug() error {
 		MaxFilesRetained: max(c.DebugMaxFilesRetained, 0), // 0 keeps all there
 		Logger:           w.logger,
 		OnError: func(error) {
-			if telemetryCompiled && w.tel != nil {
+			if w.tel != nil {
 				w.tel.DebugWriteFailed()
 			}
 		},

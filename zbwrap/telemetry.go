@@ -1,5 +1,3 @@
-//go:build !zbwrap_notelemetry
-
 package zbwrap
 
 import (
@@ -9,11 +7,6 @@ import (
 
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
 )
-
-// telemetryCompiled is false only in the zbwrap_notelemetry build, which
-// leaves every instrumentation point out of the send path; benchmarks
-// compare the two builds to show what telemetry costs when it is off.
-const telemetryCompiled = true
 
 // errNoExporters is why New refuses observability_enabled without
 // WithExporters.
