@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/codes"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
@@ -43,11 +44,11 @@ func TestParseConfig(t *testing.T) {
 				"batch_rows": 42.0, "tls_ca_file": "/ca.pem", "max_concurrent_batches": 4.0},
 		},
 		{name: "empty is defaults", want: map[string]any{"batch_rows": 10000.0, "transport": "proto", "flush_timeout_ms": 300000.0}},
-		{name: "bad facade values", yaml: "batch_rows: -1\nmax_concurrent_batches: many\ntls_ca_file: 3\n",
-			problems: []string{"tls_ca_file", "batch_rows", "max_concurrent_batches"}},
+		{name: "bad facade values", yaml: "batch_rows: [1]\nmax_concurrent_batches: many\ntls_ca_file: {a: 1}\n",
+			problems: []string{"batch_rows", "max_concurrent_batches", "tls_ca_file"}},
 		{name: "bad env value", env: `{"ZEROBUS_RETRY_MAX_ATTEMPTS":"lots","ZEROBUS_BATCH_ROWS":"x"}`,
-			problems: []string{"batch_rows", "retry_max_attempts"}},
-		{name: "unknown key", yaml: "no_such_setting: 1\n", problems: []string{}},
+			problems: []string{"retry_max_attempts", "batch_rows"}},
+		{name: "unknown key", yaml: "no_such_setting: 1\n", problems: []string{"no_such_setting"}},
 		{name: "invalid yaml", yaml: "a: [", problems: []string{}},
 		{name: "invalid env json", env: "{", problems: []string{}},
 	}
@@ -104,7 +105,7 @@ func TestDefaultConfigMatchesEngine(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
 	}
-	if want := reflect.TypeOf(d).NumField() + len(extraKeys); len(got) != want {
+	if want := reflect.TypeOf(settings{}).NumField() - 1 + reflect.TypeOf(d).NumField(); len(got) != want {
 		t.Errorf("%d settings, want %d: every field of zbwrap.Config and the facade's", len(got), want)
 	}
 }
@@ -128,6 +129,12 @@ func TestValidateConfig(t *testing.T) {
 			problems: []string{"tls_ca_file", "retry_max_attempts"}},
 		{name: "missing ca file", cfg: `{"zerobus_writer_disabled":true,"table_name":"a.b.c","tls_ca_file":"/no/such.pem"}`,
 			problems: []string{"tls_ca_file"}},
+		{name: "facade numbers", cfg: `{"zerobus_writer_disabled":true,"table_name":"a.b.c","batch_rows":-1,"max_concurrent_batches":-2}`,
+			problems: []string{"batch_rows", "max_concurrent_batches"}},
+		{name: "keep every debug file", cfg: `{"zerobus_writer_disabled":true,"table_name":"a.b.c","debug_max_files_retained":0}`},
+		{name: "unknown key", cfg: `{"table_name":"a.b.c","no_such_setting":1}`, problems: []string{"no_such_setting"}},
+		{name: "secret of the wrong type", cfg: `{"table_name":"a.b.c","client_secret":12345678901234}`, problems: []string{"client_secret"}},
+		{name: "secret in a list", cfg: `{"table_name":"a.b.c","client_secret":["facade-secret"]}`, problems: []string{"client_secret"}},
 		{name: "not json", cfg: `{`, problems: []string{}},
 	}
 	for _, tc := range tests {
@@ -147,7 +154,7 @@ func TestValidateConfig(t *testing.T) {
 			if info.Kind != "configuration" || strings.Join(got, ",") != strings.Join(tc.problems, ",") {
 				t.Fatalf("kind %s problems %v, want configuration %v (%s)", info.Kind, got, tc.problems, info.Message)
 			}
-			if strings.Contains(info.Message, "facade-secret") {
+			if strings.Contains(info.Message, "facade-secret") || strings.Contains(info.Message, "12345678901234") {
 				t.Fatal("the secret leaked into the error")
 			}
 		})
@@ -210,9 +217,7 @@ func TestSendStreamChunksAndNumbersRows(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &stats) != nil {
 		t.Fatalf("Stats: %s %v", out, err)
 	}
-	if stats.RowsAcked != 4000 || stats.Batches != 16 || stats.Streams != 1 {
-		t.Fatalf("stats %+v", stats)
-	}
+	testutil.Require(t, "stats", testutil.Want("rows_acked", stats.RowsAcked, 4000), testutil.Want("batches", stats.Batches, 16), testutil.Want("streams", stats.Streams, 1))
 	if done, err := w.Close(20_000, -1); !done || err != nil {
 		t.Fatal(done, err)
 	}
@@ -284,9 +289,8 @@ func TestRowErrorsAreNumberedAcrossChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := waitResult(t, w, id)
-	if r.Success || r.TotalRows != 3000 || r.FailedCount != 1201 || r.SuccessfulCount != 1799 {
-		t.Fatalf("counts %+v", r)
-	}
+	testutil.Require(t, "counts", testutil.Want("success", r.Success, false), testutil.Want("total_rows", r.TotalRows, 3000),
+		testutil.Want("failed_count", r.FailedCount, 1201), testutil.Want("successful_count", r.SuccessfulCount, 1799))
 	if r.Error == nil || r.Error.Kind != "conversion" || !strings.HasPrefix(r.Error.Message, "1201 of 3000 rows failed; row 10:") {
 		t.Fatalf("summary %+v", r.Error)
 	}
@@ -326,9 +330,8 @@ func TestSendIPC(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := waitResult(t, w, id); !r.Success || r.TotalRows != 1500 || r.Batches != 6 {
-				t.Fatalf("result %+v", r)
-			}
+			r := waitResult(t, w, id)
+			testutil.Require(t, "result", testutil.Want("success", r.Success, true), testutil.Want("total_rows", r.TotalRows, 1500), testutil.Want("batches", r.Batches, 6))
 		})
 	}
 	bad := map[string][]byte{
@@ -357,9 +360,11 @@ func TestSendIPC(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := waitResult(t, w, id)
-		if r.Success || r.InputError == nil || r.InputError.Kind != "conversion" || r.TotalRows != 500 || r.SuccessfulCount != 500 {
-			t.Fatalf("result %+v input error %+v", r, r.InputError)
+		if r.InputError == nil {
+			t.Fatalf("result %+v: no input error", r)
 		}
+		testutil.Require(t, "result", testutil.Want("success", r.Success, false), testutil.Want("input_error.kind", r.InputError.Kind, "conversion"),
+			testutil.Want("total_rows", r.TotalRows, 500), testutil.Want("successful_count", r.SuccessfulCount, 500))
 	})
 }
 
@@ -677,23 +682,13 @@ func TestCancelWhileWaitingForSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for { // wait until the first chunk is on the wire
-		out, _ := w.Stats()
-		var st statsJSON
-		_ = json.Unmarshal([]byte(out), &st)
-		if st.RequestsWritten > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitWritten(t, w) // the first chunk is on the wire
 	if _, err := w.Cancel(id); err != nil {
 		t.Fatal(err)
 	}
 	r := waitResult(t, w, id)
-	if !r.Cancelled || r.TotalRows != 1000 || r.FailedCount != 1000 || len(r.Failed) != 2 {
-		t.Fatalf("result %+v", r)
-	}
+	testutil.Require(t, "result", testutil.Want("cancelled", r.Cancelled, true), testutil.Want("total_rows", r.TotalRows, 1000),
+		testutil.Want("failed_count", r.FailedCount, 1000), testutil.Want("failed runs", len(r.Failed), 2))
 	inFlight, unsent := r.Failed[0], r.Failed[1]
 	if inFlight != [4]int{0, 100, inFlight[2], 1} || unsent != [4]int{100, 900, unsent[2], 0} {
 		t.Fatalf("runs %v", r.Failed)
@@ -769,9 +764,7 @@ func TestCloseIsSlicedUnderOneDeadline(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	r := waitResult(t, w, id)
-	if r.Success || r.SuccessfulCount != 0 || r.FailedCount != 100 {
-		t.Fatalf("result %+v", r)
-	}
+	testutil.Require(t, "result", testutil.Want("success", r.Success, false), testutil.Want("successful_count", r.SuccessfulCount, 0), testutil.Want("failed_count", r.FailedCount, 100))
 	for _, run := range r.Failed {
 		if run[3] != 1 {
 			t.Fatalf("rows written but never acknowledged may have landed: runs %v", r.Failed)
@@ -806,18 +799,14 @@ func TestCloseStepsShareTheTimeout(t *testing.T) {
 // waitWritten waits until the wrapper's stream has written a request.
 func waitWritten(t testing.TB, w *Wrapper) {
 	t.Helper()
-	for range 1000 {
+	testutil.Eventually(t, "a request to be written", func() bool {
 		var stats statsJSON
 		out, err := w.Stats()
 		if err != nil || json.Unmarshal([]byte(out), &stats) != nil {
 			t.Fatalf("Stats: %s %v", out, err)
 		}
-		if stats.RequestsWritten > 0 {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("no request was written")
+		return stats.RequestsWritten > 0
+	})
 }
 
 // The IPC file format is read in order as an array.RecordReader; a batch

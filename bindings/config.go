@@ -5,11 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"reflect"
-	"strconv"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap"
 )
@@ -27,130 +23,76 @@ const (
 	DefaultMaxConcurrentBatches = 4
 )
 
-// extras are the facade's settings: keys a zbwrap YAML file would refuse.
-type extras struct {
-	TLSCAFile            string `json:"tls_ca_file"`
-	BatchRows            int    `json:"batch_rows"`
-	BatchBytes           int    `json:"batch_bytes"`
-	MaxConcurrentBatches int    `json:"max_concurrent_batches"`
-}
-
-var extraKeys = []string{"tls_ca_file", "batch_rows", "batch_bytes", "max_concurrent_batches"}
-
-// settings is a parsed configuration: the engine's and the facade's.
+// settings is a parsed configuration: the engine's settings and the
+// facade's own, read from one document by zbwrap.DecodeConfig.
 type settings struct {
-	cfg zbwrap.Config
-	ext extras
+	zbwrap.Config `yaml:",inline"`
+
+	TLSCAFile            string `json:"tls_ca_file" yaml:"tls_ca_file"`
+	BatchRows            int    `json:"batch_rows" yaml:"batch_rows"`
+	BatchBytes           int    `json:"batch_bytes" yaml:"batch_bytes"`
+	MaxConcurrentBatches int    `json:"max_concurrent_batches" yaml:"max_concurrent_batches"`
 }
 
-// parseSettings reads YAML (or JSON) text, then the environment given as a
-// map (nil: none), the way zbwrap.ParseConfig does, and pulls out the
-// facade's own keys first. Every bad value is reported as a problem.
-func parseSettings(text string, env map[string]string) (settings, error) {
-	s, probs, err := parse(text, env)
-	if err != nil || len(probs) > 0 {
-		return settings{}, configError(probs, err)
-	}
-	return s, nil
-}
-
-// parse is parseSettings that returns the problems of the facade's settings
-// apart from the engine's error, so that validation can go on.
-func parse(text string, env map[string]string) (settings, []problem, error) {
-	var raw map[string]any
-	if err := yaml.Unmarshal([]byte(text), &raw); err != nil {
-		return settings{}, nil, &zbwrap.Error{Kind: zbwrap.KindConfiguration, Op: "load config", Msg: "invalid YAML", Err: err}
-	}
-	var s settings
-	var probs []problem
-	for _, key := range extraKeys {
-		v, ok := raw[key]
-		delete(raw, key)
-		envName := zbwrap.EnvVar(key)
-		if ev, found := env[envName]; found {
-			v, ok = strings.TrimSpace(ev), true
-		}
-		if !ok || v == nil {
-			continue
-		}
-		if err := s.ext.set(key, v); err != nil {
-			probs = append(probs, problem{Setting: key, Message: err.Error()})
-		}
-	}
-	rest, _ := yaml.Marshal(raw) // a decoded map always encodes
+// parseSettings reads a configuration in format, then the environment
+// given as a map (nil: none: ZEROBUS_* for the facade's settings too), and
+// fills defaults. Every bad key or value is reported as a problem.
+func parseSettings(text string, format zbwrap.ConfigFormat, env map[string]string) (settings, error) {
 	var lookup func(string) (string, bool)
 	if env != nil {
 		lookup = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	}
-	cfg, err := zbwrap.ParseConfig(rest, lookup)
-	if err != nil {
-		return settings{}, probs, err
+	var s settings
+	if err := zbwrap.DecodeConfig([]byte(text), format, &s, lookup); err != nil {
+		return settings{}, configError(nil, err)
 	}
-	s.cfg = cfg
-	s.ext.fillDefaults()
-	return s, probs, nil
+	s.fillDefaults()
+	return s, nil
 }
 
-// set assigns one facade setting from a YAML/JSON/env value.
-func (x *extras) set(key string, v any) error {
-	if key == "tls_ca_file" {
-		s, ok := v.(string)
-		if !ok {
-			return fmt.Errorf("must be a path, got %v", v)
-		}
-		x.TLSCAFile = s
-		return nil
+func (s *settings) fillDefaults() {
+	if s.BatchRows == 0 {
+		s.BatchRows = DefaultBatchRows
 	}
-	var n int
-	switch t := v.(type) {
-	case int:
-		n = t
-	case string:
-		var err error
-		if n, err = strconv.Atoi(t); err != nil {
-			return fmt.Errorf("%q is not an integer", t)
-		}
-	default:
-		return fmt.Errorf("must be an integer, got %v", v)
+	if s.BatchBytes == 0 {
+		s.BatchBytes = DefaultBatchBytes
 	}
-	if n < 0 {
-		return fmt.Errorf("must not be negative, got %d", n)
+	if s.MaxConcurrentBatches == 0 {
+		s.MaxConcurrentBatches = DefaultMaxConcurrentBatches
 	}
-	switch key {
-	case "batch_rows":
-		x.BatchRows = n
-	case "batch_bytes":
-		x.BatchBytes = n
-	default:
-		x.MaxConcurrentBatches = n
-	}
-	return nil
 }
 
-func (x *extras) fillDefaults() {
-	if x.BatchRows == 0 {
-		x.BatchRows = DefaultBatchRows
+// problems are those of the facade's own settings but tls_ca_file, which
+// rootCAs checks.
+func (s *settings) problems() []problem {
+	var probs []problem
+	for _, n := range []struct {
+		setting string
+		v       int
+	}{
+		{"batch_rows", s.BatchRows},
+		{"batch_bytes", s.BatchBytes},
+		{"max_concurrent_batches", s.MaxConcurrentBatches},
+	} {
+		if n.v < 0 {
+			probs = append(probs, problem{Setting: n.setting, Message: fmt.Sprintf("must not be negative, got %d", n.v)})
+		}
 	}
-	if x.BatchBytes == 0 {
-		x.BatchBytes = DefaultBatchBytes
-	}
-	if x.MaxConcurrentBatches == 0 {
-		x.MaxConcurrentBatches = DefaultMaxConcurrentBatches
-	}
+	return probs
 }
 
 // rootCAs loads tls_ca_file, if set.
-func (x *extras) rootCAs() (*x509.CertPool, error) {
-	if x.TLSCAFile == "" {
+func (s *settings) rootCAs() (*x509.CertPool, error) {
+	if s.TLSCAFile == "" {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(x.TLSCAFile)
+	pem, err := os.ReadFile(s.TLSCAFile)
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", x.TLSCAFile)
+		return nil, fmt.Errorf("%s holds no PEM certificate", s.TLSCAFile)
 	}
 	return pool, nil
 }
@@ -180,23 +122,12 @@ func configError(probs []problem, err error) error {
 // result stays inside the process (the Python configuration object, whose
 // repr hides it).
 func (s settings) toJSON() string {
-	out := map[string]any{}
-	v := reflect.ValueOf(s.cfg)
-	t := v.Type()
-	for i := range t.NumField() {
-		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		f := v.Field(i)
-		if f.Type() == reflect.TypeOf(zbwrap.Secret("")) {
-			out[key] = f.String() // the underlying string, not Secret.String
-			continue
-		}
-		out[key] = f.Interface()
-	}
-	out["tls_ca_file"] = s.ext.TLSCAFile
-	out["batch_rows"] = s.ext.BatchRows
-	out["batch_bytes"] = s.ext.BatchBytes
-	out["max_concurrent_batches"] = s.ext.MaxConcurrentBatches
-	b, _ := json.Marshal(out) // plain values only
+	b, _ := json.Marshal(struct {
+		settings
+		// Shallower than zbwrap.Config's field, which encodes as
+		// [REDACTED], so this one is encoded.
+		ClientSecret string `json:"client_secret"`
+	}{s, string(s.ClientSecret)})
 	return string(b)
 }
 
@@ -213,7 +144,7 @@ func ParseConfig(text string, envJSON string) (out string, err error) {
 			return "", newError(kindConfig, "load config", "environment: %v", err)
 		}
 	}
-	s, err := parseSettings(text, env)
+	s, err := parseSettings(text, zbwrap.ConfigYAML, env)
 	if err != nil {
 		return "", err
 	}
@@ -223,8 +154,8 @@ func ParseConfig(text string, envJSON string) (out string, err error) {
 // DefaultConfig returns every setting's default as a JSON object.
 func DefaultConfig() (out string, err error) {
 	defer recoverError(&err)
-	s := settings{cfg: zbwrap.DefaultConfig()}
-	s.ext.fillDefaults()
+	s := settings{Config: zbwrap.DefaultConfig()}
+	s.fillDefaults()
 	return s.toJSON(), nil
 }
 
@@ -233,14 +164,15 @@ func DefaultConfig() (out string, err error) {
 // each problem naming its setting.
 func ValidateConfig(configJSON string) (err error) {
 	defer recoverError(&err)
-	s, probs, err := parse(configJSON, nil)
+	s, err := parseSettings(configJSON, zbwrap.ConfigJSON, nil)
 	if err != nil {
-		return configError(probs, err)
+		return err
 	}
-	if _, err := s.ext.rootCAs(); err != nil {
+	probs := s.problems()
+	if _, err := s.rootCAs(); err != nil {
 		probs = append(probs, problem{Setting: "tls_ca_file", Message: err.Error()})
 	}
-	verr := s.cfg.Validate()
+	verr := s.Validate()
 	if verr != nil || len(probs) > 0 {
 		return configError(probs, verr)
 	}

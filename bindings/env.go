@@ -2,20 +2,32 @@ package bindings
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
+	"sync"
 )
 
 // otelPrefix is the prefix of the OpenTelemetry SDK's environment variables.
 const otelPrefix = "OTEL_"
 
-// SetOTelEnvironment makes the engine see the caller's OpenTelemetry
+// otelEnv holds the OTEL_* variables the Python process last handed over
+// (SetOTelEnvironment). Like os.environ, of which it is a copy, it belongs
+// to the process; each NewWrapper takes the map as it is then for the
+// lookup of its exporters. The map is replaced, never changed, so a
+// Wrapper's copy stays as it was.
+var otelEnv struct {
+	sync.Mutex
+	vars map[string]string // nil until the first hand-over
+}
+
+// SetOTelEnvironment gives the engine the caller's OpenTelemetry
 // environment: envJSON maps each OTEL_* variable of the Python process to
-// its value; those are set and every other OTEL_* variable is unset. The Go
-// runtime copies the environment when the module loads, so a variable
-// Python sets or removes later (os.environ) would otherwise never reach the
-// exporters. Keys without the OTEL_ prefix are refused, and nothing is
-// changed then.
+// its value. Wrappers created from then on read those variables, and no
+// other OTEL_* variable, through zbwrap.WithEnvLookup; the process
+// environment is left alone. (The Go runtime copies the environment when
+// the module loads, so a variable Python sets or removes later in
+// os.environ would otherwise never reach the exporters.) Before the first
+// call, wrappers read the process environment. Keys without the OTEL_
+// prefix are refused, and nothing is changed then.
 func SetOTelEnvironment(envJSON string) (err error) {
 	defer recoverError(&err)
 	var want map[string]string
@@ -27,16 +39,23 @@ func SetOTelEnvironment(envJSON string) (err error) {
 			return newError(kindConfig, "environment", "%q is not an OTEL_* variable", k)
 		}
 	}
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, keep := want[k]; strings.HasPrefix(k, otelPrefix) && !keep {
-			_ = os.Unsetenv(k)
-		}
+	if want == nil { // JSON null: no variables
+		want = map[string]string{}
 	}
-	for k, v := range want {
-		if err := os.Setenv(k, v); err != nil {
-			return newError(kindConfig, "environment", "%s: %v", k, err)
-		}
-	}
+	otelEnv.Lock()
+	otelEnv.vars = want
+	otelEnv.Unlock()
 	return nil
+}
+
+// otelLookup is the lookup of the OTEL_* variables last handed over, nil
+// (the process environment) before any.
+func otelLookup() func(string) (string, bool) {
+	otelEnv.Lock()
+	vars := otelEnv.vars
+	otelEnv.Unlock()
+	if vars == nil {
+		return nil
+	}
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 }

@@ -69,8 +69,8 @@ func (o *operation) finished() bool {
 // chunks (all operations together) in flight.
 func (w *Wrapper) readerOptions() []zbwrap.SendOption {
 	return []zbwrap.SendOption{
-		zbwrap.WithChunkRows(w.ext.BatchRows),
-		zbwrap.WithChunkBytes(w.ext.BatchBytes),
+		zbwrap.WithChunkRows(w.chunk[0]),
+		zbwrap.WithChunkBytes(w.chunk[1]),
 		zbwrap.WithLimiter(w.limiter),
 	}
 }

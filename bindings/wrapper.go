@@ -14,7 +14,7 @@ import (
 // concurrent use from any number of Python threads.
 type Wrapper struct {
 	zw      *zbwrap.Wrapper
-	ext     extras
+	chunk   [2]int // batch_rows, batch_bytes
 	logs    *logHandler
 	limiter *zbwrap.Limiter // max_concurrent_batches chunks of all operations
 
@@ -37,29 +37,35 @@ type Wrapper struct {
 // completion log that Completions reads (for an event loop).
 func NewWrapper(configJSON string, pyLogLevel int, notify bool) (w *Wrapper, err error) {
 	defer recoverError(&err)
-	s, err := parseSettings(configJSON, nil)
+	s, err := parseSettings(configJSON, zbwrap.ConfigJSON, nil)
 	if err != nil {
 		return nil, err
 	}
-	roots, err := s.ext.rootCAs()
+	if probs := s.problems(); len(probs) > 0 {
+		return nil, configError(probs, nil)
+	}
+	roots, err := s.rootCAs()
 	if err != nil {
 		return nil, configError([]problem{{Setting: "tls_ca_file", Message: err.Error()}}, nil)
 	}
 	logs := newLogHandler(parseLevel(pyLogLevel))
 	// The observability_* settings and OTEL_* variables choose exporters.
 	opts := []zbwrap.Option{zbwrap.WithLogger(sloggerOf(logs)), zbwrap.WithExporters(otelsetup.New)}
+	if lookup := otelLookup(); lookup != nil {
+		opts = append(opts, zbwrap.WithEnvLookup(lookup))
+	}
 	if roots != nil {
 		opts = append(opts, zbwrap.WithRootCAs(roots))
 	}
-	zw, err := zbwrap.New(context.Background(), s.cfg, opts...)
+	zw, err := zbwrap.New(context.Background(), s.Config, opts...)
 	if err != nil {
 		return nil, configError(nil, err)
 	}
 	return &Wrapper{
 		zw:      zw,
-		ext:     s.ext,
+		chunk:   [2]int{s.BatchRows, s.BatchBytes},
 		logs:    logs,
-		limiter: zbwrap.NewLimiter(s.ext.MaxConcurrentBatches),
+		limiter: zbwrap.NewLimiter(s.MaxConcurrentBatches),
 		ops:     map[int64]*operation{},
 		notify:  notify,
 		changed: make(chan struct{}),

@@ -42,6 +42,12 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 	if err := n.Decode(&v); err != nil {
 		return err
 	}
+	return s.UnmarshalText([]byte(v))
+}
+
+// UnmarshalText (and so JSON) reads the secret as UnmarshalYAML does.
+func (s *Secret) UnmarshalText(b []byte) error {
+	v := string(b)
 	if v == redacted {
 		v = ""
 	}
@@ -78,12 +84,13 @@ const (
 )
 
 // Config holds every setting. Build it with DefaultConfig and the With...
-// options (passed to New), LoadConfig (YAML then environment) or
-// ConfigFromEnv; a zero numeric or string field means its default. The YAML
-// key of each field is given in its tag; its environment variable is
-// ZEROBUS_ followed by the key in upper case, with a leading "zerobus_" not
-// repeated (ZEROBUS_ENDPOINT, ZEROBUS_WRITER_DISABLED; the doubled form
-// ZEROBUS_ZEROBUS_ENDPOINT is accepted too).
+// options (passed to New), LoadConfig (YAML then environment),
+// ParseConfigJSON or ConfigFromEnv; a zero numeric or string field means its
+// default. The key of each field, the same in YAML and JSON, is given in its
+// tags; its environment variable is ZEROBUS_ followed by the key in upper
+// case, with a leading "zerobus_" not repeated (ZEROBUS_ENDPOINT,
+// ZEROBUS_WRITER_DISABLED; the doubled form ZEROBUS_ZEROBUS_ENDPOINT is
+// accepted too).
 //
 // Printing a Config (String, %v, %+v, %#v, YAML) never shows the secret.
 type Config struct {
@@ -91,98 +98,98 @@ type Config struct {
 	// https://<workspace-id>.zerobus.<region>.cloud.databricks.com. Plaintext
 	// http:// is accepted only for a loopback host. Required unless the
 	// writer is disabled.
-	ZerobusEndpoint string `yaml:"zerobus_endpoint"`
+	ZerobusEndpoint string `json:"zerobus_endpoint" yaml:"zerobus_endpoint"`
 	// UnityCatalogURL is the workspace URL, where tokens come from.
 	// Required for OAuth (no HeadersProvider). Env fallback DATABRICKS_HOST.
-	UnityCatalogURL string `yaml:"unity_catalog_url"`
+	UnityCatalogURL string `json:"unity_catalog_url" yaml:"unity_catalog_url"`
 	// ClientID is the service principal's OAuth client id. Env fallback
 	// DATABRICKS_CLIENT_ID.
-	ClientID string `yaml:"client_id"`
+	ClientID string `json:"client_id" yaml:"client_id"`
 	// ClientSecret is its secret. Env fallback DATABRICKS_CLIENT_SECRET.
-	ClientSecret Secret `yaml:"client_secret"`
+	ClientSecret Secret `json:"client_secret" yaml:"client_secret"`
 	// TableName is the target table, catalog.schema.table (ASCII letters,
 	// digits and underscores in each part). Required.
-	TableName string `yaml:"table_name"`
+	TableName string `json:"table_name" yaml:"table_name"`
 
 	// ObservabilityEnabled turns on OpenTelemetry metrics and traces,
 	// exported over OTLP (and to standard output with ObservabilityStdout)
 	// by the exporters of WithExporters; New refuses it without them (see
 	// package telemetry/otelsetup). See package telemetry for the
 	// instruments and spans.
-	ObservabilityEnabled bool `yaml:"observability_enabled"`
+	ObservabilityEnabled bool `json:"observability_enabled" yaml:"observability_enabled"`
 	// ObservabilityOTLPEndpoint is the OTLP collector: a URL
 	// (http://host:4317 is plaintext) or host:port (TLS). Empty: the
 	// OTEL_EXPORTER_OTLP_ENDPOINT variables, else localhost:4317 (grpc) or
 	// localhost:4318 (http).
-	ObservabilityOTLPEndpoint string `yaml:"observability_otlp_endpoint"`
+	ObservabilityOTLPEndpoint string `json:"observability_otlp_endpoint" yaml:"observability_otlp_endpoint"`
 	// ObservabilityOTLPProtocol is grpc or http (protobuf over HTTP).
 	// Empty: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc.
-	ObservabilityOTLPProtocol string `yaml:"observability_otlp_protocol"`
+	ObservabilityOTLPProtocol string `json:"observability_otlp_protocol" yaml:"observability_otlp_protocol"`
 	// ObservabilityStdout prints telemetry to standard output as JSON; on
 	// its own (no endpoint set anywhere) nothing goes over OTLP.
-	ObservabilityStdout bool `yaml:"observability_stdout"`
+	ObservabilityStdout bool `json:"observability_stdout" yaml:"observability_stdout"`
 
 	// DebugEnabled writes debug files to DebugOutputDir (required then).
-	DebugEnabled bool `yaml:"debug_enabled"`
+	DebugEnabled bool `json:"debug_enabled" yaml:"debug_enabled"`
 	// DebugArrowEnabled writes each batch as Arrow IPC.
-	DebugArrowEnabled bool `yaml:"debug_arrow_enabled"`
+	DebugArrowEnabled bool `json:"debug_arrow_enabled" yaml:"debug_arrow_enabled"`
 	// DebugProtobufEnabled writes each batch's encoded records.
-	DebugProtobufEnabled bool `yaml:"debug_protobuf_enabled"`
+	DebugProtobufEnabled bool `json:"debug_protobuf_enabled" yaml:"debug_protobuf_enabled"`
 	// DebugOutputDir is where debug files go.
-	DebugOutputDir string `yaml:"debug_output_dir"`
+	DebugOutputDir string `json:"debug_output_dir" yaml:"debug_output_dir"`
 	// DebugFlushIntervalSecs is how often debug files are flushed. Default 5.
-	DebugFlushIntervalSecs int `yaml:"debug_flush_interval_secs"`
+	DebugFlushIntervalSecs int `json:"debug_flush_interval_secs" yaml:"debug_flush_interval_secs"`
 	// DebugMaxFileSize is the size in bytes at which a debug file rotates.
 	// Default 100 MiB.
-	DebugMaxFileSize int64 `yaml:"debug_max_file_size"`
+	DebugMaxFileSize int64 `json:"debug_max_file_size" yaml:"debug_max_file_size"`
 	// DebugMaxFilesRetained is how many rotated files of each kind are
 	// kept, the newest ones. Zero means the default, 10; KeepAllDebugFiles
 	// (-1) keeps them all. In YAML, the environment and Python, where a
 	// setting left out is told apart from one set, 0 keeps them all.
-	DebugMaxFilesRetained int `yaml:"debug_max_files_retained"`
+	DebugMaxFilesRetained int `json:"debug_max_files_retained" yaml:"debug_max_files_retained"`
 
 	// RetryMaxAttempts is how many reconnections follow consecutive
 	// failures before the engine gives up (RetryExhausted). An acknowledged
 	// request resets the count. Default 5.
-	RetryMaxAttempts int `yaml:"retry_max_attempts"`
+	RetryMaxAttempts int `json:"retry_max_attempts" yaml:"retry_max_attempts"`
 	// RetryBaseDelayMs is the first backoff ceiling; it doubles per attempt
 	// (full jitter: the wait is random below the ceiling). Default 100.
-	RetryBaseDelayMs int `yaml:"retry_base_delay_ms"`
+	RetryBaseDelayMs int `json:"retry_base_delay_ms" yaml:"retry_base_delay_ms"`
 	// RetryMaxDelayMs caps the backoff ceiling. Default 30000.
-	RetryMaxDelayMs int `yaml:"retry_max_delay_ms"`
+	RetryMaxDelayMs int `json:"retry_max_delay_ms" yaml:"retry_max_delay_ms"`
 
 	// ZerobusWriterDisabled converts batches (and writes debug files) but
 	// opens no connection; credentials and endpoint become optional.
-	ZerobusWriterDisabled bool `yaml:"zerobus_writer_disabled"`
+	ZerobusWriterDisabled bool `json:"zerobus_writer_disabled" yaml:"zerobus_writer_disabled"`
 
 	// MaxInflightRecords bounds records queued or awaiting acknowledgement
 	// per stream. Default 1,000,000.
-	MaxInflightRecords int `yaml:"max_inflight_records"`
+	MaxInflightRecords int `json:"max_inflight_records" yaml:"max_inflight_records"`
 	// MaxInflightBytes bounds their encoded bytes. Default 64 MiB.
-	MaxInflightBytes int64 `yaml:"max_inflight_bytes"`
+	MaxInflightBytes int64 `json:"max_inflight_bytes" yaml:"max_inflight_bytes"`
 	// MaxRequestBytes is the size limit of one request; batches are split
 	// under it. At most 10 MiB. Default 10 MiB - 64 KiB.
-	MaxRequestBytes int `yaml:"max_request_bytes"`
+	MaxRequestBytes int `json:"max_request_bytes" yaml:"max_request_bytes"`
 	// RecoveryDisabled fails pending rows on the first retryable failure
 	// instead of reconnecting and replaying. Default false (recovery on).
-	RecoveryDisabled bool `yaml:"recovery_disabled"`
+	RecoveryDisabled bool `json:"recovery_disabled" yaml:"recovery_disabled"`
 	// AckTimeoutMs: nothing acknowledged for this long while requests are
 	// in flight counts as a retryable failure. Default 60000.
-	AckTimeoutMs int `yaml:"ack_timeout_ms"`
+	AckTimeoutMs int `json:"ack_timeout_ms" yaml:"ack_timeout_ms"`
 	// FlushTimeoutMs bounds Flush and Close. Default 300000.
-	FlushTimeoutMs int `yaml:"flush_timeout_ms"`
+	FlushTimeoutMs int `json:"flush_timeout_ms" yaml:"flush_timeout_ms"`
 	// StreamCreateTimeoutMs bounds opening one stream (token, handshake).
 	// Default 15000.
-	StreamCreateTimeoutMs int `yaml:"stream_create_timeout_ms"`
+	StreamCreateTimeoutMs int `json:"stream_create_timeout_ms" yaml:"stream_create_timeout_ms"`
 	// Transport is the record encoding on the wire: proto (the only one so
 	// far, and the default).
-	Transport string `yaml:"transport"`
+	Transport string `json:"transport" yaml:"transport"`
 	// Streams is how many streams one table and schema may use at once:
 	// each batch goes whole to the one with the least in flight, so the
 	// table takes up to Streams times one stream's quota (the service's is
 	// 100 MB/s and 100,000 records/s per stream). Batches keep their order
 	// within a stream only: 1, the default, keeps the total order.
-	Streams int `yaml:"streams"`
+	Streams int `json:"streams" yaml:"streams"`
 }
 
 // DefaultConfig returns a Config with every default filled in.

@@ -2,6 +2,7 @@ package zbwrap
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,24 +30,188 @@ func LoadConfig(path string) (Config, error) {
 // lookup (os.LookupEnv, or nil for none).
 func ParseConfig(data []byte, lookup func(string) (string, bool)) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, &Error{Kind: KindConfiguration, Op: "load config", Msg: "invalid YAML", Err: err}
+	if err := DecodeConfig(data, ConfigYAML, &c, lookup); err != nil {
+		return Config{}, err
 	}
-	var set struct { // settings whose explicit 0 differs from leaving them out
-		Retained *int `yaml:"debug_max_files_retained"`
+	return c, nil
+}
+
+// ParseConfigJSON is ParseConfig on a JSON object with the same keys.
+func ParseConfigJSON(data []byte, lookup func(string) (string, bool)) (Config, error) {
+	var c Config
+	if err := DecodeConfig(data, ConfigJSON, &c, lookup); err != nil {
+		return Config{}, err
 	}
-	_ = yaml.Unmarshal(data, &set) // the strict decode above accepted data
-	if set.Retained != nil && *set.Retained == 0 {
+	return c, nil
+}
+
+// A ConfigFormat is the syntax of a configuration document.
+type ConfigFormat int
+
+const (
+	// ConfigYAML is YAML (JSON, being YAML, reads too).
+	ConfigYAML ConfigFormat = iota
+	// ConfigJSON is a JSON object read by encoding/json: strict JSON, its
+	// escapes included (a "\ud83d\ude00" surrogate pair is one character).
+	ConfigJSON
+)
+
+// DecodeConfig reads a configuration document into dst, then applies the
+// environment (lookup, nil for none) and fills defaults, as ParseConfig
+// does. dst is a *Config, or a pointer to a struct that embeds Config beside
+// settings of the caller's own, so that one document holds both and unknown
+// keys are still refused:
+//
+//	type settings struct {
+//		zbwrap.Config `yaml:",inline"`
+//		BatchRows     int `json:"batch_rows" yaml:"batch_rows"`
+//	}
+//
+// The caller's settings, string, bool and integer fields, take
+// ZEROBUS_<KEY> variables too; their zero values and their validation are
+// the caller's. In YAML and JSON, debug_max_files_retained set to 0 keeps
+// every file (KeepAllDebugFiles). Every bad environment value is reported;
+// of a JSON document's wrong types, the first. On error, dst holds what was
+// read so far.
+func DecodeConfig(data []byte, format ConfigFormat, dst any, lookup func(string) (string, bool)) error {
+	v := reflect.ValueOf(dst)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return &Error{Kind: KindConfiguration, Op: "load config", Msg: fmt.Sprintf("DecodeConfig needs a pointer to a struct, got %T", dst)}
+	}
+	c := embeddedConfig(v.Elem())
+	if c == nil {
+		return &Error{Kind: KindConfiguration, Op: "load config", Msg: fmt.Sprintf("%T embeds no zbwrap.Config", dst)}
+	}
+	var err error
+	var retained *int // set: an explicit 0 differs from leaving it out
+	if format == ConfigJSON {
+		retained, err = decodeJSON(data, dst)
+	} else {
+		retained, err = decodeYAML(data, dst)
+	}
+	if err != nil {
+		return err
+	}
+	if retained != nil && *retained == 0 {
 		c.DebugMaxFilesRetained = KeepAllDebugFiles
 	}
 	if lookup != nil {
-		if err := c.applyEnv(lookup); err != nil {
-			return Config{}, err
+		if err := applyEnv(v.Elem(), lookup); err != nil {
+			return err
 		}
 	}
-	return c.withDefaults(), nil
+	*c = c.withDefaults()
+	return nil
+}
+
+// embeddedConfig is v itself if it is a Config, else its embedded Config.
+func embeddedConfig(v reflect.Value) *Config {
+	if c, ok := v.Addr().Interface().(*Config); ok {
+		return c
+	}
+	t := v.Type()
+	for i := range t.NumField() {
+		if f := t.Field(i); f.Anonymous && f.Type == reflect.TypeFor[Config]() {
+			return v.Field(i).Addr().Interface().(*Config)
+		}
+	}
+	return nil
+}
+
+func decodeYAML(data []byte, dst any) (*int, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(dst); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return nil, yamlErrors(data, te)
+		}
+		return nil, &Error{Kind: KindConfiguration, Op: "load config", Msg: "invalid YAML", Err: err}
+	}
+	var set struct {
+		Retained *int `yaml:"debug_max_files_retained"`
+	}
+	_ = yaml.Unmarshal(data, &set) // the strict decode above accepted data
+	return set.Retained, nil
+}
+
+// yamlErrors reports each error of a well-formed document (an unknown key,
+// a value of the wrong type) with the setting on its line.
+func yamlErrors(data []byte, te *yaml.TypeError) error {
+	keys := map[int]string{} // line -> top-level key
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) == nil && len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
+		m := doc.Content[0].Content
+		for i := 0; i+1 < len(m); i += 2 {
+			keys[m[i+1].Line] = m[i].Value
+			keys[m[i].Line] = m[i].Value
+		}
+	}
+	var errs []error
+	for _, msg := range te.Errors {
+		var line int
+		if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil {
+			_, msg, _ = strings.Cut(msg, ": ")
+		}
+		e := &Error{Kind: KindConfiguration, Op: "load config", Setting: keys[line], Msg: msg}
+		if strings.HasPrefix(msg, "field ") && strings.Contains(msg, " not found in type ") {
+			e.Msg = "unknown setting"
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+func decodeJSON(data []byte, dst any) (*int, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON object")
+	}
+	if err != nil {
+		return nil, jsonError(err)
+	}
+	var set struct {
+		Retained *int `json:"debug_max_files_retained"`
+	}
+	_ = json.Unmarshal(data, &set) // the strict decode above accepted data
+	return set.Retained, nil
+}
+
+// jsonError names the setting of an unknown key or a wrong type; it never
+// shows the value, which may be a secret.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		key := te.Field[strings.LastIndex(te.Field, ".")+1:]
+		got, _, _ := strings.Cut(te.Value, " ") // "number 1.5": the kind alone
+		return &Error{Kind: KindConfiguration, Op: "load config", Setting: key,
+			Msg: fmt.Sprintf("must be %s, got a JSON %s", kindName(te.Type.Kind()), got)}
+	}
+	// encoding/json has no type for this error; its text is stable.
+	if q, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if key, uerr := strconv.Unquote(q); uerr == nil {
+			return &Error{Kind: KindConfiguration, Op: "load config", Setting: key, Msg: "unknown setting"}
+		}
+	}
+	return &Error{Kind: KindConfiguration, Op: "load config", Msg: "invalid JSON", Err: err}
+}
+
+func kindName(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	default:
+		return k.String()
+	}
 }
 
 // ConfigFromEnv builds a Config from the environment alone: ZEROBUS_<KEY>
@@ -55,7 +220,7 @@ func ParseConfig(data []byte, lookup func(string) (string, bool)) (Config, error
 // client_secret when those are still empty.
 func ConfigFromEnv() (Config, error) {
 	var c Config
-	if err := c.applyEnv(os.LookupEnv); err != nil {
+	if err := applyEnv(reflect.ValueOf(&c).Elem(), os.LookupEnv); err != nil {
 		return Config{}, err
 	}
 	return c.withDefaults(), nil
@@ -73,14 +238,22 @@ var databricksFallbacks = [...][2]string{
 	{"client_secret", "DATABRICKS_CLIENT_SECRET"},
 }
 
-// applyEnv overrides settings from ZEROBUS_* variables and fills empty
-// credentials from DATABRICKS_* ones. Every bad value is reported.
-func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
-	v := reflect.ValueOf(c).Elem()
+// applyEnv overrides the settings of v, a Config or a struct embedding
+// one, from ZEROBUS_* variables and fills empty credentials from
+// DATABRICKS_* ones. Every bad value is reported.
+func applyEnv(v reflect.Value, lookup func(string) (string, bool)) error {
 	t := v.Type()
 	var errs []error
 	for i := range t.NumField() {
-		key := yamlKey(t.Field(i))
+		sf := t.Field(i)
+		if sf.Anonymous && sf.Type == reflect.TypeFor[Config]() {
+			errs = append(errs, applyEnv(v.Field(i), lookup))
+			continue
+		}
+		key := settingKey(sf)
+		if key == "" || !sf.IsExported() {
+			continue
+		}
 		name := EnvVar(key)
 		val, ok := lookup(name)
 		if !ok && strings.HasPrefix(key, "zerobus_") {
@@ -98,14 +271,27 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		if !ok {
 			continue
 		}
-		if err := setField(v.Field(i), strings.TrimSpace(val)); err != nil {
+		f := v.Field(i)
+		if err := setField(f, strings.TrimSpace(val)); err != nil {
 			errs = append(errs, &Error{Kind: KindConfiguration, Op: "environment", Setting: key,
 				Msg: fmt.Sprintf("%s: %v", name, err)})
-		} else if key == "debug_max_files_retained" && c.DebugMaxFilesRetained == 0 {
-			c.DebugMaxFilesRetained = KeepAllDebugFiles // set to 0: keep all
+		} else if key == "debug_max_files_retained" && f.Int() == 0 {
+			f.SetInt(KeepAllDebugFiles) // set to 0: keep all
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// settingKey is a field's key: its YAML name, else its JSON name.
+func settingKey(f reflect.StructField) string {
+	if k := yamlKey(f); k != "" && k != "-" {
+		return k
+	}
+	k, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if k == "-" {
+		return ""
+	}
+	return k
 }
 
 func setField(f reflect.Value, s string) error {

@@ -206,6 +206,125 @@ func TestEveryFieldFromYAML(t *testing.T) {
 	checkAllSet(t, c)
 }
 
+func TestEveryFieldFromJSON(t *testing.T) {
+	doc := map[string]any{}
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if j, _, _ := strings.Cut(f.Tag.Get("json"), ","); j != yamlKey(f) {
+			t.Errorf("%s: JSON key %q, YAML key %q", f.Name, j, yamlKey(f))
+		}
+		switch v := sampleValue(f); f.Type.Kind() {
+		case reflect.Bool:
+			doc[yamlKey(f)] = true
+		case reflect.Int, reflect.Int64:
+			doc[yamlKey(f)] = 7
+		default:
+			doc[yamlKey(f)] = v
+		}
+	}
+	data, _ := json.Marshal(doc)
+	c, err := ParseConfigJSON(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAllSet(t, c)
+}
+
+func TestConfigJSON(t *testing.T) {
+	// Python's json.dumps escapes a character beyond the BMP as a surrogate
+	// pair; encoding/json reads it as the one character.
+	c, err := ParseConfigJSON([]byte(`{"table_name": "a.b.\ud83d\ude00", "debug_max_files_retained": 0, "client_secret": "[REDACTED]"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TableName != "a.b.😀" {
+		t.Errorf("table_name = %q, want a.b.😀", c.TableName)
+	}
+	if c.DebugMaxFilesRetained != KeepAllDebugFiles {
+		t.Errorf("debug_max_files_retained = %d, want KeepAllDebugFiles: an explicit 0 keeps all", c.DebugMaxFilesRetained)
+	}
+	if c.ClientSecret != "" {
+		t.Errorf("the [REDACTED] placeholder must read as empty")
+	}
+	if c, _ := ParseConfigJSON([]byte(`{}`), nil); c.DebugMaxFilesRetained != DefaultDebugMaxFilesRetained {
+		t.Errorf("debug_max_files_retained left out = %d, want the default", c.DebugMaxFilesRetained)
+	}
+	const secret = "12345678901234"
+	for _, tc := range []struct{ doc, setting string }{
+		{`{"no_such_setting": 1}`, "no_such_setting"},
+		{`{"client_secret": ` + secret + `}`, "client_secret"},
+		{`{"retry_max_attempts": 1.5}`, "retry_max_attempts"},
+		{`{"debug_enabled": "yes"}`, "debug_enabled"},
+		{`{"table_name": "a.b.c"} {}`, ""},
+		{`[1]`, ""},
+		{`{"table_name": `, ""},
+	} {
+		_, err := ParseConfigJSON([]byte(tc.doc), nil)
+		if got := settingsOf(err); !errors.Is(err, ErrConfiguration) || !slices.Equal(got, []string{tc.setting}) {
+			t.Errorf("%s: settings %q, want [%q]: %v", tc.doc, got, tc.setting, err)
+		}
+		if err != nil && (strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "1.5")) {
+			t.Errorf("%s: the error shows the value: %v", tc.doc, err)
+		}
+	}
+}
+
+func TestDecodeConfigEmbedded(t *testing.T) {
+	type own struct {
+		Config    `yaml:",inline"`
+		BatchRows int    `json:"batch_rows" yaml:"batch_rows"`
+		CAFile    string `json:"ca_file" yaml:"ca_file"`
+	}
+	env := map[string]string{"ZEROBUS_CA_FILE": "ca.pem", "ZEROBUS_RETRY_MAX_ATTEMPTS": "3"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	for _, tc := range []struct {
+		format ConfigFormat
+		doc    string
+	}{
+		{ConfigYAML, "table_name: a.b.c\nbatch_rows: 5\ndebug_max_files_retained: 0\n"},
+		{ConfigJSON, `{"table_name": "a.b.c", "batch_rows": 5, "debug_max_files_retained": 0}`},
+	} {
+		var s own
+		if err := DecodeConfig([]byte(tc.doc), tc.format, &s, lookup); err != nil {
+			t.Fatalf("%s: %v", tc.doc, err)
+		}
+		for _, c := range []struct {
+			name      string
+			got, want any
+		}{
+			{"table_name", s.TableName, "a.b.c"},
+			{"batch_rows", s.BatchRows, 5},
+			{"ca_file", s.CAFile, "ca.pem"},
+			{"retry_max_attempts", s.RetryMaxAttempts, 3},
+			{"debug_max_files_retained", s.DebugMaxFilesRetained, KeepAllDebugFiles},
+			{"flush_timeout_ms", s.FlushTimeoutMs, DefaultFlushTimeoutMs},
+		} {
+			if c.got != c.want {
+				t.Errorf("%s: %s = %v, want %v", tc.doc, c.name, c.got, c.want)
+			}
+		}
+		if err := DecodeConfig([]byte(tc.doc), tc.format, &s, func(k string) (string, bool) {
+			return "many", k == "ZEROBUS_BATCH_ROWS"
+		}); !slices.Equal(settingsOf(err), []string{"batch_rows"}) {
+			t.Errorf("%s: a bad ZEROBUS_BATCH_ROWS gave %v", tc.doc, err)
+		}
+	}
+	var s own
+	if err := DecodeConfig([]byte(`{"unknown": 1}`), ConfigJSON, &s, nil); !slices.Equal(settingsOf(err), []string{"unknown"}) {
+		t.Errorf("unknown key: %v", err)
+	}
+	err := DecodeConfig([]byte("table_name: a.b.c\nunknown: 1\nbatch_rows: many\nretry_max_attempts:\n  - 1\n"), ConfigYAML, &s, nil)
+	if got := settingsOf(err); !slices.Equal(got, []string{"batch_rows", "retry_max_attempts", "unknown"}) {
+		t.Errorf("YAML errors name %q: %v", got, err)
+	}
+	for _, bad := range []any{s, &struct{ A int }{}, (*own)(nil)} {
+		if err := DecodeConfig(nil, ConfigYAML, bad, nil); !errors.Is(err, ErrConfiguration) {
+			t.Errorf("DecodeConfig(%T): %v", bad, err)
+		}
+	}
+}
+
 func TestEveryFieldFromOptions(t *testing.T) {
 	opts := []Option{
 		WithEndpoint("e"), WithUnityCatalogURL("u"), WithClientID("i"), WithClientSecret("s"), WithTableName("t"),

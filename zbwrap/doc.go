@@ -22,7 +22,9 @@
 //   - code: New(ctx, zbwrap.Config{...}, zbwrap.WithTableName(...), ...);
 //     options apply after the Config, in order;
 //   - YAML: LoadConfig(path), keys are the snake_case names of the Config
-//     field tags (unknown keys are errors);
+//     field tags (unknown keys are errors); ParseConfigJSON reads the same
+//     keys from JSON, and DecodeConfig reads a document that holds a
+//     program's own settings beside them;
 //   - environment: ZEROBUS_<KEY> (ZEROBUS_ENDPOINT for zerobus_endpoint,
 //     ZEROBUS_TABLE_NAME, ...) overrides YAML; DATABRICKS_HOST,
 //     DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET fill
@@ -201,7 +203,8 @@
 // providers. With observability_enabled and WithExporters(otelsetup.New)
 // (package zbwrap/telemetry/otelsetup) it exports them over OTLP
 // (observability_otlp_endpoint, or the standard OTEL_EXPORTER_OTLP_*
-// variables) or to standard output, as the Python package does; without
+// variables, looked up in the process environment or WithEnvLookup's) or
+// to standard output, as the Python package does; without
 // WithExporters (or both providers), New refuses observability_enabled
 // with a KindConfiguration error rather than drop the telemetry silently.
 // A program that does not import otelsetup links no SDK and no exporter. Each SendBatch is a span under the caller's context,

@@ -81,8 +81,9 @@ var ErrUntrustedCertificate = stream.ErrUntrustedCertificate
 // Error is every error zbwrap returns, directly or (Validate, Flush)
 // joined with errors.Join.
 //
-// Retry classification (zerobus-wire.md §4); the engine itself retries
-// the connection cases, so what reaches you is final for that attempt:
+// Retry classification (how the service fails is summarized in
+// internal/wire/doc.go); the engine itself retries the connection cases,
+// so what reaches you is final for that attempt:
 //
 //	cause                                             Kind            Retryable
 //	gRPC InvalidArgument, OutOfRange, Unimplemented   Transmission    no

@@ -45,6 +45,7 @@ type settings struct {
 	meters   metric.MeterProvider
 	tracers  trace.TracerProvider
 	exporter telemetry.Exporters
+	getenv   func(string) (string, bool)
 }
 
 func durMs(d time.Duration) int {
@@ -248,6 +249,16 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // WithExporters, New refuses observability_enabled unless both providers
 // are given. Default: none.
 func WithExporters(f telemetry.Exporters) Option { return func(s *settings) { s.exporter = f } }
+
+// WithEnvLookup sets where the exporters of WithExporters look up the
+// OTEL_* variables (telemetry.ExportConfig.Getenv). Default os.LookupEnv.
+// A program embedding the engine in a runtime with an environment of its
+// own (Python's os.environ) passes a lookup over it, per Wrapper, instead
+// of rewriting the process environment. It does not apply to the ZEROBUS_*
+// variables, which LoadConfig and ParseConfig read.
+func WithEnvLookup(lookup func(string) (string, bool)) Option {
+	return func(s *settings) { s.getenv = lookup }
+}
 
 // WithLogger sets the logger for reconnections and failures. Secrets and
 // tokens are never logged. Default: discard.

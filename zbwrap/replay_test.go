@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"google.golang.org/grpc/codes"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
 
@@ -38,9 +39,8 @@ func TestReplayOverTLS(t *testing.T) {
 				t.Fatal(err)
 			}
 			st := w.Stats()
-			if st.RowsAcked != 2000 || st.CallFailures != 2 || st.ReplayedRecords == 0 {
-				t.Fatalf("stats %+v", st)
-			}
+			testutil.Require(t, "stats", testutil.Want("RowsAcked", st.RowsAcked, 2000), testutil.Want("CallFailures", st.CallFailures, 2),
+				testutil.Want("ReplayedRecords > 0", st.ReplayedRecords > 0, true))
 			if err := w.Close(ctx); err != nil {
 				t.Fatal(err)
 			}

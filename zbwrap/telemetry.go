@@ -32,6 +32,7 @@ func (w *Wrapper) openTelemetry(ctx context.Context) error {
 			Stdout:       c.ObservabilityStdout,
 			Metrics:      mp == nil,
 			Traces:       tp == nil,
+			Getenv:       w.set.getenv,
 		})
 		if err != nil {
 			return &Error{Kind: KindConfiguration, Op: "config", Setting: "observability", Err: err}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry/otelsetup"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
@@ -72,7 +73,7 @@ func TestTelemetryExportErrorsGoToTheLogger(t *testing.T) {
 	if _, err := w.SendBatch(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "an export failure in the log", func() bool {
+	testutil.Eventually(t, "an export failure in the log", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return strings.Contains(logs.String(), "zerobus telemetry export failed")

@@ -3,9 +3,11 @@ package zbwrap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -364,6 +366,62 @@ func TestTelemetryOverOTLP(t *testing.T) {
 				t.Errorf("%d wait spans at the collector, want 4", got)
 			}
 		})
+	}
+}
+
+// Two Wrappers with two environment lookups export to the two collectors
+// their OTEL_* variables name, and the process environment is untouched.
+func TestTelemetryEnvLookupPerWrapper(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t, zerobustest.WithDiscard())
+	before := os.Environ()
+	var cols [2]*telemetrytest.Collector
+	for i := range cols {
+		col, err := telemetrytest.NewCollector(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer col.Close()
+		cols[i] = col
+	}
+	var ws [2]*Wrapper
+	for i, col := range cols {
+		env := map[string]string{
+			"OTEL_EXPORTER_OTLP_ENDPOINT": col.HTTPURL(),
+			"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+			"OTEL_SERVICE_NAME":           fmt.Sprintf("wrapper-%d", i),
+		}
+		ws[i] = newWrapper(t, srv, WithObservability(true), WithExporters(otelsetup.New),
+			WithEnvLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok }))
+	}
+	for i, w := range ws { // both open before either sends or closes
+		b := makeBatch(0, 10*(i+1), 10)
+		_, err := w.SendBatch(context.Background(), b)
+		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, w := range ws {
+		if err := w.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, col := range cols {
+		attrs := map[string]string{"zerobus.table": testTable}
+		if v, ok := col.SumValue(telemetry.MetricRowsAcknowledged, attrs); !ok || v != float64(10*(i+1)) {
+			t.Errorf("collector %d: rows acknowledged %v %v, want %d", i, v, ok, 10*(i+1))
+		}
+		spans := col.Spans(telemetry.SpanSendBatch)
+		if len(spans) != 1 {
+			t.Fatalf("collector %d: %d send spans, want 1", i, len(spans))
+		}
+		if got, want := spans[0].Resource["service.name"], fmt.Sprintf("wrapper-%d", i); got != want {
+			t.Errorf("collector %d: service.name %q, want %q", i, got, want)
+		}
+	}
+	if after := os.Environ(); !slices.Equal(before, after) {
+		t.Errorf("the process environment changed:\nbefore %q\nafter  %q", before, after)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/arrowproto"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
@@ -39,9 +40,9 @@ func TestSendBatchLandsInTable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SendBatch: %v", err)
 	}
-	if !res.Success || res.TotalRows != 1000 || res.SuccessfulCount != 1000 || res.FailedCount != 0 || res.Attempts != 1 || res.BatchSizeBytes == 0 || res.Latency <= 0 {
-		t.Fatalf("result %v", res)
-	}
+	testutil.Require(t, "result", testutil.Want("Success", res.Success, true), testutil.Want("TotalRows", res.TotalRows, 1000),
+		testutil.Want("SuccessfulCount", res.SuccessfulCount, 1000), testutil.Want("FailedCount", res.FailedCount, 0), testutil.Want("Attempts", res.Attempts, 1),
+		testutil.Want("BatchSizeBytes > 0", res.BatchSizeBytes > 0, true), testutil.Want("Latency > 0", res.Latency > 0, true))
 	for i, r := range res.SuccessfulRows {
 		if r != i {
 			t.Fatalf("successful rows out of order at %d: %d", i, r)
@@ -76,9 +77,11 @@ func TestEnqueueKeepsOrder(t *testing.T) {
 	// Waits are independent of the order they are made in.
 	for i := batches - 1; i >= 0; i-- {
 		res, err := pending[i].Wait(context.Background())
-		if err != nil || !res.Success || res.TotalRows != rows || res.SuccessfulCount != rows || res.Attempts != 1 {
-			t.Fatalf("batch %d: result %v err %v", i, res, err)
+		if err != nil {
+			t.Fatalf("batch %d: %v", i, err)
 		}
+		testutil.Require(t, fmt.Sprintf("batch %d", i), testutil.Want("Success", res.Success, true), testutil.Want("TotalRows", res.TotalRows, rows),
+			testutil.Want("SuccessfulCount", res.SuccessfulCount, rows), testutil.Want("Attempts", res.Attempts, 1))
 		again, err := pending[i].Wait(context.Background())
 		if again != res || err != nil {
 			t.Fatalf("a second Wait of batch %d gave %v %v", i, again, err)
@@ -215,9 +218,8 @@ func TestConversionFailuresAreFailedRows(t *testing.T) {
 	if !errors.As(err, &e) || e.Result != res || e.Retryable() {
 		t.Fatalf("error %#v does not carry the result", err)
 	}
-	if res.Success || !res.IsPartialSuccess() || res.TotalRows != 5 || res.SuccessfulCount != 3 || res.FailedCount != 2 {
-		t.Fatalf("result %v", res)
-	}
+	testutil.Require(t, "result", testutil.Want("Success", res.Success, false), testutil.Want("IsPartialSuccess()", res.IsPartialSuccess(), true),
+		testutil.Want("TotalRows", res.TotalRows, 5), testutil.Want("SuccessfulCount", res.SuccessfulCount, 3), testutil.Want("FailedCount", res.FailedCount, 2))
 	if !slices.Equal(res.FailedIndices(), []int{1, 3}) || !slices.Equal(res.SuccessfulIndices(), []int{0, 2, 4}) {
 		t.Fatalf("failed %v successful %v", res.FailedIndices(), res.SuccessfulIndices())
 	}
@@ -227,9 +229,8 @@ func TestConversionFailuresAreFailedRows(t *testing.T) {
 		}
 	}
 	st := res.ErrorStats()
-	if st.Failed != 2 || st.ByKind[KindConversion] != 2 || st.Distinct != 2 || st.MayHaveLanded != 0 || st.Retryable != 0 {
-		t.Fatalf("stats %+v", st)
-	}
+	testutil.Require(t, "error stats", testutil.Want("Failed", st.Failed, 2), testutil.Want("ByKind[KindConversion]", st.ByKind[KindConversion], 2),
+		testutil.Want("Distinct", st.Distinct, 2), testutil.Want("MayHaveLanded", st.MayHaveLanded, 0), testutil.Want("Retryable", st.Retryable, 0))
 	if g := res.ErrorsByKind(); len(g) != 1 || len(g[KindConversion]) != 2 {
 		t.Fatalf("by kind %v", g)
 	}
@@ -279,9 +280,8 @@ func TestWholeBatchConversionFailure(t *testing.T) {
 	if !errors.Is(err, ErrConversion) || !errors.Is(err, arrowproto.ErrUnsupportedType) {
 		t.Fatalf("err %v", err)
 	}
-	if res.FailedCount != 3 || res.SuccessfulCount != 0 || res.ErrorStats().Distinct != 1 {
-		t.Fatalf("result %v", res)
-	}
+	testutil.Require(t, "result", testutil.Want("FailedCount", res.FailedCount, 3), testutil.Want("SuccessfulCount", res.SuccessfulCount, 0),
+		testutil.Want("ErrorStats().Distinct", res.ErrorStats().Distinct, 1))
 	if srv.Stats().StreamsOpened != 0 {
 		t.Fatal("a stream opened for a batch that cannot be converted")
 	}
@@ -384,9 +384,9 @@ func TestAsync(t *testing.T) {
 			t.Fatalf("WaitForOffset(%d): %v", bad, err)
 		}
 	}
-	if st := w.Stats(); st.Batches != 20 || st.RowsAcked != 2000 || st.RowsFailed != 0 || st.Streams != 1 || st.CallsOpened != 1 {
-		t.Fatalf("stats %+v", st)
-	}
+	st := w.Stats()
+	testutil.Require(t, "stats", testutil.Want("Batches", st.Batches, 20), testutil.Want("RowsAcked", st.RowsAcked, 2000), testutil.Want("RowsFailed", st.RowsFailed, 0),
+		testutil.Want("Streams", st.Streams, 1), testutil.Want("CallsOpened", st.CallsOpened, 1))
 	w.Close(ctx)
 	if ids := tableIDs(t, srv); len(ids) != 2000 {
 		t.Fatalf("table holds %d ids", len(ids))
@@ -429,9 +429,8 @@ func TestAsyncFailuresReportedOnce(t *testing.T) {
 	if err := w.Flush(ctx); err != nil {
 		t.Fatalf("second Flush: %v", err)
 	}
-	if st := w.Stats(); st.Batches != 3 || st.RowsAcked != 4 || st.RowsFailed != 3 {
-		t.Fatalf("stats %+v", st)
-	}
+	st := w.Stats()
+	testutil.Require(t, "stats", testutil.Want("Batches", st.Batches, 3), testutil.Want("RowsAcked", st.RowsAcked, 4), testutil.Want("RowsFailed", st.RowsFailed, 3))
 }
 
 func TestTrySendBatchAsyncOnAFullWindow(t *testing.T) {
@@ -443,7 +442,7 @@ func TestTrySendBatchAsyncOnAFullWindow(t *testing.T) {
 	if off, err := w.TrySendBatchAsync(rec); err != nil || off != 0 {
 		t.Fatalf("first TrySendBatchAsync: %d %v", off, err)
 	}
-	eventually(t, "the first batch to be written", func() bool { return w.Stats().RequestsWritten == 1 })
+	testutil.Eventually(t, "the first batch to be written", func() bool { return w.Stats().RequestsWritten == 1 })
 	off, err := w.TrySendBatchAsync(rec)
 	if off != -1 || !errors.Is(err, ErrTransmission) || !IsRetryable(err) {
 		t.Fatalf("TrySendBatchAsync on a full window: %d %v", off, err)
@@ -582,9 +581,8 @@ func TestFatalErrorThenNewStream(t *testing.T) {
 	if res, err := w.SendBatch(context.Background(), rec); err != nil || !res.Success {
 		t.Fatalf("after the fatal error: %v %v", res, err)
 	}
-	if st := w.Stats(); st.Streams != 1 || st.OpenFailures != 1 || st.CallsOpened != 1 {
-		t.Fatalf("stats %+v", st)
-	}
+	st := w.Stats()
+	testutil.Require(t, "stats", testutil.Want("Streams", st.Streams, 1), testutil.Want("OpenFailures", st.OpenFailures, 1), testutil.Want("CallsOpened", st.CallsOpened, 1))
 }
 
 // staticHeaders is a HeadersProvider handing out server tokens.
@@ -799,18 +797,6 @@ func TestEndpointPorts(t *testing.T) {
 			t.Errorf("%s: target %v, %v", endpoint, cc.CanonicalTarget(), err)
 		}
 		w.Close(context.Background())
-	}
-}
-
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -34,6 +34,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry/telemetrytest"
 )
 
@@ -249,12 +250,11 @@ func TestSinkReadyFileAndFailure(t *testing.T) {
 	}()
 
 	var b []byte
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	testutil.Eventually(t, "the ready file", func() bool {
 		var err error
-		if b, err = os.ReadFile(ready); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
+		b, err = os.ReadFile(ready)
+		return err == nil
+	})
 	var ep endpoints
 	if err := json.Unmarshal(b, &ep); err != nil || !strings.HasPrefix(ep.GRPCURL, "http://127.0.0.1:") {
 		t.Fatalf("ready file %q: %v", b, err)

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 )
 
-// One test per row of the mapping table (design/type-mapping.md). Each builds
+// One test per row of the mapping table ("Type mapping" in doc.go). Each builds
 // columns with nulls, empty values and extremes, checks the descriptor type,
 // checks decoded values against literals, and runs the oracle over the whole
 // batch and over slices with non-zero offsets.

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -317,18 +316,6 @@ func allWritten(w *Writer) bool {
 	defer w.arrow.mu.Unlock()
 	defer w.proto.mu.Unlock()
 	return w.arrow.pending.Len() == 0 && w.proto.pending.Len() == 0 && w.arrow.f != nil && w.proto.f != nil
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // errorLog collects the errors passed to OnError.

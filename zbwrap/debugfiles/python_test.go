@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/arrowproto"
 )
 
@@ -170,7 +171,7 @@ func TestPythonReaders(t *testing.T) {
 	}
 
 	// No Close and no Flush: the ticker writes everything out.
-	waitFor(t, "the tick", func() bool { return allWritten(w) })
+	testutil.Eventually(t, "the tick", func() bool { return allWritten(w) })
 	if got := flat(arrowIDs(t, dataFiles(t, w, w.arrowDir(), extArrow))); len(got) != n {
 		t.Fatalf("%d rows on disk, want %d", len(got), n)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/arrowproto"
 )
 
@@ -523,7 +524,7 @@ func TestPeriodicFlush(t *testing.T) {
 	want := send(t, w, cache, schemaV1(), 0, 10)
 	arrowFile := filepath.Join(w.arrowDir(), w.base+".arrows")
 	pbFile := filepath.Join(w.protoDir(), w.base+".pb")
-	waitFor(t, "the tick", func() bool { return allWritten(w) })
+	testutil.Eventually(t, "the tick", func() bool { return allWritten(w) })
 	recs, _ := readArrowFile(t, arrowFile)
 	if len(recs) != 1 || recs[0].NumRows() != 10 {
 		t.Errorf("read %d batches", len(recs))

@@ -81,6 +81,12 @@ type ExportConfig struct {
 	// Metrics and Traces say which providers to make: the caller may have
 	// its own for the other signal.
 	Metrics, Traces bool
+	// Getenv looks up the OTEL_* variables read in place of a setting left
+	// empty here. Nil is os.LookupEnv. A program whose environment the Go
+	// runtime does not follow (Python's os.environ, copied when the module
+	// loaded) passes its own, so that two engines may see two environments
+	// and the process environment is never rewritten.
+	Getenv func(string) (string, bool)
 }
 
 // Providers are what Exporters made: the provider of each signal asked

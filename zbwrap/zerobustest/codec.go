@@ -11,7 +11,7 @@ import (
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/wire"
 )
 
-// Limits of the real service (zerobus-wire.md §5).
+// Limits of the real service (zbwrap/internal/wire/doc.go, "Limits").
 const (
 	// MaxRequestBytes is the largest request message accepted (10 MiB).
 	MaxRequestBytes = 10 << 20

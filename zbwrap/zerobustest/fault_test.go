@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 )
 
 func TestFaultFailCreate(t *testing.T) {
@@ -122,7 +124,7 @@ func TestRecordFaults(t *testing.T) {
 			cc.send(batchReq(1, rows(10, 10)))
 			cc.send(batchReq(2, rows(20, 10)))
 			_ = cc.st.CloseSend()
-			eventually(t, "requests received", func() bool { return s.Stats().RecordsReceived == 30 })
+			testutil.Eventually(t, "requests received", func() bool { return s.Stats().RecordsReceived == 30 })
 			if err := s.Materialize(); err != nil {
 				t.Fatal(err)
 			}

@@ -320,15 +320,3 @@ func fetchToken(t testing.TB, s *Server, id, secret string, form url.Values) (in
 	}
 	return resp.StatusCode, out
 }
-
-// eventually polls cond until it holds or 10s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 )
 
 // quantile returns the q-quantile of sorted durations.
@@ -264,7 +266,7 @@ func TestStreamQuotaPaces(t *testing.T) {
 	if ss.ThrottledSeconds < 1 {
 		t.Errorf("throttled %.2f s of 2.5 s", ss.ThrottledSeconds)
 	}
-	eventually(t, "the stream to close", func() bool { return s.Stats().StreamsActive == 0 })
+	testutil.Eventually(t, "the stream to close", func() bool { return s.Stats().StreamsActive == 0 })
 	st := s.Stats()
 	if len(st.Streams) != 1 || st.Streams[0].Closed == nil || st.Streams[0].ThrottledSeconds < ss.ThrottledSeconds ||
 		st.Tables[testTable].ThrottledSeconds < ss.ThrottledSeconds || st.Tables[testTable].BytesReceived == 0 {
@@ -427,7 +429,7 @@ func TestProfileWaitsEndPromptly(t *testing.T) {
 	held := open(t, s, c, testTable)
 	held.send(batchReq(0, rows(0, 100)))
 	held.send(batchReq(1, rows(0, 100)))
-	eventually(t, "both streams held back", func() bool {
+	testutil.Eventually(t, "both streams held back", func() bool {
 		n := 0
 		for _, ss := range s.Stats().Streams {
 			if ss.Throttled {
@@ -437,7 +439,7 @@ func TestProfileWaitsEndPromptly(t *testing.T) {
 		return n == 2
 	})
 	gaveUp.cancel()
-	eventually(t, "the cancelled stream to end", func() bool { return s.Stats().StreamsActive == 1 })
+	testutil.Eventually(t, "the cancelled stream to end", func() bool { return s.Stats().StreamsActive == 1 })
 	start := time.Now()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -454,7 +456,7 @@ func TestProfileWaitsEndPromptly(t *testing.T) {
 	}
 	cc := open(t, s2, dial(t, s2), testTable)
 	cc.send(batchReq(0, rows(0, 1)))
-	eventually(t, "the request", func() bool { return s2.Stats().RecordsReceived == 1 })
+	testutil.Eventually(t, "the request", func() bool { return s2.Stats().RecordsReceived == 1 })
 	start = time.Now()
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)
@@ -471,9 +473,9 @@ func TestProfileWaitsEndPromptly(t *testing.T) {
 	s3 := newServer(t, WithDiscard(), WithAckLatency(AckLatency{Median: time.Minute}))
 	cc = open(t, s3, dial(t, s3), testTable)
 	cc.send(batchReq(0, rows(0, 1)))
-	eventually(t, "the request", func() bool { return s3.Stats().RecordsReceived == 1 })
+	testutil.Eventually(t, "the request", func() bool { return s3.Stats().RecordsReceived == 1 })
 	cc.cancel()
-	eventually(t, "the call to end", func() bool { return s3.Stats().StreamsActive == 0 })
+	testutil.Eventually(t, "the call to end", func() bool { return s3.Stats().StreamsActive == 0 })
 }
 
 // Stats keeps the last streams that ended.
@@ -489,7 +491,7 @@ func TestStatsKeepsClosedStreams(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "every stream closed", func() bool { return s.Stats().StreamsActive == 0 })
+	testutil.Eventually(t, "every stream closed", func() bool { return s.Stats().StreamsActive == 0 })
 	st := s.Stats()
 	if len(st.Streams) != maxClosedStreams || st.StreamsOpened != maxClosedStreams+5 {
 		t.Fatalf("%d streams listed of %d", len(st.Streams), st.StreamsOpened)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/wire"
 )
 
@@ -109,7 +110,7 @@ func TestShutdownAcksDurable(t *testing.T) {
 	for i := 1; i < 50; i++ {
 		cc.send(batchReq(int64(i), rows(i*100, 100)))
 	}
-	eventually(t, "requests received", func() bool { return s.Stats().RecordsReceived > 1000 })
+	testutil.Eventually(t, "requests received", func() bool { return s.Stats().RecordsReceived > 1000 })
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(context.Background()) }()
 	last, err := cc.end()
@@ -148,7 +149,7 @@ func TestShutdownDeadlineCutsCalls(t *testing.T) {
 	cc := rawCall(t, dial(t, s), authMD(s.Token(testTable), testTable))
 	cc.send(createReq(testTable))
 	cc.recv()
-	eventually(t, "active stream", func() bool { return s.Stats().StreamsActive == 1 })
+	testutil.Eventually(t, "active stream", func() bool { return s.Stats().StreamsActive == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	time.AfterFunc(300*time.Millisecond, func() { close(release) })

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/wire"
 )
 
@@ -224,7 +225,7 @@ func TestShutdownDrainsQueuedRequests(t *testing.T) {
 	for i := range 5 {
 		cc.send(batchReq(int64(i), rows(i*10, 10)))
 	}
-	eventually(t, "requests queued", func() bool { return s.Stats().RecordsReceived == 50 })
+	testutil.Eventually(t, "requests queued", func() bool { return s.Stats().RecordsReceived == 50 })
 	done := make(chan error, 1)
 	go func() { done <- s.Close() }()
 	last, err := cc.end()

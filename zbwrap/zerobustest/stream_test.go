@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/wire"
 )
 
@@ -353,9 +354,9 @@ func TestClientCancelEndsCall(t *testing.T) {
 	cc := open(t, s, dial(t, s), testTable)
 	cc.send(batchReq(0, rows(0, 3)))
 	cc.waitAck(0)
-	eventually(t, "one active stream", func() bool { return s.Stats().StreamsActive == 1 })
+	testutil.Eventually(t, "one active stream", func() bool { return s.Stats().StreamsActive == 1 })
 	cc.cancel()
-	eventually(t, "no active stream", func() bool { return s.Stats().StreamsActive == 0 })
+	testutil.Eventually(t, "no active stream", func() bool { return s.Stats().StreamsActive == 0 })
 }
 
 func TestTableHeaderWhitespace(t *testing.T) {

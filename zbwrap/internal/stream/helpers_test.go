@@ -161,18 +161,6 @@ func allAcked(t testing.TB, outs []Outcome) {
 	}
 }
 
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func kindOf(err error) Kind {
 	var e *Error
 	if errors.As(err, &e) {

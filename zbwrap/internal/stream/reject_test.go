@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
 
@@ -38,9 +39,11 @@ func TestRejectionReplaysTheRequestsBehindIt(t *testing.T) {
 		}
 	}
 	st := s.Stats()
-	if s.Err() != nil || st.Opens != 2 || st.RequestsFailed != 1 || st.RecordsAcked != 450 || st.AckedAfterReplay != 0 || st.RecordsMaybeDup != 0 {
-		t.Fatalf("stream error %v, stats %+v", s.Err(), st)
+	if err := s.Err(); err != nil {
+		t.Fatalf("stream error %v", err)
 	}
+	testutil.Require(t, "stats", testutil.Want("Opens", st.Opens, 2), testutil.Want("RequestsFailed", st.RequestsFailed, 1), testutil.Want("RecordsAcked", st.RecordsAcked, 450),
+		testutil.Want("AckedAfterReplay", st.AckedAfterReplay, 0), testutil.Want("RecordsMaybeDup", st.RecordsMaybeDup, 0))
 	if got := srv.Stats().Tables[testTable].RecordsDurable; got != 450 {
 		t.Fatalf("server holds %d durable records, want 450", got)
 	}
@@ -55,7 +58,7 @@ func TestRejectedAfterAReplayMayHaveLanded(t *testing.T) {
 	cfg.AckTimeout = 200 * time.Millisecond
 	s := newStream(t, dial(t, srv), cfg)
 	b := mustSend(t, s, records(0, 10, 10))
-	eventually(t, "the request to be written", func() bool { return s.Stats().RequestsWritten > 0 })
+	testutil.Eventually(t, "the request to be written", func() bool { return s.Stats().RequestsWritten > 0 })
 	if err := srv.InjectFault(zerobustest.Fault{Kind: zerobustest.FaultFailCall, Code: codes.InvalidArgument}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
 
@@ -30,9 +31,7 @@ func TestSendAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := s.Stats()
-	if st.RecordsAcked != 2000 || st.RequestsAcked != 20 || st.Opens != 1 {
-		t.Fatalf("stats %+v", st)
-	}
+	testutil.Require(t, "stats", testutil.Want("RecordsAcked", st.RecordsAcked, 2000), testutil.Want("RequestsAcked", st.RequestsAcked, 20), testutil.Want("Opens", st.Opens, 1))
 	if got := srv.Stats().Tables[testTable].RecordsDurable; got != 2000 {
 		t.Fatalf("server holds %d durable records, want 2000", got)
 	}
@@ -439,7 +438,7 @@ func TestWindow(t *testing.T) {
 	cfg.AckTimeout = time.Minute
 	s := newStream(t, dial(t, srv), cfg)
 	first := mustSend(t, s, records(0, 100, 10)) // fills the window
-	eventually(t, "the first request to be written", func() bool { return s.Stats().RequestsWritten == 1 })
+	testutil.Eventually(t, "the first request to be written", func() bool { return s.Stats().RequestsWritten == 1 })
 
 	if _, err := s.TrySend(records(100, 1, 10), nil); !errors.Is(err, ErrWindowFull) || !err.(*Error).Retryable {
 		t.Fatalf("TrySend on a full window: %v", err)
@@ -489,7 +488,7 @@ func TestCloseHalfClosesTheCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	allAcked(t, b.Outcomes())
-	eventually(t, "the server to end the call", func() bool { return srv.Stats().StreamsActive == 0 })
+	testutil.Eventually(t, "the server to end the call", func() bool { return srv.Stats().StreamsActive == 0 })
 	if s.Stats().CallFailures != 0 {
 		t.Fatalf("the call ended with an error: %+v", s.Stats())
 	}
@@ -525,7 +524,7 @@ func TestAbandon(t *testing.T) {
 		cfg.AckTimeout = 30 * time.Second
 		s := newStream(t, dial(t, srv), cfg)
 		b := mustSend(t, s, records(0, 10, 10))
-		eventually(t, "the request to be written", func() bool { return s.Stats().RequestsWritten > 0 })
+		testutil.Eventually(t, "the request to be written", func() bool { return s.Stats().RequestsWritten > 0 })
 		b.Abandon(context.Canceled)
 		outs := b.Outcomes()
 		if !outs[0].Pending || !outs[0].MayHaveLanded || !errors.Is(outs[0].Err, ErrPending) {
@@ -543,9 +542,8 @@ func TestAbandon(t *testing.T) {
 		if d := time.Since(start); d > 10*time.Second {
 			t.Fatalf("the request behind an abandoned one took %s", d)
 		}
-		if st := s.Stats(); st.ReplayedRequests != 1 || st.RequestsFailed != 1 || st.Opens != 2 {
-			t.Fatalf("stats %+v: want only the live request written again", st)
-		}
+		st := s.Stats() // only the live request is written again
+		testutil.Require(t, "stats", testutil.Want("ReplayedRequests", st.ReplayedRequests, 1), testutil.Want("RequestsFailed", st.RequestsFailed, 1), testutil.Want("Opens", st.Opens, 2))
 	})
 	t.Run("written on a call that ended", func(t *testing.T) {
 		checkLeaks(t)
@@ -555,7 +553,7 @@ func TestAbandon(t *testing.T) {
 		cfg.BaseDelay, cfg.MaxDelay = time.Minute, time.Minute
 		s := newStream(t, dial(t, srv), cfg)
 		b := mustSend(t, s, records(0, 10, 10))
-		eventually(t, "the call to fail", func() bool { return s.Stats().CallFailures > 0 })
+		testutil.Eventually(t, "the call to fail", func() bool { return s.Stats().CallFailures > 0 })
 		b.Abandon(context.Canceled)
 		outs := b.Outcomes()
 		if outs[0].Pending || !outs[0].MayHaveLanded || !errors.Is(outs[0].Err, ErrPending) {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
 
@@ -242,13 +243,12 @@ func TestReopenWhenWorkArrives(t *testing.T) {
 	s := newStream(t, dial(t, srv), cfg)
 	allAcked(t, waitBatch(t, mustSend(t, s, records(0, 10, 10))))
 	// The signal drained the call: the stream idles without a call.
-	eventually(t, "the drained call to end", func() bool {
+	testutil.Eventually(t, "the drained call to end", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.conn == nil
 	})
 	allAcked(t, waitBatch(t, mustSend(t, s, records(10, 10, 10))))
-	if st := s.Stats(); st.Opens != 2 || st.CloseSignals != 1 || st.CallFailures != 0 {
-		t.Fatalf("stats %+v", st)
-	}
+	st := s.Stats()
+	testutil.Require(t, "stats", testutil.Want("Opens", st.Opens, 2), testutil.Want("CloseSignals", st.CloseSignals, 1), testutil.Want("CallFailures", st.CallFailures, 0))
 }

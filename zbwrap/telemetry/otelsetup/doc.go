@@ -40,14 +40,21 @@
 // variables (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT and
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT too) and the protocol from
 // OTEL_EXPORTER_OTLP_PROTOCOL ("grpc", or "http/protobuf"), else grpc to
-// localhost:4317 (http: localhost:4318). OTEL_EXPORTER_OTLP_HEADERS and
-// OTEL_EXPORTER_OTLP_TIMEOUT apply as the OTLP exporters define them; the
-// export interval is OTEL_METRIC_EXPORT_INTERVAL (default 60 s). The
-// resource is the SDK's default with OTEL_SERVICE_NAME and
-// OTEL_RESOURCE_ATTRIBUTES, read each time New is called (an embedding
-// process may change them between two engines), and telemetry.distro.name
-// pyzerobus. With observability_stdout alone, nothing goes over OTLP unless
-// an endpoint is set.
+// localhost:4317 (http: localhost:4318). OTEL_EXPORTER_OTLP_HEADERS,
+// OTEL_EXPORTER_OTLP_TIMEOUT and OTEL_EXPORTER_OTLP_INSECURE (and their
+// per-signal forms) apply as the OTLP exporters define them; the export
+// interval is OTEL_METRIC_EXPORT_INTERVAL (default 60 s). The resource is
+// the SDK's default with OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME,
+// and telemetry.distro.name pyzerobus. With observability_stdout alone,
+// nothing goes over OTLP unless an endpoint is set.
+//
+// Those variables are read through ExportConfig.Getenv (zbwrap.WithEnvLookup),
+// os.LookupEnv by default, each time New is called, and passed to the
+// exporters as options: an embedding process (Python) hands over its own
+// environment, which may change between two engines, and the process
+// environment is never rewritten. Other OTEL_* variables (compression,
+// certificates, the batch span processor's, the sampler's) are the SDK's,
+// read from the process environment.
 //
 // # Lifetime
 //

@@ -5,11 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
-	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -17,7 +13,6 @@ import (
 	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
@@ -49,15 +44,19 @@ func New(ctx context.Context, cfg telemetry.ExportConfig) (telemetry.Providers, 
 }
 
 func create(ctx context.Context, cfg telemetry.ExportConfig, p *telemetry.Providers, shutdowns *[]func(context.Context) error) error {
-	res := engineResource(ctx)
+	env := environment(cfg.Getenv)
+	if env == nil {
+		env = os.LookupEnv
+	}
+	res := env.resource(ctx)
 	proto := cfg.OTLPProtocol
 	if proto == "" {
-		proto = protocolFromEnv()
+		proto = env.protocol()
 	}
 	if proto != telemetry.ProtocolGRPC && proto != telemetry.ProtocolHTTP {
 		return fmt.Errorf("telemetry: OTLP protocol must be grpc or http, got %q", proto)
 	}
-	otlp := cfg.OTLPEndpoint != "" || !cfg.Stdout || endpointFromEnv()
+	otlp := cfg.OTLPEndpoint != "" || !cfg.Stdout || env.hasEndpoint()
 	out := cfg.StdoutWriter
 	if out == nil {
 		out = os.Stdout
@@ -65,18 +64,18 @@ func create(ctx context.Context, cfg telemetry.ExportConfig, p *telemetry.Provid
 	if cfg.Metrics {
 		var opts []sdkmetric.Option
 		if otlp {
-			exp, err := metricExporter(ctx, proto, cfg.OTLPEndpoint)
+			exp, err := metricExporter(ctx, proto, env.otlp(signalMetrics, proto, cfg.OTLPEndpoint))
 			if err != nil {
 				return err
 			}
-			opts = append(opts, sdkmetric.WithReader(periodic(exp, cfg.MetricInterval)))
+			opts = append(opts, sdkmetric.WithReader(env.periodic(exp, cfg.MetricInterval)))
 		}
 		if cfg.Stdout {
 			exp, err := stdoutmetric.New(stdoutmetric.WithWriter(out))
 			if err != nil {
 				return fmt.Errorf("telemetry: stdout metric exporter: %w", err)
 			}
-			opts = append(opts, sdkmetric.WithReader(periodic(exp, cfg.MetricInterval)))
+			opts = append(opts, sdkmetric.WithReader(env.periodic(exp, cfg.MetricInterval)))
 		}
 		mp := sdkmetric.NewMeterProvider(append(opts, sdkmetric.WithResource(res))...)
 		*shutdowns = append(*shutdowns, mp.Shutdown)
@@ -85,7 +84,7 @@ func create(ctx context.Context, cfg telemetry.ExportConfig, p *telemetry.Provid
 	if cfg.Traces {
 		opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 		if otlp {
-			exp, err := traceExporter(ctx, proto, cfg.OTLPEndpoint)
+			exp, err := traceExporter(ctx, proto, env.otlp(signalTraces, proto, cfg.OTLPEndpoint))
 			if err != nil {
 				return err
 			}
@@ -107,74 +106,29 @@ func create(ctx context.Context, cfg telemetry.ExportConfig, p *telemetry.Provid
 	return nil
 }
 
-func periodic(exp sdkmetric.Exporter, every time.Duration) sdkmetric.Reader {
-	var opts []sdkmetric.PeriodicReaderOption
-	if every > 0 {
-		opts = append(opts, sdkmetric.WithInterval(every))
-	}
-	return sdkmetric.NewPeriodicReader(exp, opts...)
-}
-
-// engineResource describes the process as resource.Default does, but reads
-// the environment (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) each time:
-// resource.Default keeps what it found the first time, and an embedding
-// process (Python) may change the variables between two engines.
-func engineResource(ctx context.Context) *resource.Resource {
-	// A malformed OTEL_RESOURCE_ATTRIBUTES gives a partial resource and an
-	// error: keep what could be read, as resource.Default does.
-	res, _ := resource.New(ctx,
-		resource.WithAttributes(attribute.String("service.name", "unknown_service:"+filepath.Base(os.Args[0]))),
-		resource.WithTelemetrySDK(),
-		resource.WithFromEnv(), // later detectors win: the variables override the default name
-		resource.WithAttributes(attribute.String("telemetry.distro.name", "pyzerobus")),
-	)
-	if res == nil {
-		res = resource.Empty()
-	}
-	return res
-}
-
-// protocolFromEnv maps OTEL_EXPORTER_OTLP_PROTOCOL to grpc or http.
-func protocolFromEnv() string {
-	switch os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL") {
-	case "http/protobuf", "http/json", "http":
-		return telemetry.ProtocolHTTP
-	default:
-		return telemetry.ProtocolGRPC
-	}
-}
-
-func endpointFromEnv() bool {
-	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
-		if os.Getenv(k) != "" {
-			return true
-		}
-	}
-	return false
-}
-
-// isURL reports whether an endpoint is a URL rather than host:port.
-func isURL(endpoint string) bool { return strings.Contains(endpoint, "://") }
-
-func metricExporter(ctx context.Context, proto, endpoint string) (sdkmetric.Exporter, error) {
+func metricExporter(ctx context.Context, proto string, o otlpOptions) (sdkmetric.Exporter, error) {
 	var exp sdkmetric.Exporter
 	var err error
 	if proto == telemetry.ProtocolHTTP {
-		var opts []otlpmetrichttp.Option
-		switch {
-		case isURL(endpoint):
-			opts = append(opts, otlpmetrichttp.WithEndpointURL(strings.TrimRight(endpoint, "/")+"/v1/metrics"))
-		case endpoint != "":
-			opts = append(opts, otlpmetrichttp.WithEndpoint(endpoint))
+		opts := []otlpmetrichttp.Option{otlpmetrichttp.WithHeaders(o.headers), otlpmetrichttp.WithTimeout(o.timeout)}
+		if o.url != "" {
+			opts = append(opts, otlpmetrichttp.WithEndpointURL(o.url))
+		} else {
+			opts = append(opts, otlpmetrichttp.WithEndpoint(o.hostPort))
+			if o.insecure {
+				opts = append(opts, otlpmetrichttp.WithInsecure())
+			}
 		}
 		exp, err = otlpmetrichttp.New(ctx, opts...)
 	} else {
-		var opts []otlpmetricgrpc.Option
-		switch {
-		case isURL(endpoint):
-			opts = append(opts, otlpmetricgrpc.WithEndpointURL(endpoint))
-		case endpoint != "":
-			opts = append(opts, otlpmetricgrpc.WithEndpoint(endpoint))
+		opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithHeaders(o.headers), otlpmetricgrpc.WithTimeout(o.timeout)}
+		if o.url != "" {
+			opts = append(opts, otlpmetricgrpc.WithEndpointURL(o.url))
+		} else {
+			opts = append(opts, otlpmetricgrpc.WithEndpoint(o.hostPort))
+			if o.insecure {
+				opts = append(opts, otlpmetricgrpc.WithInsecure())
+			}
 		}
 		exp, err = otlpmetricgrpc.New(ctx, opts...)
 	}
@@ -184,25 +138,29 @@ func metricExporter(ctx context.Context, proto, endpoint string) (sdkmetric.Expo
 	return exp, nil
 }
 
-func traceExporter(ctx context.Context, proto, endpoint string) (sdktrace.SpanExporter, error) {
+func traceExporter(ctx context.Context, proto string, o otlpOptions) (sdktrace.SpanExporter, error) {
 	var exp sdktrace.SpanExporter
 	var err error
 	if proto == telemetry.ProtocolHTTP {
-		var opts []otlptracehttp.Option
-		switch {
-		case isURL(endpoint):
-			opts = append(opts, otlptracehttp.WithEndpointURL(strings.TrimRight(endpoint, "/")+"/v1/traces"))
-		case endpoint != "":
-			opts = append(opts, otlptracehttp.WithEndpoint(endpoint))
+		opts := []otlptracehttp.Option{otlptracehttp.WithHeaders(o.headers), otlptracehttp.WithTimeout(o.timeout)}
+		if o.url != "" {
+			opts = append(opts, otlptracehttp.WithEndpointURL(o.url))
+		} else {
+			opts = append(opts, otlptracehttp.WithEndpoint(o.hostPort))
+			if o.insecure {
+				opts = append(opts, otlptracehttp.WithInsecure())
+			}
 		}
 		exp, err = otlptracehttp.New(ctx, opts...)
 	} else {
-		var opts []otlptracegrpc.Option
-		switch {
-		case isURL(endpoint):
-			opts = append(opts, otlptracegrpc.WithEndpointURL(endpoint))
-		case endpoint != "":
-			opts = append(opts, otlptracegrpc.WithEndpoint(endpoint))
+		opts := []otlptracegrpc.Option{otlptracegrpc.WithHeaders(o.headers), otlptracegrpc.WithTimeout(o.timeout)}
+		if o.url != "" {
+			opts = append(opts, otlptracegrpc.WithEndpointURL(o.url))
+		} else {
+			opts = append(opts, otlptracegrpc.WithEndpoint(o.hostPort))
+			if o.insecure {
+				opts = append(opts, otlptracegrpc.WithInsecure())
+			}
 		}
 		exp, err = otlptracegrpc.New(ctx, opts...)
 	}

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -161,52 +164,154 @@ func TestStdout(t *testing.T) {
 	}
 }
 
+// mapEnv is an environment of its own, as ExportConfig.Getenv.
+func mapEnv(m map[string]string) environment {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
 func TestConfigErrors(t *testing.T) {
 	if _, err := New(context.Background(), telemetry.ExportConfig{OTLPProtocol: "udp", Metrics: true}); err == nil || !strings.Contains(err.Error(), `"udp"`) {
 		t.Errorf("bad protocol: %v", err)
 	}
-	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-	if got := protocolFromEnv(); got != telemetry.ProtocolHTTP {
+	if got := mapEnv(map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}).protocol(); got != telemetry.ProtocolHTTP {
 		t.Errorf("protocol from env %q", got)
 	}
-	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "")
-	if got := protocolFromEnv(); got != telemetry.ProtocolGRPC {
+	if got := mapEnv(nil).protocol(); got != telemetry.ProtocolGRPC {
 		t.Errorf("default protocol %q", got)
 	}
-	if endpointFromEnv() {
+	if mapEnv(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": " "}).hasEndpoint() {
 		t.Errorf("endpoint found in an empty environment")
 	}
-	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://localhost:1")
-	if !endpointFromEnv() {
+	if !mapEnv(map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://localhost:1"}).hasEndpoint() {
 		t.Errorf("traces endpoint variable ignored")
 	}
 }
 
+// Every variable the exporters would read is resolved from the lookup,
+// defaults included, so the process environment has no say.
+func TestOTLPOptionsFromLookup(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://process-env:1")
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "from=process")
+	for _, c := range []struct {
+		name          string
+		env           map[string]string
+		signal, proto string
+		setting       string
+		url, hostPort string
+		headers       string
+		timeout       time.Duration
+		insecure      bool
+	}{
+		{name: "defaults grpc", signal: signalMetrics, proto: "grpc", hostPort: "localhost:4317", timeout: 10 * time.Second},
+		{name: "defaults http", signal: signalTraces, proto: "http", hostPort: "localhost:4318", timeout: 10 * time.Second},
+		{name: "setting wins", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:2"},
+			signal: signalMetrics, proto: "http", setting: "https://set:3/", url: "https://set:3/v1/metrics", timeout: 10 * time.Second},
+		{name: "base url gets the signal path", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:2"},
+			signal: signalTraces, proto: "http", url: "http://env:2/v1/traces", timeout: 10 * time.Second},
+		{name: "signal url as given", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:2", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://m:4/custom"},
+			signal: signalMetrics, proto: "http", url: "http://m:4/custom", timeout: 10 * time.Second},
+		{name: "grpc url", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:2"},
+			signal: signalMetrics, proto: "grpc", url: "http://env:2", timeout: 10 * time.Second},
+		{name: "headers timeout insecure", env: map[string]string{
+			"OTEL_EXPORTER_OTLP_HEADERS": "a=1, b = x%20y ,bad", "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "t=2",
+			"OTEL_EXPORTER_OTLP_TIMEOUT": "1500", "OTEL_EXPORTER_OTLP_INSECURE": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"},
+			signal: signalMetrics, proto: "grpc", hostPort: "collector:4317", headers: "a=1,b=x y", timeout: 1500 * time.Millisecond, insecure: true},
+		{name: "signal headers first", env: map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "a=1", "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "t=2", "OTEL_EXPORTER_OTLP_TIMEOUT": "soon"},
+			signal: signalTraces, proto: "grpc", hostPort: "localhost:4317", headers: "t=2", timeout: 10 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := mapEnv(c.env).otlp(c.signal, c.proto, c.setting)
+			var hs []string
+			for k, v := range o.headers {
+				hs = append(hs, k+"="+v)
+			}
+			slices.Sort(hs)
+			for _, f := range []struct {
+				field     string
+				got, want any
+			}{
+				{"url", o.url, c.url},
+				{"hostPort", o.hostPort, c.hostPort},
+				{"headers", strings.Join(hs, ","), c.headers},
+				{"timeout", o.timeout, c.timeout},
+				{"insecure", o.insecure, c.insecure},
+			} {
+				if f.got != f.want {
+					t.Errorf("%s = %v, want %v", f.field, f.got, f.want)
+				}
+			}
+		})
+	}
+}
+
+// Two exporters with two lookups export to two collectors, and the process
+// environment is left as it was.
+func TestTwoLookupsTwoCollectors(t *testing.T) {
+	checkLeaks(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1") // never used
+	before := os.Environ()
+	cols := []*telemetrytest.Collector{newCollector(t), newCollector(t)}
+	for i, col := range cols {
+		tel := newTelemetry(t, telemetry.ExportConfig{Getenv: mapEnv(map[string]string{
+			"OTEL_EXPORTER_OTLP_ENDPOINT": col.HTTPURL(),
+			"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+			"OTEL_SERVICE_NAME":           fmt.Sprintf("job-%d", i),
+		})})
+		record(tel)
+		if err := tel.Shutdown(context.Background()); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	}
+	for i, col := range cols {
+		sends := col.Spans(telemetry.SpanSendBatch)
+		if len(sends) != 1 {
+			t.Fatalf("collector %d: %d send spans, want 1", i, len(sends))
+		}
+		if got, want := sends[0].Resource["service.name"], fmt.Sprintf("job-%d", i); got != want {
+			t.Errorf("collector %d: service.name %q, want %q", i, got, want)
+		}
+		if v, ok := col.SumValue(telemetry.MetricRowsAcknowledged, map[string]string{string(telemetry.AttrTable): table}); !ok || v != 3 {
+			t.Errorf("collector %d: rows acknowledged %v %v, want 3", i, v, ok)
+		}
+	}
+	if after := os.Environ(); !slices.Equal(before, after) {
+		t.Errorf("the process environment changed:\nbefore %q\nafter  %q", before, after)
+	}
+}
+
 func TestResourceReadsTheEnvironmentEachTime(t *testing.T) {
+	env := map[string]string{}
 	service := func() string {
-		v, _ := engineResource(context.Background()).Set().Value("service.name")
+		v, _ := mapEnv(env).resource(context.Background()).Set().Value("service.name")
 		return v.AsString()
 	}
-	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "")
-	t.Setenv("OTEL_SERVICE_NAME", "first")
+	env["OTEL_SERVICE_NAME"] = "first"
 	if got := service(); got != "first" {
 		t.Fatalf("service.name %q", got)
 	}
-	t.Setenv("OTEL_SERVICE_NAME", "second")
+	env["OTEL_SERVICE_NAME"] = "second"
 	if got := service(); got != "second" {
 		t.Fatalf("service.name %q after a change", got)
 	}
-	t.Setenv("OTEL_SERVICE_NAME", "")
+	delete(env, "OTEL_SERVICE_NAME")
+	t.Setenv("OTEL_SERVICE_NAME", "process-env") // not the lookup's
 	if got := service(); !strings.HasPrefix(got, "unknown_service:") {
 		t.Fatalf("service.name %q without the variable", got)
 	}
-	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes,deployment.environment=ci")
+	env["OTEL_RESOURCE_ATTRIBUTES"] = "service.name=from-attributes,deployment.environment=c%20i"
 	if got := service(); got != "from-attributes" {
 		t.Fatalf("service.name %q from OTEL_RESOURCE_ATTRIBUTES", got)
 	}
+	if v, _ := mapEnv(env).resource(context.Background()).Set().Value("deployment.environment"); v.AsString() != "c i" {
+		t.Fatalf("deployment.environment %q, want the value decoded", v.AsString())
+	}
+	env["OTEL_SERVICE_NAME"] = "named"
+	if got := service(); got != "named" {
+		t.Fatalf("service.name %q: OTEL_SERVICE_NAME must win over OTEL_RESOURCE_ATTRIBUTES", got)
+	}
 	// Malformed attributes keep the rest of the description.
-	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "not-a-pair")
-	res := engineResource(context.Background())
+	env["OTEL_RESOURCE_ATTRIBUTES"] = "not-a-pair"
+	res := mapEnv(env).resource(context.Background())
 	if v, ok := res.Set().Value("telemetry.distro.name"); !ok || v.AsString() != "pyzerobus" {
 		t.Fatalf("resource %v", res)
 	}
