@@ -78,7 +78,7 @@
 // By default the server acknowledges as soon as records are durable and
 // sets no quota (ProfileDefault), which keeps tests fast.
 // WithProfile(ProfileDatabricks) behaves like the real service instead
-// (zerobus-wire.md §5):
+// (the service limits are in package internal/wire's doc.go):
 //
 //   - Time to durability: each request waits, from its arrival, a delay
 //     drawn from a log-normal distribution with median 150 ms and p95

@@ -23,7 +23,7 @@ const (
 	// ProfileDefault acknowledges as soon as records are durable (an fsync
 	// away) and sets no quota: the fast server for tests.
 	ProfileDefault Profile = "default"
-	// ProfileDatabricks behaves like the real service (zerobus-wire.md §5):
+	// ProfileDatabricks behaves like the real service (the service limits are in package internal/wire's doc.go):
 	// time to durability log-normal with median 150 ms and p95 500 ms,
 	// 100 MB/s and 100,000 records/s per stream, 10 GB/s per table, a stream
 	// over its quota paced.

@@ -221,7 +221,7 @@ func isRejection(e *Error) bool {
 // ended with a rejection while inFlight requests were written on it and
 // unacknowledged. The server fails a call at its first bad request after
 // acknowledging every request before it, and ingests nothing after it
-// (zerobus-wire.md §1, §4): the bad one is the oldest unacknowledged request,
+// (see the stream semantics in internal/wire's doc.go): the bad one is the oldest unacknowledged request,
 // and neither it nor those behind it were ingested by this call. They stay
 // queued and are written again on the next call; it fails, landed on no call
 // but earlier ones.

@@ -1,5 +1,5 @@
 // Package stream moves already-encoded records over one Zerobus ingest
-// stream (zerobus-wire.md §4). It knows nothing of Arrow.
+// stream (internal/wire's doc.go has the contract). It knows nothing of Arrow.
 //
 // A Stream serves one table and one descriptor. Send splits a batch of
 // records into IngestRecordBatchRequest messages under the request size

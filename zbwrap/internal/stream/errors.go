@@ -111,7 +111,7 @@ var (
 	ErrPending = errors.New("written and awaiting acknowledgement")
 )
 
-// Retry classification (zerobus-wire.md §4), applied to how a call ended:
+// Retry classification (see internal/wire's doc.go), applied to how a call ended:
 //
 //	gRPC code                                  kind            retried
 //	InvalidArgument, OutOfRange, Unimplemented transmission    no; on an open call only the oldest
