@@ -347,6 +347,19 @@ func TestCloseWhileSending(t *testing.T) {
 		})
 	}
 	time.Sleep(300 * time.Millisecond)
+	// One async batch queued just before Close: its acknowledgement comes
+	// 200 ms after it arrives, past Close's 100 ms, so Close must cut it
+	// short (the senders' own async batches may all be acknowledged by then).
+	first := l.ids(50)
+	rec := batch(first, 50)
+	off, err := w.SendBatchAsync(context.Background(), rec)
+	rec.Release()
+	if err != nil {
+		t.Fatalf("SendBatchAsync before Close: %v", err)
+	}
+	amu.Lock()
+	async[off] = first
+	amu.Unlock()
 	done := make(chan error, 1)
 	go func() { done <- w.Close(context.Background()) }()
 	var closeErr error
