@@ -41,7 +41,7 @@ func TestParseConfig(t *testing.T) {
 			yaml: "table_name: a.b.c\nclient_secret: from-yaml\n",
 			env:  `{"ZEROBUS_TABLE_NAME":"x.y.z","DATABRICKS_CLIENT_ID":"cid","DATABRICKS_CLIENT_SECRET":"ignored","ZEROBUS_BATCH_ROWS":"42","ZEROBUS_TLS_CA_FILE":"/ca.pem"}`,
 			want: map[string]any{"table_name": "x.y.z", "client_id": "cid", "client_secret": "from-yaml",
-				"batch_rows": 42.0, "tls_ca_file": "/ca.pem", "max_concurrent_batches": 4.0},
+				"batch_rows": 42.0, "tls_ca_file": "/ca.pem", "max_concurrent_batches": 16.0},
 		},
 		{name: "empty is defaults", want: map[string]any{"batch_rows": 10000.0, "transport": "proto", "flush_timeout_ms": 300000.0}},
 		{name: "bad facade values", yaml: "batch_rows: [1]\nmax_concurrent_batches: many\ntls_ca_file: {a: 1}\n",

@@ -71,8 +71,9 @@ class WrapperConfiguration:
     Sending: batch_rows (the largest chunk of rows converted and sent as one
     batch), batch_bytes (chunks are also cut at about this many bytes of
     Arrow data, so wide rows travel in smaller chunks), max_concurrent_batches
-    (chunks in flight at once in one wrapper; the chunks of one send are
-    queued in input order),
+    (chunks in flight at once in one wrapper, 16: enough to keep one
+    stream at its quota with the service's ~150 ms to durability; raise it
+    with ``streams``; the chunks of one send are queued in input order),
     zerobus_writer_disabled (convert and report per-row results, never
     connect).
     """
@@ -115,7 +116,7 @@ class WrapperConfiguration:
 
     batch_rows: int = 10_000
     batch_bytes: int = 1 << 20
-    max_concurrent_batches: int = 4
+    max_concurrent_batches: int = 16
 
     def __post_init__(self) -> None:
         """Accept path objects for the path settings."""
