@@ -38,11 +38,11 @@ $(VENV)/.deps-stamp: requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-## py-build: build the pyzerobus package (Go engine through gopy) and install it into .venv.
+## py-build: build the pyzerobus package (Go engine through gopy, zerobus-local; hatch_build.py) and install it into .venv.
 py-build: $(VENV)/.pyzerobus-stamp
 
-PY_PKG_SOURCES := pyproject.toml go.mod go.sum internal/tools/go.mod $(shell find bindings zbwrap pyzerobus pybuild \
-	\( -name '*.go' -o -name '*.py' \) -not -name '*_test.go' -not -path '*/_native/*' -not -path '*/zerobustest/*' 2>/dev/null)
+PY_PKG_SOURCES := pyproject.toml hatch_build.py go.mod go.sum internal/tools/go.mod $(shell find bindings zbwrap tools/zerobus-local pyzerobus pybuild \
+	\( -name '*.go' -o -name '*.py' \) -not -name '*_test.go' -not -path '*/_native/*' 2>/dev/null)
 
 $(VENV)/.pyzerobus-stamp: $(VENV)/.deps-stamp $(PY_PKG_SOURCES)
 	$(PY) -m pip install -q --no-build-isolation --no-deps --force-reinstall .
@@ -64,7 +64,7 @@ test-conformance:
 	cd tests/go/conformance && $(CONFORMANCE_ENV) $(GO) vet ./... && $(CONFORMANCE_ENV) $(GOTEST) -race -timeout 10m ./...
 
 test-py: py-deps build py-build
-	$(PY) -m ruff check pyzerobus pybuild examples/python tests/py/conftest.py tests/py/test_pyzerobus_*.py tests/py/test_debug_files.py tests/py/test_zerobus_local_admin.py \
+	$(PY) -m ruff check pyzerobus pybuild hatch_build.py examples/python tests/py/conftest.py tests/py/test_pyzerobus_*.py tests/py/test_packaging.py tests/py/test_debug_files.py tests/py/test_zerobus_local_admin.py \
 		$(wildcard tools/bench/*.py)
 	$(PY) -m mypy
 	# From tests/py, so that the package under test is the one installed in .venv.
