@@ -235,9 +235,15 @@ def build_zerobus_local(root: Optional[Path] = None) -> Path:
 
 
 def _ext_suffix(python: str) -> str:
+    """EXT_SUFFIX of `python`, with the target's architecture when cross-compiling."""
     if os.path.realpath(python) == os.path.realpath(sys.executable):
-        return str(sysconfig.get_config_var("EXT_SUFFIX") or ".so")
-    return _python_query(python, "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+        suffix = str(sysconfig.get_config_var("EXT_SUFFIX") or ".so")
+    else:
+        suffix = _python_query(python, "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+    arch = _target_arch()
+    if arch is not None:
+        suffix = re.sub(r"-(x86_64|aarch64)-linux-gnu", f"-{arch[1]}-linux-gnu", suffix)
+    return suffix
 
 
 def _patch_cgo_flags(path: Path) -> None:
