@@ -18,7 +18,7 @@ export OTLP_SINK_BIN := $(BIN)/otlp-sink
 export PYZEROBUS_PYTHON := $(PY)
 
 .PHONY: all deps go-deps py-deps py-build build test test-go test-conformance test-py \
-        tox demo py-bench bench cover proto lint clean
+        tox demo py-bench bench cover proto lint clean wheel wheels
 
 all: build
 
@@ -38,11 +38,11 @@ $(VENV)/.deps-stamp: requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-## py-build: build the pyzerobus package (Go engine through gopy) and install it into .venv.
+## py-build: build the pyzerobus package (Go engine through gopy, zerobus-local; hatch_build.py) and install it into .venv.
 py-build: $(VENV)/.pyzerobus-stamp
 
-PY_PKG_SOURCES := pyproject.toml go.mod go.sum internal/tools/go.mod $(shell find bindings zbwrap pyzerobus pybuild \
-	\( -name '*.go' -o -name '*.py' \) -not -name '*_test.go' -not -path '*/_native/*' -not -path '*/zerobustest/*' 2>/dev/null)
+PY_PKG_SOURCES := pyproject.toml hatch_build.py go.mod go.sum internal/tools/go.mod $(shell find bindings zbwrap tools/zerobus-local pyzerobus pybuild \
+	\( -name '*.go' -o -name '*.py' \) -not -name '*_test.go' -not -path '*/_native/*' 2>/dev/null)
 
 $(VENV)/.pyzerobus-stamp: $(VENV)/.deps-stamp $(PY_PKG_SOURCES)
 	$(PY) -m pip install -q --no-build-isolation --no-deps --force-reinstall .
@@ -64,7 +64,7 @@ test-conformance:
 	cd tests/go/conformance && $(CONFORMANCE_ENV) $(GO) vet ./... && $(CONFORMANCE_ENV) $(GOTEST) -race -timeout 10m ./...
 
 test-py: py-deps build py-build
-	$(PY) -m ruff check pyzerobus pybuild examples/python tests/py/conftest.py tests/py/test_pyzerobus_*.py tests/py/test_debug_files.py tests/py/test_zerobus_local_admin.py tests/py/test_zerobus_local_profile.py \
+	$(PY) -m ruff check pyzerobus pybuild hatch_build.py examples/python tests/py/conftest.py tests/py/test_pyzerobus_*.py tests/py/test_packaging.py tools/wheels/smoke.py tests/py/test_debug_files.py tests/py/test_zerobus_local_admin.py tests/py/test_zerobus_local_profile.py \
 		$(wildcard tools/bench/*.py)
 	$(PY) -m mypy
 	# From tests/py, so that the package under test is the one installed in .venv.
@@ -75,6 +75,20 @@ test-py: py-deps build py-build
 TOX_PYTHONS := $(wildcard $(HOME)/.pyenv/versions/3.*/bin/python3)
 tox: py-deps build
 	$(PY) -m tox $(if $(TOX_PYTHONS),--discover $(TOX_PYTHONS))
+
+## wheel: a manylinux_2_28 wheel for .venv's CPython into dist/ (cgo with zig cc, tools/wheels/build.sh),
+## then auditwheel show on it; SMOKE=1 also smoke-tests it in a clean virtualenv without Go.
+WHEEL_ENV = AUDITWHEEL=$(VENV)/bin/auditwheel $(if $(ZIG_TARGET),ZIG_TARGET=$(ZIG_TARGET))
+wheel: py-deps
+	$(PY) -m pip install -q -r requirements-wheel.txt
+	$(WHEEL_ENV) bash tools/wheels/build.sh $(PY)
+
+## wheels: the wheels of CPython 3.9-3.13 (pyenv's), each smoke-tested in a clean virtualenv without Go.
+WHEEL_PYTHONS := $(foreach v,9 10 11 12 13,$(lastword $(wildcard $(HOME)/.pyenv/versions/3.$(v).*/bin/python3)))
+wheels: py-deps
+	@test $(words $(WHEEL_PYTHONS)) -eq 5 || (echo "need CPython 3.9-3.13 under ~/.pyenv, found: $(WHEEL_PYTHONS)"; exit 1)
+	$(PY) -m pip install -q -r requirements-wheel.txt
+	$(WHEEL_ENV) SMOKE=1 bash tools/wheels/build.sh $(WHEEL_PYTHONS)
 
 ## demo: start zerobus-local, send a sample dataset, show the rows that landed.
 demo: deps build py-build

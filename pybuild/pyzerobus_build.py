@@ -1,16 +1,26 @@
-"""PEP 517 build backend of pyzerobus: gopy-built native module, plain wheel.
+"""The native build step of pyzerobus: the gopy-built engine module and zerobus-local.
 
-``pip install .`` and ``python -m build`` call this module (pyproject.toml:
-``build-backend = "pyzerobus_build"``, ``backend-path = ["pybuild"]``). It
-builds the Go facade (``bindings/``) into the private extension module
-``pyzerobus._native`` with gopy, for the interpreter running the build, then
-packs the Python package and that module into a wheel.
+``hatch_build.py`` (the hatchling build hook named in pyproject.toml) calls
+:func:`build_native` and :func:`build_zerobus_local` before hatchling packs
+the wheel; ``python pybuild/pyzerobus_build.py [python]`` runs the first in
+place. :func:`build_native` builds the Go facade (``bindings/``) into the
+private extension module ``pyzerobus._native`` with gopy, for one interpreter;
+:func:`build_zerobus_local` builds the local Zerobus server into
+``pyzerobus/_bin/``.
 
 What it needs on the building machine: Go (``go`` on PATH, or ``$GO``) and
-PyBindGen (a build requirement, installed by pip). gopy and goimports are
-built from the versions pinned in internal/tools/go.mod. The module links no libpython
-(``-dynamic-link``): the interpreter provides the Python symbols at import
-time, so one wheel works with every build of its CPython minor version.
+PyBindGen importable by the target interpreter (a build requirement,
+installed by pip). gopy and goimports are built from the versions pinned in
+internal/tools/go.mod. The module links no libpython (``-dynamic-link``): the
+interpreter provides the Python symbols at import time, so one wheel works
+with every build of its CPython minor version.
+
+Every Go build runs with ``-trimpath -buildvcs=false`` followed by the
+user's ``GOFLAGS`` (theirs win). With ``PYZEROBUS_ZIG=1`` (or a zig target
+in ``PYZEROBUS_ZIG``, e.g. ``aarch64-linux-gnu.2.28``) cgo compiles and links
+with ``zig cc`` (PyPI ``ziglang``) against glibc 2.28, so that the wheel is
+``manylinux_2_28``; a target of another architecture cross-compiles
+(``GOARCH`` from the target).
 
 The generated Go/C sources live under ``build/_gopy/<tag>/`` (the leading
 underscore keeps them out of ``go ... ./...``); the module itself is written
@@ -19,50 +29,27 @@ into ``pyzerobus/_native/`` so that the source tree imports too.
 
 from __future__ import annotations
 
-import base64
-import csv
-import hashlib
-import io
 import os
 import re
 import shutil
 import subprocess
 import sys
 import sysconfig
-import tarfile
-import tempfile
 import time
-import zipfile
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Optional
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised by the py39/py310 builds
-    import tomli as tomllib
+from typing import Optional
 
 NATIVE_NAME = "zbnative"  # gopy -name: must not start with "_" (Go would skip NAME.go)
 NATIVE_FILES = ("__init__.py", "bindings.py", "go.py")
 GO_PACKAGE = "./bindings"
+LOCAL_PACKAGE = "./tools/zerobus-local"
 # The module of the build tools (gopy, goimports), apart from the engine's.
 TOOLS_MODULE = "internal/tools"
-
-# Go sources an sdist needs to build the facade.
-SDIST_GO_TREES = ("bindings", "zbwrap")
-SDIST_GO_SKIP = ("zbwrap/zerobustest",)
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _root() -> Path:
-    return Path.cwd()
-
-
-def _project() -> dict[str, Any]:
-    with open(_root() / "pyproject.toml", "rb") as f:
-        return dict(tomllib.load(f)["project"])
+# The Go flags of every build; the user's GOFLAGS come after them.
+GOFLAGS = "-trimpath -buildvcs=false"
+# The zig target of PYZEROBUS_ZIG=1: the oldest glibc the wheel supports.
+ZIG_DEFAULT_TARGET = "x86_64-linux-gnu.2.28"
+ZIG_ARCH = {"x86_64": ("amd64", "x86_64"), "aarch64": ("arm64", "aarch64")}
 
 
 def _log(msg: str) -> None:
@@ -90,42 +77,77 @@ def _go() -> str:
     return go
 
 
-def _tag() -> str:
-    """The wheel tag of the running interpreter: cpXY-cpXY<abiflags>-<platform>."""
-    impl = f"cp{sys.version_info[0]}{sys.version_info[1]}"
-    abi = impl + getattr(sys, "abiflags", "")
-    plat = re.sub(r"[-.]", "_", sysconfig.get_platform())
-    return f"{impl}-{abi}-{plat}"
+def zig_target() -> Optional[str]:
+    """The zig target asked for by PYZEROBUS_ZIG, or None (the system C compiler)."""
+    value = os.environ.get("PYZEROBUS_ZIG", "").strip()
+    if value.lower() in ("", "0", "false", "no"):
+        return None
+    if value.lower() in ("1", "true", "yes"):
+        return ZIG_DEFAULT_TARGET
+    return value
 
 
-def _ext_suffix() -> str:
-    return str(sysconfig.get_config_var("EXT_SUFFIX") or ".so")
+def _target_arch() -> Optional[tuple[str, str]]:
+    """(GOARCH, wheel platform arch) of a zig cross target, None for the host."""
+    target = zig_target()
+    if target is None:
+        return None
+    arch = target.split("-", 1)[0]
+    if arch not in ZIG_ARCH:
+        raise RuntimeError(f"PYZEROBUS_ZIG: unsupported target {target!r} (x86_64 or aarch64 linux-gnu)")
+    return ZIG_ARCH[arch]
 
 
-# ---------------------------------------------------------------- native build
+def wheel_tag(python: str = sys.executable) -> str:
+    """The wheel tag of `python` and the target: cpXY-cpXY<abiflags>-<platform>."""
+    ver, abiflags, plat = _python_query(
+        python,
+        "import sys, sysconfig; print('%d%d' % sys.version_info[:2]); "
+        "print(getattr(sys, 'abiflags', '')); print(sysconfig.get_platform())",
+    ).splitlines()
+    plat = re.sub(r"[-.]", "_", plat)
+    arch = _target_arch()
+    if arch is not None:
+        plat = f"linux_{arch[1]}"
+    return f"cp{ver}-cp{ver}{abiflags}-{plat}"
 
 
-def build_native(python: str = sys.executable) -> Path:
-    """Build pyzerobus/_native for `python` (this interpreter by default).
+def _python_query(python: str, code: str) -> str:
+    out = subprocess.run([python, "-c", code], check=True, stdout=subprocess.PIPE, text=True)
+    return out.stdout.strip()
 
-    Returns the directory of the built module. Steps: build gopy and
-    goimports (internal/tools/go.mod pins them), ``gopy gen``, strip the build machine's
-    library paths from the cgo flags, build the Go header, generate the C
-    wrappers with PyBindGen, build the extension with ``-buildmode=c-shared``.
-    """
-    root = _root()
-    go = _go()
-    work = root / "build" / "_gopy" / _tag()
-    tools = root / "build" / "_gopy" / "tools"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    tools.mkdir(parents=True, exist_ok=True)
 
+def go_env() -> dict[str, str]:
+    """The environment of host Go builds: our GOFLAGS, then the user's."""
     env = dict(os.environ)
-    env["PATH"] = str(tools) + os.pathsep + env.get("PATH", "")
-    env["CGO_ENABLED"] = "1"
-    env.pop("GOFLAGS", None)  # -mod=vendor or the like would break the generated main package
-    start = time.monotonic()
+    user = env.get("GOFLAGS", "").strip()
+    env["GOFLAGS"] = f"{GOFLAGS} {user}".strip()
+    return env
+
+
+def target_env(cgo: bool) -> dict[str, str]:
+    """The environment of builds for the target: go_env, and zig cc as CC when asked."""
+    env = go_env()
+    env["CGO_ENABLED"] = "1" if cgo else "0"
+    target = zig_target()
+    if target is not None:
+        goarch, _ = _target_arch() or ("", "")
+        env["GOOS"] = "linux"
+        env["GOARCH"] = goarch
+        if cgo:
+            zig = f"{sys.executable} -m ziglang"
+            env["CC"] = f"{zig} cc -target {target}"
+            env["CXX"] = f"{zig} c++ -target {target}"
+    return env
+
+
+def _build_tools(root: Path, go: str) -> Path:
+    """gopy and goimports (pinned in internal/tools/go.mod) for this machine."""
+    tools = root / "build" / "_gopy" / "tools"
+    tools.mkdir(parents=True, exist_ok=True)
+    env = go_env()
+    for k in ("GOOS", "GOARCH", "CC", "CXX"):
+        env.pop(k, None)
     _run(
         [
             go,
@@ -138,6 +160,29 @@ def build_native(python: str = sys.executable) -> Path:
         root / TOOLS_MODULE,
         env,
     )
+    return tools
+
+
+def build_native(python: str = sys.executable, root: Optional[Path] = None) -> list[Path]:
+    """Build pyzerobus/_native for `python` (this interpreter by default).
+
+    Returns the files of the module. Steps: build gopy and goimports
+    (internal/tools/go.mod pins them), ``gopy gen``, strip the build machine's
+    library paths from the cgo flags, build the Go header, generate the C
+    wrappers with PyBindGen, build the extension with ``-buildmode=c-shared``.
+    """
+    root = Path.cwd() if root is None else root
+    go = _go()
+    start = time.monotonic()
+    tools = _build_tools(root, go)
+    work = root / "build" / "_gopy" / wheel_tag(python)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+
+    env = target_env(cgo=True)
+    env["PATH"] = str(tools) + os.pathsep + env.get("PATH", "")  # gopy runs goimports
+    # The interpreter's LDSHARED flags end up in the generated cgo directives.
+    env.setdefault("CGO_LDFLAGS_ALLOW", ".*")
     rel = os.path.relpath(work, root)
     _run(
         [
@@ -161,31 +206,44 @@ def build_native(python: str = sys.executable) -> Path:
     _run([python, "build.py"], work, env)
     (work / f"{NATIVE_NAME}_go.so").unlink()
     cflags = "-fPIC -O2"  # the Python include directory is in the generated cgo directives
-    lib = f"_{NATIVE_NAME}{_python_ext_suffix(python)}"
+    lib = f"_{NATIVE_NAME}{_ext_suffix(python)}"
     benv = dict(env, CGO_CFLAGS=cflags, CGO_LDFLAGS="")
     _run([go, "build", "-buildmode=c-shared", ldflags, "-o", lib, "."], work, benv)
 
     out = root / "pyzerobus" / "_native"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
+    files = []
     for name in NATIVE_FILES:
         text = (work / name).read_text()
         (out / name).write_text(_patch_wrapper(text))
+        files.append(out / name)
     shutil.copy2(work / lib, out / lib)
+    files.append(out / lib)
     _log(f"built {out / lib} in {time.monotonic() - start:.0f} s")
+    return files
+
+
+def build_zerobus_local(root: Optional[Path] = None) -> Path:
+    """Build the local Zerobus server into pyzerobus/_bin/ (no cgo: a static binary)."""
+    root = Path.cwd() if root is None else root
+    env = target_env(cgo=False)
+    name = "zerobus-local.exe" if env.get("GOOS", sys.platform) in ("windows", "win32") else "zerobus-local"
+    out = root / "pyzerobus" / "_bin" / name
+    _run([_go(), "build", "-ldflags=-s -w", "-o", str(out), LOCAL_PACKAGE], root, env)
     return out
 
 
-def _python_ext_suffix(python: str) -> str:
+def _ext_suffix(python: str) -> str:
+    """EXT_SUFFIX of `python`, with the target's architecture when cross-compiling."""
     if os.path.realpath(python) == os.path.realpath(sys.executable):
-        return _ext_suffix()
-    out = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))"],
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    return out.stdout.strip()
+        suffix = str(sysconfig.get_config_var("EXT_SUFFIX") or ".so")
+    else:
+        suffix = _python_query(python, "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+    arch = _target_arch()
+    if arch is not None:
+        suffix = re.sub(r"-(x86_64|aarch64)-linux-gnu", f"-{arch[1]}-linux-gnu", suffix)
+    return suffix
 
 
 def _patch_cgo_flags(path: Path) -> None:
@@ -207,196 +265,6 @@ def _patch_wrapper(text: str) -> str:
     need); a chdir at import time races with other threads, so drop it."""
     text = re.sub(r"(?m)^os\.chdir\((currentdir|cwd)\)$", "pass  # (chdir removed by pyzerobus_build)", text)
     return text
-
-
-# ---------------------------------------------------------------- metadata
-
-
-def _metadata() -> str:
-    p = _project()
-    lines = [
-        "Metadata-Version: 2.1",
-        f"Name: {p['name']}",
-        f"Version: {p['version']}",
-    ]
-    if "description" in p:
-        lines.append(f"Summary: {p['description']}")
-    if "requires-python" in p:
-        lines.append(f"Requires-Python: {p['requires-python']}")
-    lic = p.get("license")
-    if isinstance(lic, dict) and "text" in lic:
-        lines.append(f"License: {lic['text']}")
-    elif isinstance(lic, str):
-        lines.append(f"License: {lic}")
-    for c in p.get("classifiers", []):
-        lines.append(f"Classifier: {c}")
-    for k, v in p.get("urls", {}).items():
-        lines.append(f"Project-URL: {k}, {v}")
-    for d in p.get("dependencies", []):
-        lines.append(f"Requires-Dist: {d}")
-    for extra, deps in p.get("optional-dependencies", {}).items():
-        lines.append(f"Provides-Extra: {extra}")
-        for d in deps:
-            marker = f"extra == '{extra}'"
-            if ";" in d:
-                req, m = d.split(";", 1)
-                lines.append(f"Requires-Dist: {req.strip()} ; ({m.strip()}) and {marker}")
-            else:
-                lines.append(f"Requires-Dist: {d} ; {marker}")
-    body = ""
-    readme = p.get("readme")
-    if isinstance(readme, str) and (_root() / readme).exists():
-        lines.append("Description-Content-Type: text/markdown")
-        body = "\n" + (_root() / readme).read_text()
-    return "\n".join(lines) + "\n" + body
-
-
-def _dist_name() -> str:
-    p = _project()
-    return f"{re.sub(r'[-.]+', '_', p['name'])}-{p['version']}"
-
-
-# ---------------------------------------------------------------- wheel
-
-
-def _package_files(root: Path) -> Iterable[tuple[Path, str]]:
-    pkg = root / "pyzerobus"
-    for path in sorted(pkg.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts:
-            continue
-        rel = path.relative_to(root).as_posix()
-        if rel.startswith("pyzerobus/_native/"):
-            name = path.name
-            if name not in NATIVE_FILES and not (
-                name.startswith(f"_{NATIVE_NAME}") and name.endswith(_ext_suffix())
-            ):
-                continue
-        elif path.suffix not in (".py", ".pyi", ".typed"):
-            continue
-        yield path, rel
-
-
-def _record_line(arcname: str, data: bytes) -> list[str]:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return [arcname, f"sha256={digest}", str(len(data))]
-
-
-def _write_wheel(wheel_directory: str) -> str:
-    root = _root()
-    dist = _dist_name()
-    tag = _tag()
-    name = f"{dist}-{tag}.whl"
-    info = f"{dist}.dist-info"
-    records: list[list[str]] = []
-    path = Path(wheel_directory) / name
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-
-        def add(arcname: str, data: bytes, mode: int = 0o644) -> None:
-            zi = zipfile.ZipInfo(arcname, date_time=(2020, 1, 1, 0, 0, 0))
-            zi.external_attr = (0o100000 | mode) << 16
-            zi.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(zi, data)
-            records.append(_record_line(arcname, data))
-
-        for src, rel in _package_files(root):
-            mode = 0o755 if src.suffix == ".so" else 0o644
-            add(rel, src.read_bytes(), mode)
-        add(f"{info}/METADATA", _metadata().encode())
-        wheel = f"Wheel-Version: 1.0\nGenerator: pyzerobus_build\nRoot-Is-Purelib: false\nTag: {tag}\n"
-        add(f"{info}/WHEEL", wheel.encode())
-        add(f"{info}/top_level.txt", b"pyzerobus\n")
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerows(records)
-        writer.writerow([f"{info}/RECORD", "", ""])
-        zi = zipfile.ZipInfo(f"{info}/RECORD", date_time=(2020, 1, 1, 0, 0, 0))
-        zi.external_attr = (0o100000 | 0o644) << 16
-        zf.writestr(zi, buf.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
-    _log(f"wrote {path}")
-    return name
-
-
-# ---------------------------------------------------------------- PEP 517 hooks
-
-
-def get_requires_for_build_wheel(config_settings: Optional[dict[str, Any]] = None) -> list[str]:
-    """Nothing beyond build-system.requires."""
-    return []
-
-
-def get_requires_for_build_sdist(config_settings: Optional[dict[str, Any]] = None) -> list[str]:
-    """Nothing beyond build-system.requires."""
-    return []
-
-
-def prepare_metadata_for_build_wheel(
-    metadata_directory: str, config_settings: Optional[dict[str, Any]] = None
-) -> str:
-    """Write the .dist-info directory without building the native module."""
-    info = Path(metadata_directory) / f"{_dist_name()}.dist-info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text(_metadata())
-    (info / "WHEEL").write_text(
-        f"Wheel-Version: 1.0\nGenerator: pyzerobus_build\nRoot-Is-Purelib: false\nTag: {_tag()}\n"
-    )
-    return info.name
-
-
-def build_wheel(
-    wheel_directory: str,
-    config_settings: Optional[dict[str, Any]] = None,
-    metadata_directory: Optional[str] = None,
-) -> str:
-    """Build the native module for this interpreter and pack the wheel."""
-    build_native(sys.executable)
-    return _write_wheel(wheel_directory)
-
-
-def _sdist_files(root: Path) -> Iterable[str]:
-    for name in ("pyproject.toml", "README.md", "go.mod", "go.sum", "tox.ini",
-                 f"{TOOLS_MODULE}/go.mod", f"{TOOLS_MODULE}/go.sum"):
-        if (root / name).exists():
-            yield name
-    for tree in SDIST_GO_TREES:
-        for path in sorted((root / tree).rglob("*")):
-            rel = path.relative_to(root).as_posix()
-            if not path.is_file() or rel.startswith(SDIST_GO_SKIP) or path.name.endswith("_test.go"):
-                continue
-            if "testdata" in path.parts:
-                continue
-            yield rel
-    for tree in ("pyzerobus", "pybuild"):
-        for path in sorted((root / tree).rglob("*")):
-            rel = path.relative_to(root).as_posix()
-            if (
-                path.is_file()
-                and "__pycache__" not in path.parts
-                and not rel.startswith("pyzerobus/_native/")
-            ):
-                yield rel
-
-
-def build_sdist(sdist_directory: str, config_settings: Optional[dict[str, Any]] = None) -> str:
-    """Pack the Python sources, the backend and the Go sources the facade needs."""
-    root = _root()
-    dist = _dist_name()
-    name = f"{dist}.tar.gz"
-    with tempfile.TemporaryDirectory() as tmp:
-        pkg_info = Path(tmp) / "PKG-INFO"
-        pkg_info.write_text(_metadata())
-        with tarfile.open(Path(sdist_directory) / name, "w:gz", format=tarfile.PAX_FORMAT) as tf:
-
-            def norm(ti: tarfile.TarInfo) -> tarfile.TarInfo:
-                ti.uid = ti.gid = 0
-                ti.uname = ti.gname = ""
-                ti.mtime = 1577836800
-                return ti
-
-            tf.add(str(pkg_info), arcname=f"{dist}/PKG-INFO", filter=norm)
-            for rel in _sdist_files(root):
-                tf.add(str(root / rel), arcname=f"{dist}/{rel}", filter=norm)
-    _log(f"wrote {Path(sdist_directory) / name}")
-    return name
 
 
 if __name__ == "__main__":  # python pybuild/pyzerobus_build.py: build the native module in place
