@@ -101,7 +101,8 @@ def test_from_yaml_then_environment(tmp_path: pathlib.Path, monkeypatch: pytest.
     cfg.validate()
 
     plain = WrapperConfiguration.from_yaml(str(path), env=False)
-    assert (plain.table_name, plain.client_secret, plain.max_concurrent_batches) == ("main.app.events", "", 16)
+    got = (plain.table_name, plain.client_secret, plain.max_concurrent_batches)
+    assert got == ("main.app.events", "", 16)
 
 
 def test_from_env() -> None:
