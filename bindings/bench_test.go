@@ -38,7 +38,7 @@ func BenchmarkSendStream(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				_, addr := exportStream(b, testSchema, recs...)
-				id, err := w.SendStream(addr)
+				id, err := w.SendStream(addr, "")
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,6 +1,7 @@
 package bindings
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,9 +17,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/pyzerobus/pyzerobus/internal/testutil"
 	"github.com/pyzerobus/pyzerobus/zbwrap"
+	"github.com/pyzerobus/pyzerobus/zbwrap/arrowproto"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
 
@@ -194,7 +198,7 @@ func TestSendStreamChunksAndNumbersRows(t *testing.T) {
 	for _, r := range recs {
 		r.Release()
 	}
-	id, err := w.SendStream(addr)
+	id, err := w.SendStream(addr, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,14 +251,14 @@ func TestSendStreamChunksAndNumbersRows(t *testing.T) {
 
 func TestSendStreamRefusesBadAddresses(t *testing.T) {
 	w := newWrapper(t, `{"zerobus_writer_disabled":true,"table_name":"a.b.c"}`, false)
-	if info := errorOf(t, func() error { _, err := w.SendStream(0); return err }()); info.Kind != "conversion" ||
+	if info := errorOf(t, func() error { _, err := w.SendStream(0, ""); return err }()); info.Kind != "conversion" ||
 		!strings.Contains(info.Message, "address is 0") {
 		t.Fatalf("addr 0: %+v", info)
 	}
 	rec := makeBatch(0, 10)
 	defer rec.Release()
 	cs, addr := exportStream(t, testSchema, rec)
-	id, err := w.SendStream(addr)
+	id, err := w.SendStream(addr, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +266,7 @@ func TestSendStreamRefusesBadAddresses(t *testing.T) {
 		t.Fatalf("result %+v", r)
 	}
 	// The stream was moved out: the same struct is now released.
-	_, err = w.SendStream(addr)
+	_, err = w.SendStream(addr, "")
 	if info := errorOf(t, err); info.Kind != "conversion" || !strings.Contains(info.Message, "already released") {
 		t.Fatalf("released stream: %+v", info)
 	}
@@ -284,7 +288,7 @@ func TestRowErrorsAreNumberedAcrossChunks(t *testing.T) {
 	rec := u64Batch(vals...)
 	_, addr := exportStream(t, rec.Schema(), rec)
 	rec.Release()
-	id, err := w.SendStream(addr)
+	id, err := w.SendStream(addr, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +330,7 @@ func TestSendIPC(t *testing.T) {
 	file := ipcBytes(t, true, testSchema, recs...)
 	for name, data := range map[string][]byte{"stream": stream, "file": file} {
 		t.Run(name, func(t *testing.T) {
-			id, err := w.SendIPC(data)
+			id, err := w.SendIPC(data, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -342,7 +346,7 @@ func TestSendIPC(t *testing.T) {
 	}
 	for name, data := range bad {
 		t.Run(name, func(t *testing.T) {
-			_, err := w.SendIPC(data)
+			_, err := w.SendIPC(data, "")
 			if info := errorOf(t, err); info.Kind != "conversion" {
 				t.Fatalf("kind %s: %s", info.Kind, info.Message)
 			}
@@ -355,7 +359,7 @@ func TestSendIPC(t *testing.T) {
 		for i := len(one) + 8; i < len(data)-8; i++ {
 			data[i] = 0xff
 		}
-		id, err := w.SendIPC(data)
+		id, err := w.SendIPC(data, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -375,7 +379,7 @@ func TestCancelLeavesWrapperUsable(t *testing.T) {
 	w := newWrapper(t, configFor(srv, nil), true)
 	br := newBlockingReader()
 	_, addr := exportReader(br)
-	id, err := w.SendStream(addr)
+	id, err := w.SendStream(addr, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +405,7 @@ func TestCancelLeavesWrapperUsable(t *testing.T) {
 	rec := makeBatch(1000, 50)
 	_, addr = exportStream(t, testSchema, rec)
 	rec.Release()
-	id2, err := w.SendStream(addr)
+	id2, err := w.SendStream(addr, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,7 +425,7 @@ func TestCloseCancelsRunningOperations(t *testing.T) {
 	w := newWrapper(t, configFor(srv, nil), false)
 	br := newBlockingReader()
 	_, addr := exportReader(br)
-	id, err := w.SendStream(addr)
+	id, err := w.SendStream(addr, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,10 +446,10 @@ func TestCloseCancelsRunningOperations(t *testing.T) {
 	rec := makeBatch(0, 1)
 	defer rec.Release()
 	_, addr = exportStream(t, testSchema, rec)
-	if _, err := w.SendStream(addr); errorOf(t, err).Kind != "transmission" {
+	if _, err := w.SendStream(addr, ""); errorOf(t, err).Kind != "transmission" {
 		t.Fatal("send after Close should fail")
 	}
-	if _, err := w.SendIPC([]byte("x")); errorOf(t, err).Kind != "transmission" {
+	if _, err := w.SendIPC([]byte("x"), ""); errorOf(t, err).Kind != "transmission" {
 		t.Fatal("send after Close should fail")
 	}
 }
@@ -462,7 +466,7 @@ func TestCompletions(t *testing.T) {
 		rec := makeBatch(i*10, 10)
 		_, addr := exportStream(t, testSchema, rec)
 		rec.Release()
-		id, err := w.SendStream(addr)
+		id, err := w.SendStream(addr, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -511,7 +515,7 @@ func TestServerFailuresKeepKindAndCode(t *testing.T) {
 	rec := makeBatch(0, 20)
 	_, addr := exportStream(t, testSchema, rec)
 	rec.Release()
-	id, err := w.SendStream(addr)
+	id, err := w.SendStream(addr, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,7 +587,7 @@ func TestPanicsBecomeErrors(t *testing.T) {
 	}
 	// A nil Wrapper's methods fail cleanly instead of crashing.
 	var w *Wrapper
-	if _, err := w.SendStream(1); errorOf(t, err).Kind != "internal" {
+	if _, err := w.SendStream(1, ""); errorOf(t, err).Kind != "internal" {
 		t.Fatal("nil wrapper")
 	}
 	if _, err := w.Stats(); errorOf(t, err).Kind != "internal" {
@@ -659,7 +663,7 @@ func TestTLSWithCAFile(t *testing.T) {
 	rec := makeBatch(0, 5)
 	_, addr := exportStream(t, testSchema, rec)
 	rec.Release()
-	id, err := w.SendStream(addr)
+	id, err := w.SendStream(addr, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -678,7 +682,7 @@ func TestCancelWhileWaitingForSlot(t *testing.T) {
 	rec := makeBatch(0, 1000)
 	_, addr := exportStream(t, testSchema, rec)
 	rec.Release()
-	id, err := w.SendStream(addr)
+	id, err := w.SendStream(addr, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -715,7 +719,7 @@ func TestChunksBoundedByBytes(t *testing.T) {
 	// batches (writer disabled: conversion only).
 	w := newWrapper(t, `{"zerobus_writer_disabled":true,"table_name":"a.b.c","batch_bytes":100000}`, false)
 	_, addr := exportStream(t, rec.Schema(), rec)
-	id, err := w.SendStream(addr)
+	id, err := w.SendStream(addr, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -738,7 +742,7 @@ func TestCloseIsSlicedUnderOneDeadline(t *testing.T) {
 	rec := makeBatch(0, 100)
 	_, addr := exportStream(t, testSchema, rec)
 	rec.Release()
-	id, err := w.SendStream(addr)
+	id, err := w.SendStream(addr, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -780,7 +784,7 @@ func TestCloseStepsShareTheTimeout(t *testing.T) {
 	rec := makeBatch(0, 10)
 	_, addr := exportStream(t, testSchema, rec)
 	rec.Release()
-	if _, err := w.SendStream(addr); err != nil {
+	if _, err := w.SendStream(addr, ""); err != nil {
 		t.Fatal(err)
 	}
 	waitWritten(t, w)
@@ -842,11 +846,57 @@ func TestFileSource(t *testing.T) {
 		bad[i] = 0xff
 	}
 	w := newWrapper(t, `{"zerobus_writer_disabled":true,"table_name":"a.b.c"}`, false)
-	id, err := w.SendIPC(bad)
+	id, err := w.SendIPC(bad, "")
 	if err != nil {
 		t.Skipf("refused at once: %v", err)
 	}
 	if r := waitResult(t, w, id); r.InputError == nil || r.InputError.Kind != "conversion" {
 		t.Fatalf("result %+v", r)
+	}
+}
+
+// A send may carry an explicit descriptor (base64 of a serialized
+// DescriptorProto): one that cannot carry the rows fails them all as a
+// conversion error; a malformed one is refused at once.
+func TestSendWithDescriptor(t *testing.T) {
+	srv := newServer(t)
+	w := newWrapper(t, configFor(srv, nil), false)
+	compiled, err := arrowproto.NewSchema(testSchema, arrowproto.WithMessageName("Event"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := proto.Marshal(compiled.Descriptor())
+	bad := proto.Clone(compiled.Descriptor()).(*descriptorpb.DescriptorProto)
+	bad.Field[0].Type = descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum()
+	badRaw, _ := proto.Marshal(bad)
+	for _, tc := range []struct {
+		desc   []byte
+		failed int
+	}{{good, 0}, {badRaw, 10}} {
+		rec := makeBatch(0, 10)
+		_, addr := exportStream(t, testSchema, rec)
+		rec.Release()
+		id, err := w.SendStream(addr, base64.StdEncoding.EncodeToString(tc.desc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := waitResult(t, w, id); r.FailedCount != tc.failed {
+			t.Fatalf("with descriptor %d bytes: %d rows failed, want %d", len(tc.desc), r.FailedCount, tc.failed)
+		}
+		id, err = w.SendIPC(ipcBytes(t, false, testSchema, makeBatch(100, 10)), base64.StdEncoding.EncodeToString(tc.desc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := waitResult(t, w, id); r.FailedCount != tc.failed {
+			t.Fatalf("IPC with descriptor %d bytes: %d rows failed, want %d", len(tc.desc), r.FailedCount, tc.failed)
+		}
+	}
+	for _, b64 := range []string{"not base64!", base64.StdEncoding.EncodeToString([]byte{0xff, 0xff})} {
+		if _, err := w.SendStream(1, b64); errorOf(t, err).Kind != "configuration" {
+			t.Fatalf("descriptor %q: %v", b64, err)
+		}
+		if _, err := w.SendIPC([]byte("x"), b64); errorOf(t, err).Kind != "configuration" {
+			t.Fatalf("IPC descriptor %q: %v", b64, err)
+		}
 	}
 }

@@ -2,9 +2,13 @@ package bindings
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"sync"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap"
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry/otelsetup"
@@ -76,33 +80,59 @@ func NewWrapper(configJSON string, pyLogLevel int, notify bool) (w *Wrapper, err
 // and returns the operation's id. The stream is moved out of the caller's
 // struct before SendStream returns, so the caller may free it at once; its
 // batches are read and sent in the background. addr 0, or a stream whose
-// release callback is NULL, is refused.
-func (w *Wrapper) SendStream(addr int64) (id int64, err error) {
+// release callback is NULL, is refused. descriptor, if not empty, is a
+// serialized google.protobuf.DescriptorProto in base64 (standard
+// encoding): the rows go as records of that message (zbwrap.WithDescriptor).
+func (w *Wrapper) SendStream(addr int64, descriptor string) (id int64, err error) {
 	defer recoverError(&err)
 	if err := w.checkOpen(); err != nil {
+		return -1, err
+	}
+	opts, err := descriptorOption(descriptor)
+	if err != nil {
 		return -1, err
 	}
 	src, err := importStream(addr)
 	if err != nil {
 		return -1, err
 	}
-	return w.start(src)
+	return w.start(src, opts...)
+}
+
+// descriptorOption decodes SendStream's and SendIPC's descriptor argument.
+func descriptorOption(b64 string) ([]zbwrap.SendOption, error) {
+	if b64 == "" {
+		return nil, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, newError(kindConfig, "descriptor", "the descriptor is not base64: %v", err)
+	}
+	desc := &descriptorpb.DescriptorProto{}
+	if err := proto.Unmarshal(raw, desc); err != nil {
+		return nil, newError(kindConfig, "descriptor", "not a serialized DescriptorProto: %v", err)
+	}
+	return []zbwrap.SendOption{zbwrap.WithDescriptor(desc)}, nil
 }
 
 // SendIPC starts sending Arrow IPC data (stream or file format) and returns
 // the operation's id. Malformed data is refused at once when its schema
 // cannot be read, or reported in the operation's result when a later
-// message is malformed.
-func (w *Wrapper) SendIPC(data []byte) (id int64, err error) {
+// message is malformed. descriptor is as for SendStream.
+func (w *Wrapper) SendIPC(data []byte, descriptor string) (id int64, err error) {
 	defer recoverError(&err)
 	if err := w.checkOpen(); err != nil {
+		return -1, err
+	}
+	opts, err := descriptorOption(descriptor)
+	if err != nil {
 		return -1, err
 	}
 	src, err := openIPC(data)
 	if err != nil {
 		return -1, err
 	}
-	return w.start(src)
+	return w.start(src, opts...)
 }
 
 func (w *Wrapper) checkOpen() error {
@@ -115,14 +145,14 @@ func (w *Wrapper) checkOpen() error {
 }
 
 // start registers an operation reading src and runs it.
-func (w *Wrapper) start(src source) (int64, error) {
+func (w *Wrapper) start(src source, opts ...zbwrap.SendOption) (int64, error) {
 	w.mu.Lock()
 	if w.closed { // closed since checkOpen
 		w.mu.Unlock()
 		src.Release()
 		return -1, newError(kindTransmission, "send", "the wrapper is closed")
 	}
-	send, err := w.zw.StartReader(context.Background(), src, w.readerOptions()...)
+	send, err := w.zw.StartReader(context.Background(), src, append(w.readerOptions(), opts...)...)
 	if err != nil { // settings were validated: cannot happen
 		w.mu.Unlock()
 		src.Release()

@@ -27,6 +27,7 @@ event loop.
 from __future__ import annotations
 
 import atexit
+import base64
 import concurrent.futures
 import contextlib
 import json
@@ -36,13 +37,13 @@ import threading
 import time
 import warnings
 import weakref
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from . import _engine
 from ._input import SendInput, to_source
 from ._progress import Progress
 from .config import WrapperConfiguration
-from .errors import TransmissionError, ZerobusError
+from .errors import ConfigurationError, TransmissionError, ZerobusError
 from .result import TransmissionResult
 
 __all__ = ["INTERRUPTED_CLOSE_S", "Core", "deprecated", "raise_for", "resolve_config"]
@@ -77,6 +78,21 @@ def _close_all() -> None:
             core.shutdown(core.flush_deadline(None))
         except Exception as exc:  # pragma: no cover - best effort at exit
             logger.warning("closing the wrapper for %s at exit: %s", core.config.table_name, exc)
+
+
+#: An explicit message descriptor for a send: a ``google.protobuf``
+#: ``DescriptorProto`` (anything with ``SerializeToString``), or its bytes.
+Descriptor = Union[bytes, Any]
+
+
+def _descriptor_arg(descriptor: Optional[Descriptor]) -> str:
+    """The engine's form of a send's descriptor: base64 of the serialized DescriptorProto, or ""."""
+    if descriptor is None:
+        return ""
+    raw = descriptor if isinstance(descriptor, (bytes, bytearray)) else descriptor.SerializeToString()
+    if not raw:
+        raise ConfigurationError("the descriptor is empty", op="descriptor")
+    return base64.b64encode(bytes(raw)).decode("ascii")
 
 
 def resolve_config(config: Optional[WrapperConfiguration], settings: dict[str, Any]) -> WrapperConfiguration:
@@ -154,17 +170,18 @@ class Core:
 
     # ------------------------------------------------------------ operations
 
-    def start(self, data: SendInput) -> tuple[int, Optional[int]]:
+    def start(self, data: SendInput, descriptor: Optional[Descriptor] = None) -> tuple[int, Optional[int]]:
         """Hand data to the engine; return the operation id and the row count if known."""
         if self._closed:
             raise TransmissionError("the wrapper is closed", op="send")
+        desc = _descriptor_arg(descriptor)
         src = to_source(data)
         if src.ipc is not None:
-            op = _engine.call(self._native.SendIPC, _engine.go_bytes(src.ipc))
+            op = _engine.call(self._native.SendIPC, _engine.go_bytes(src.ipc), desc)
         else:
             # The engine moves the stream out of the capsule's struct before
             # returning; the capsule (kept alive until then) is left released.
-            op = _engine.call(self._native.SendStream, src.stream_address())
+            op = _engine.call(self._native.SendStream, src.stream_address(), desc)
         with self._lock:
             self._issued = max(self._issued, op)
         return op, src.total_rows

@@ -24,8 +24,8 @@ T = TypeVar("T")
 class NativeWrapper(Protocol):
     """The methods of the facade's ``Wrapper`` handle (see bindings/wrapper.go)."""
 
-    def SendStream(self, addr: int) -> int: ...  # noqa: N802
-    def SendIPC(self, data: Any) -> int: ...  # noqa: N802
+    def SendStream(self, addr: int, descriptor: str) -> int: ...  # noqa: N802
+    def SendIPC(self, data: Any, descriptor: str) -> int: ...  # noqa: N802
     def Wait(self, op: int, timeout_ms: int) -> bool: ...  # noqa: N802
     def Progress(self, op: int) -> int: ...  # noqa: N802
     def Cancel(self, op: int) -> bool: ...  # noqa: N802

@@ -10,7 +10,16 @@ import time
 from types import TracebackType
 from typing import Any, Optional
 
-from ._core import INTERRUPTED_CLOSE_S, Core, deprecated, log_cancelled, logger, raise_for, resolve_config
+from ._core import (
+    INTERRUPTED_CLOSE_S,
+    Core,
+    Descriptor,
+    deprecated,
+    log_cancelled,
+    logger,
+    raise_for,
+    resolve_config,
+)
 from ._input import SendInput
 from ._progress import make_progress
 from .config import WrapperConfiguration
@@ -144,14 +153,16 @@ class AsyncZerobusWrapper:
         log_cancelled(res)
         return res
 
-    async def _start(self, data: SendInput) -> tuple[int, Optional[int]]:
+    async def _start(
+        self, data: SendInput, descriptor: Optional[Descriptor] = None
+    ) -> tuple[int, Optional[int]]:
         """Hand data to the engine from a worker thread (reading the input may block).
 
         If the awaiting task is cancelled meanwhile, the send, once started,
         is cancelled too.
         """
         self._bind_loop()
-        started = asyncio.ensure_future(asyncio.to_thread(self._core.start, data))
+        started = asyncio.ensure_future(asyncio.to_thread(self._core.start, data, descriptor))
         try:
             return await asyncio.shield(started)
         except asyncio.CancelledError:
@@ -173,9 +184,10 @@ class AsyncZerobusWrapper:
         progress: bool = False,
         strict: bool = False,
         timeout: Optional[float] = None,
+        descriptor: Optional[Descriptor] = None,
     ) -> TransmissionResult:
         """Send data and wait until every row is resolved (see :meth:`ZerobusWrapper.send_batch`)."""
-        op, total = await self._start(data)
+        op, total = await self._start(data, descriptor)
         try:
             finished = await self._until_done(op, total, progress, timeout)
         except BaseException:
@@ -191,7 +203,9 @@ class AsyncZerobusWrapper:
         raise_for(res, strict)
         return res
 
-    def send_batch_nowait(self, data: SendInput, *, strict: bool = False) -> asyncio.Task[TransmissionResult]:
+    def send_batch_nowait(
+        self, data: SendInput, *, strict: bool = False, descriptor: Optional[Descriptor] = None
+    ) -> asyncio.Task[TransmissionResult]:
         """Start sending data as a task of the running loop and return the task at once.
 
         The task is :meth:`send_batch` (``await`` it for the result or the
@@ -206,7 +220,7 @@ class AsyncZerobusWrapper:
             results = await asyncio.gather(*tasks)
         """
         loop = self._bind_loop()
-        task = loop.create_task(self.send_batch(data, strict=strict))
+        task = loop.create_task(self.send_batch(data, strict=strict, descriptor=descriptor))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

@@ -68,6 +68,10 @@ class WrapperConfiguration:
     keep their order within a stream only, so 1, the default, keeps the
     total order).
 
+    application_name: appended to the user agent of every stream
+    (``pyzerobus/<version> <name>``), so that the service's logs tell your
+    application apart; letters, digits and ``._-/``.
+
     Sending: batch_rows (the largest chunk of rows converted and sent as one
     batch), batch_bytes (chunks are also cut at about this many bytes of
     Arrow data, so wide rows travel in smaller chunks), max_concurrent_batches
@@ -113,6 +117,7 @@ class WrapperConfiguration:
     stream_create_timeout_ms: int = 15_000
     transport: str = "proto"
     streams: int = 1
+    application_name: str = ""
 
     batch_rows: int = 10_000
     batch_bytes: int = 1 << 20

@@ -6,7 +6,7 @@ import concurrent.futures
 from types import TracebackType
 from typing import Any, Optional
 
-from ._core import INTERRUPTED_CLOSE_S, Core, deprecated, logger, raise_for, resolve_config
+from ._core import INTERRUPTED_CLOSE_S, Core, Descriptor, deprecated, logger, raise_for, resolve_config
 from ._input import SendInput
 from ._progress import make_progress
 from .config import WrapperConfiguration
@@ -65,6 +65,7 @@ class ZerobusWrapper:
         progress: bool = False,
         strict: bool = False,
         timeout: Optional[float] = None,
+        descriptor: Optional[Descriptor] = None,
     ) -> TransmissionResult:
         """Send data and wait until every row is durably acknowledged or has failed.
 
@@ -80,6 +81,10 @@ class ZerobusWrapper:
             timeout: seconds to wait at most; then the send is cancelled and
                 :class:`TransmissionError` is raised (its ``result`` says
                 which rows landed).
+            descriptor: send the rows as records of this protobuf message
+                (a ``google.protobuf.descriptor_pb2.DescriptorProto``, or its
+                serialized bytes) instead of the one derived from the Arrow
+                schema; it must match the schema and the table.
 
         Returns:
             The :class:`TransmissionResult`: rows acknowledged and rows
@@ -95,7 +100,7 @@ class ZerobusWrapper:
 
         """
         core = self._core
-        op, total = core.start(data)
+        op, total = core.start(data, descriptor)
         bar = make_progress(progress, total)
         try:
             finished = core.wait_op(op, core.deadline(timeout), bar)
@@ -116,7 +121,7 @@ class ZerobusWrapper:
         return res
 
     def send_batch_nowait(
-        self, data: SendInput, *, strict: bool = False
+        self, data: SendInput, *, strict: bool = False, descriptor: Optional[Descriptor] = None
     ) -> concurrent.futures.Future[TransmissionResult]:
         """Hand data to the engine and return at once a future of the send's result.
 
@@ -138,7 +143,7 @@ class ZerobusWrapper:
             for done in concurrent.futures.as_completed(futures):
                 print(done.result().successful_count)
         """
-        op, _ = self._core.start(data)
+        op, _ = self._core.start(data, descriptor)
         return self._core.result_future(op, strict)
 
     def send_batch_async(self, data: SendInput) -> int:

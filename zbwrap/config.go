@@ -190,6 +190,10 @@ type Config struct {
 	// 100 MB/s and 100,000 records/s per stream). Batches keep their order
 	// within a stream only: 1, the default, keeps the total order.
 	Streams int `json:"streams" yaml:"streams"`
+	// ApplicationName, if set, is appended to the user agent of every
+	// stream call ("pyzerobus/<version> <name>"), so that the service's logs
+	// tell the application apart. Letters, digits and ._-/ only.
+	ApplicationName string `json:"application_name" yaml:"application_name"`
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -302,6 +306,9 @@ func (c Config) validate(customHeaders bool) error {
 		bad("max_request_bytes", "%d exceeds the service limit of %d bytes", c.MaxRequestBytes, MaxRequestBytesLimit)
 	} else if c.MaxRequestBytes > 0 && c.MaxRequestBytes < 1024 {
 		bad("max_request_bytes", "%d is below the minimum of 1024 bytes", c.MaxRequestBytes)
+	}
+	if strings.TrimLeft(c.ApplicationName, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") != "" {
+		bad("application_name", "may hold letters, digits and ._-/ only, got %q", c.ApplicationName)
 	}
 	if c.Streams < 0 || c.Streams > MaxStreams {
 		bad("streams", "must be 1 to %d, got %d", MaxStreams, c.Streams)

@@ -334,7 +334,7 @@ func TestEveryFieldFromOptions(t *testing.T) {
 		WithRetryMaxAttempts(7), WithRetryBaseDelay(7 * time.Millisecond), WithRetryMaxDelay(7 * time.Millisecond),
 		WithWriterDisabled(true), WithMaxInflightRecords(7), WithMaxInflightBytes(7), WithMaxRequestBytes(7),
 		WithRecovery(false), WithAckTimeout(7 * time.Millisecond), WithFlushTimeout(7 * time.Millisecond),
-		WithStreamCreateTimeout(time.Microsecond), WithTransport("x"), WithStreams(7),
+		WithStreamCreateTimeout(time.Microsecond), WithTransport("x"), WithStreams(7), WithApplicationName("app"),
 	}
 	var s settings
 	for _, o := range opts {

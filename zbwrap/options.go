@@ -179,6 +179,10 @@ func WithStreamCreateTimeout(d time.Duration) Option {
 	return func(s *settings) { s.cfg.StreamCreateTimeoutMs = durMs(d) }
 }
 
+// WithApplicationName sets application_name, appended to the user agent.
+// Default none.
+func WithApplicationName(name string) Option { return func(s *settings) { s.cfg.ApplicationName = name } }
+
 // WithStreams sets streams: how many streams one table and schema may use
 // at once (see Config.Streams). Default 1.
 func WithStreams(n int) Option { return func(s *settings) { s.cfg.Streams = n } }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -149,5 +150,25 @@ func TestEveryFormTakesADescriptor(t *testing.T) {
 	}
 	if st := w.Stats(); st.Streams != 1 {
 		t.Errorf("%d streams, want one: the explicit descriptor's", st.Streams)
+	}
+}
+
+// application_name is appended to the user agent the server sees; a name
+// with other characters is refused naming the setting.
+func TestApplicationNameInTheUserAgent(t *testing.T) {
+	srv := newServer(t)
+	w := newWrapper(t, srv, WithApplicationName("billing-etl/2.1"))
+	rec := makeBatch(0, 3, 8)
+	defer rec.Release()
+	if _, err := w.SendBatch(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	streams := srv.Stats().Streams
+	if len(streams) != 1 || !strings.HasPrefix(streams[0].UserAgent, "pyzerobus/"+Version+" billing-etl/2.1") {
+		t.Fatalf("the server saw user agents %+v", streams)
+	}
+	_, err := New(context.Background(), Config{}, append(serverOptions(srv), WithApplicationName("a b"))...)
+	if !errors.Is(err, ErrConfiguration) || !strings.Contains(err.Error(), "application_name") {
+		t.Fatalf("a name with a space: %v", err)
 	}
 }

@@ -174,6 +174,15 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Wrapper, error) {
 // Config returns the effective configuration (defaults filled in).
 func (w *Wrapper) Config() Config { return w.cfg }
 
+// userAgent is the user agent of every call: the engine's, then the
+// application's name when one is set.
+func userAgent(c Config) string {
+	if c.ApplicationName == "" {
+		return "pyzerobus/" + Version
+	}
+	return "pyzerobus/" + Version + " " + c.ApplicationName
+}
+
 // transportConfig is the connection of a validated configuration.
 func transportConfig(set settings) transport.Config {
 	u, _ := parseEndpoint(set.cfg.ZerobusEndpoint, true) // validated
@@ -189,7 +198,7 @@ func transportConfig(set settings) transport.Config {
 		Plaintext:   u.Scheme == "http", // validated: loopback only
 		TLS:         set.tls,
 		RootCAs:     set.roots,
-		UserAgent:   "pyzerobus/" + Version,
+		UserAgent:   userAgent(set.cfg),
 		Dialer:      set.dialer,
 		DialOptions: set.dialOpts,
 	}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import pathlib
 import subprocess
@@ -186,3 +187,44 @@ def test_engine_records_reach_logging_with_their_attributes(
     assert getattr(rec, "table", None) == table_name
     assert getattr(rec, "attempt", None) == 1
     assert "Unavailable" in str(getattr(rec, "err", ""))
+
+
+def test_an_explicit_descriptor_and_the_application_name(local_server: LocalServer, table_name: str) -> None:
+    from google.protobuf import descriptor_pb2
+
+    def descriptor(id_type: int) -> descriptor_pb2.DescriptorProto:
+        d = descriptor_pb2.DescriptorProto(name="Event")
+        d.field.add(
+            name="id", number=1, type=id_type, label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL
+        )
+        d.field.add(
+            name="note",
+            number=2,
+            type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+            label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+        )
+        return d
+
+    good = descriptor(descriptor_pb2.FieldDescriptorProto.TYPE_INT64)
+    bad = descriptor(descriptor_pb2.FieldDescriptorProto.TYPE_STRING)  # an int64 column cannot be a string
+    cfg = wrapper_config(local_server, table_name, application_name="billing-etl/2.1")
+    with ZerobusWrapper(cfg) as w:
+        assert w.send_batch(ids_table(0, 5), descriptor=good).successful_count == 5
+        assert w.send_batch(ids_table(5, 5), descriptor=good.SerializeToString()).successful_count == 5
+        with pytest.raises(ConversionError):
+            w.send_batch(ids_table(10, 5), descriptor=bad)
+        assert w.send_batch_nowait(ids_table(15, 5), descriptor=good).result().successful_count == 5
+
+    async def from_asyncio() -> int:
+        async with AsyncZerobusWrapper(cfg) as aw:
+            return (await aw.send_batch(ids_table(20, 5), descriptor=good)).successful_count
+
+    assert asyncio.run(from_asyncio()) == 5
+    import urllib.request
+
+    with urllib.request.urlopen(local_server.workspace_url + "/stats", timeout=10) as resp:
+        agents = {s["user_agent"] for s in json.loads(resp.read())["streams"]}
+    assert any(a.startswith("pyzerobus/") and "billing-etl/2.1" in a for a in agents), agents
+    assert sorted(read_delta(local_server, table_name).column("id").to_pylist()) == list(range(10)) + list(
+        range(15, 25)
+    )

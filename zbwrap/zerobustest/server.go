@@ -80,6 +80,7 @@ type tableCounters struct {
 // streamCounters count the traffic of one stream (call).
 type streamCounters struct {
 	id, table       string
+	userAgent       string
 	opened          time.Time
 	recordsReceived atomic.Int64
 	bytesReceived   atomic.Int64
@@ -438,7 +439,7 @@ func (sc *streamCounters) throttledFor(now time.Time) time.Duration {
 func (sc *streamCounters) stats(now time.Time) StreamStats {
 	rps, bps := sc.rate.rates(now, sc.opened)
 	return StreamStats{
-		StreamID: sc.id, Table: sc.table, Opened: sc.opened,
+		StreamID: sc.id, Table: sc.table, UserAgent: sc.userAgent, Opened: sc.opened,
 		RecordsReceived: sc.recordsReceived.Load(), BytesReceived: sc.bytesReceived.Load(),
 		RecordsAcked: sc.recordsAcked.Load(), RecordsPerSec: rps, BytesPerSec: bps,
 		ThrottledSeconds: sc.throttledFor(now).Seconds(), Throttled: sc.waitingSince.Load() != 0,
@@ -470,10 +471,12 @@ type Stats struct {
 // StreamStats counts the traffic of one stream (call). Rates are over the
 // last RateWindow (2 s), or since the stream opened when that is later.
 type StreamStats struct {
-	StreamID string     `json:"stream_id"`
-	Table    string     `json:"table"`
-	Opened   time.Time  `json:"opened"`
-	Closed   *time.Time `json:"closed,omitempty"` // nil while the stream is open
+	StreamID string `json:"stream_id"`
+	Table    string `json:"table"`
+	// UserAgent is the client's user-agent header.
+	UserAgent string     `json:"user_agent"`
+	Opened    time.Time  `json:"opened"`
+	Closed    *time.Time `json:"closed,omitempty"` // nil while the stream is open
 	// RecordsReceived and BytesReceived count the requests taken in.
 	RecordsReceived int64 `json:"records_received"`
 	BytesReceived   int64 `json:"bytes_received"`

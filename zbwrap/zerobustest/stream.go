@@ -250,6 +250,9 @@ func (s *Server) handshake(st grpc.ServerStream, in *inbound, hdr string, first 
 		quota:   newQuota(s.cfg.limits.streamQuota, now),
 	}
 	c.sc = &streamCounters{id: c.id, table: name, opened: now}
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get("user-agent")) > 0 {
+		c.sc.userAgent = md.Get("user-agent")[0]
+	}
 	if l := s.cfg.limits.ackLatency; l.Median > 0 {
 		c.lat = &latencySlots{lat: l}
 	}
