@@ -43,6 +43,8 @@ def test_zerobus_config_fixture(zerobus_config: pyzerobus.WrapperConfiguration) 
 
 def test_finding_the_binary(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
     real = testing.find_zerobus_local()
+    # A package without its own copy (as a source install has none).
+    monkeypatch.setattr(testing, "__file__", str(tmp_path / "pkg" / "testing.py"))
     monkeypatch.setenv("ZEROBUS_LOCAL_BIN", str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="ZEROBUS_LOCAL_BIN"):
         testing.find_zerobus_local()
@@ -52,7 +54,7 @@ def test_finding_the_binary(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.P
         testing.find_zerobus_local()
     (tmp_path / "zerobus-local").symlink_to(real)
     assert testing.find_zerobus_local() == str(tmp_path / "zerobus-local")
-    monkeypatch.setattr(testing, "__file__", str(tmp_path / "pkg" / "testing.py"))
+    # The copy inside the package comes before PATH.
     (tmp_path / "pkg" / "_bin").mkdir(parents=True)
     (tmp_path / "pkg" / "_bin" / "zerobus-local").symlink_to(real)
     assert testing.find_zerobus_local() == str(tmp_path / "pkg" / "_bin" / "zerobus-local")
