@@ -16,6 +16,11 @@ or 1,024 bytes. Contenders:
 
 Contenders take turns for --repeat rounds; each figure is a contender's best
 round: rows/s and MB/s of encoded records.
+
+--profile databricks runs the server like the real service (about 150 ms to
+durability, 100 MB/s and 100,000 records/s per stream; --ack-latency-only
+keeps the latency and drops the quotas), with less data (--mb 100 is
+plenty); --streams N gives the pyzerobus and Go contenders N streams.
 """
 
 from __future__ import annotations
@@ -119,6 +124,7 @@ def bench_go(
     binary: pathlib.Path,
     concurrency: int,
     batch_rows: int,
+    streams: int = 1,
 ) -> tuple[int, int, float]:
     out = subprocess.run(
         [
@@ -141,6 +147,8 @@ def bench_go(
             str(concurrency),
             "-mode",
             mode,
+            "-streams",
+            str(streams),
         ],
         capture_output=True,
         text=True,
@@ -189,13 +197,21 @@ def main() -> None:
     p.add_argument("--sdk-mb", type=int, default=300, help="MB for Databricks' SDK (it is slower)")
     p.add_argument("--repeat", type=int, default=5, help="rounds; each contender's best round counts")
     p.add_argument("--skip-sdk", action="store_true")
+    p.add_argument("--profile", choices=["default", "databricks"], default="default", help="server profile")
+    p.add_argument("--ack-latency-only", action="store_true", help="with --profile databricks: no quotas")
+    p.add_argument("--streams", type=int, default=1, help="streams of pyzerobus and the Go engine")
     args = p.parse_args()
 
     binary = REPO / "build" / "_bench" / "goengine"
     subprocess.run(["go", "build", "-o", str(binary), "./tools/bench/goengine"], cwd=REPO, check=True)
     zerobus_local_bin()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="pybench-"))
-    server = start_server(tmp / "data", "--discard")
+    flags = ["--discard"]
+    if args.profile == "databricks":
+        flags += ["--profile", "databricks"]
+        if args.ack_latency_only:
+            flags += ["--stream-quota", "off", "--table-quota", "off"]
+    server = start_server(tmp / "data", *flags)
     results: dict[int, dict[str, tuple[int, int, float]]] = {}
     try:
         cfg = pyzerobus.WrapperConfiguration(
@@ -205,6 +221,7 @@ def main() -> None:
             client_secret=server.client_secret,
             table_name="main.bench.rows",
             batch_rows=BATCH_ROWS,
+            streams=args.streams,
         )
         for size in (int(s) for s in args.sizes.split(",")):
             rows = args.mb * 1_000_000 // size
@@ -219,8 +236,14 @@ def main() -> None:
             contenders: dict[str, tuple[Callable[..., tuple[int, int, float]], tuple[Any, ...]]] = {
                 "c-stream": (bench_pyzerobus, (cfg, table, warm)),
                 "ipc": (bench_pyzerobus, (cfg, data_ipc, warm)),
-                "go-engine": (bench_go, (server, cfg.table_name, ipc_file, "sync", binary, conc, rows_go)),
-                "go-async": (bench_go, (server, cfg.table_name, ipc_file, "async", binary, conc, rows_go)),
+                "go-engine": (
+                    bench_go,
+                    (server, cfg.table_name, ipc_file, "sync", binary, conc, rows_go, args.streams),
+                ),
+                "go-async": (
+                    bench_go,
+                    (server, cfg.table_name, ipc_file, "async", binary, conc, rows_go, args.streams),
+                ),
             }
             if not args.skip_sdk:
                 msg = message_class()

@@ -47,6 +47,7 @@ func run(args []string, stdout io.Writer) error {
 		batchRows   = fs.Int("batch-rows", 10_000, "rows per batch")
 		concurrency = fs.Int("concurrency", 4, "SendBatch calls at once (-mode sync)")
 		mode        = fs.String("mode", "sync", "sync: concurrent SendBatch; async: SendBatchAsync then Flush")
+		streams     = fs.Int("streams", 1, "streams of the table (the streams setting)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -66,7 +67,7 @@ func run(args []string, stdout io.Writer) error {
 	ctx := context.Background()
 	w, err := zbwrap.New(ctx, zbwrap.Config{
 		ZerobusEndpoint: *endpoint, UnityCatalogURL: *workspace, ClientID: *clientID,
-		ClientSecret: zbwrap.Secret(*secret), TableName: *table,
+		ClientSecret: zbwrap.Secret(*secret), TableName: *table, Streams: *streams,
 	})
 	if err != nil {
 		return err
