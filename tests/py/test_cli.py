@@ -217,11 +217,19 @@ def test_local_runs_the_server_until_ctrl_c(tmp_path: pathlib.Path) -> None:
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    assert proc.stdout is not None
+    assert proc.stdout is not None and proc.stderr is not None
     line = proc.stdout.readline()
     assert line.startswith("zerobus-local ready endpoint=")
+    # The command prints how to reach the server once it is ready: wait for
+    # it before the interrupt (the server's own log lines come first).
+    seen = []
+    while not any("export ZEROBUS_ENDPOINT=" in x for x in seen):
+        text = proc.stderr.readline()
+        assert text, f"stderr ended before the export lines: {seen}"
+        seen.append(text)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
+    err = "".join(seen) + err
     assert proc.returncode == 0, err
     assert "export ZEROBUS_ENDPOINT=http://127.0.0.1:" in err
     assert "DATABRICKS_CLIENT_ID=pyzerobus-local" in err
