@@ -474,12 +474,16 @@ def _handle_failed(
     err = res.error
     assert err is not None
     kinds = ", ".join(f"{k}: {n}" for k, n in sorted(msg.failed_by_kind.items()))
+    landed = (
+        f"{res.successful_count} acknowledged rows are in the table and land again if Spark retries the task"
+        if res.successful_count
+        else "none of its rows landed"
+    )
     if spill is None or (err.kind in _NOT_ROW_KINDS and not res.successful_count):
         first = res.failed_rows[0]
         raise type(err)(
             f"partition {task.partition_id} attempt {task.attempt}: {res.failed_count} of {res.total_rows} "
-            f"rows failed ({kinds}); {res.successful_count} acknowledged rows are in the table and land "
-            f"again if Spark retries the task; first failed row {first.index}: {first.error}",
+            f"rows failed ({kinds}); {landed}; first failed row {first.index}: {first.error}",
             kind=err.kind,
             retryable=err.retryable,
             op="write partition",
