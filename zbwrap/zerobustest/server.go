@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -80,6 +81,7 @@ type tableCounters struct {
 // streamCounters count the traffic of one stream (call).
 type streamCounters struct {
 	id, table       string
+	transport       string // "proto" (EphemeralStream) or "arrow" (Arrow Flight DoPut)
 	opened          time.Time
 	recordsReceived atomic.Int64
 	bytesReceived   atomic.Int64
@@ -202,6 +204,7 @@ func (s *Server) start() error {
 		grpc.WaitForHandlers(true),
 	)...)
 	wire.RegisterZerobusServer(s.grpc, zerobusService{s: s})
+	flight.RegisterFlightServiceServer(s.grpc, &flightService{s: s})
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -438,7 +441,7 @@ func (sc *streamCounters) throttledFor(now time.Time) time.Duration {
 func (sc *streamCounters) stats(now time.Time) StreamStats {
 	rps, bps := sc.rate.rates(now, sc.opened)
 	return StreamStats{
-		StreamID: sc.id, Table: sc.table, Opened: sc.opened,
+		StreamID: sc.id, Table: sc.table, Transport: sc.transport, Opened: sc.opened,
 		RecordsReceived: sc.recordsReceived.Load(), BytesReceived: sc.bytesReceived.Load(),
 		RecordsAcked: sc.recordsAcked.Load(), RecordsPerSec: rps, BytesPerSec: bps,
 		ThrottledSeconds: sc.throttledFor(now).Seconds(), Throttled: sc.waitingSince.Load() != 0,
@@ -470,10 +473,13 @@ type Stats struct {
 // StreamStats counts the traffic of one stream (call). Rates are over the
 // last RateWindow (2 s), or since the stream opened when that is later.
 type StreamStats struct {
-	StreamID string     `json:"stream_id"`
-	Table    string     `json:"table"`
-	Opened   time.Time  `json:"opened"`
-	Closed   *time.Time `json:"closed,omitempty"` // nil while the stream is open
+	StreamID string `json:"stream_id"`
+	Table    string `json:"table"`
+	// Transport is "proto" for an EphemeralStream call and "arrow" for an
+	// Arrow Flight DoPut.
+	Transport string     `json:"transport"`
+	Opened    time.Time  `json:"opened"`
+	Closed    *time.Time `json:"closed,omitempty"` // nil while the stream is open
 	// RecordsReceived and BytesReceived count the requests taken in.
 	RecordsReceived int64 `json:"records_received"`
 	BytesReceived   int64 `json:"bytes_received"`

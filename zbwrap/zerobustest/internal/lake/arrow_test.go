@@ -108,7 +108,9 @@ func TestArrowSchemaVariants(t *testing.T) {
 func TestArrowSchemaErrors(t *testing.T) {
 	l := openLake(t, t.TempDir())
 	mustCreate(t, l, "main.default.e", "id bigint not null, ntz timestamp_ntz, p struct<x:int not null>, m map<string,int>, a array<int>, dec decimal(5,1)")
-	f := func(name string, dt arrow.DataType) arrow.Field { return arrow.Field{Name: name, Type: dt, Nullable: true} }
+	f := func(name string, dt arrow.DataType) arrow.Field {
+		return arrow.Field{Name: name, Type: dt, Nullable: true}
+	}
 	id := f("id", arrow.PrimitiveTypes.Int64)
 	for _, tc := range []struct {
 		fields []arrow.Field
