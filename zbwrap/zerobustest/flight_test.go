@@ -498,3 +498,75 @@ func TestFlightProfile(t *testing.T) {
 		t.Errorf("not throttled: %+v", st.Streams[0])
 	}
 }
+
+func TestFlightHandshakeEdges(t *testing.T) {
+	s := newServer(t, withCreateTimeout(100*time.Millisecond))
+	tok := s.Token(testTable)
+
+	// No schema in time.
+	c := putCall(t, s, authMD(tok, testTable))
+	_, err := c.st.Recv()
+	wantCode(t, err, codes.DeadlineExceeded, "no Arrow schema")
+
+	// Too many columns.
+	fields := make([]arrow.Field, MaxColumns+1)
+	for i := range fields {
+		fields[i] = arrow.Field{Name: fmt.Sprintf("c%d", i), Type: arrow.PrimitiveTypes.Int8, Nullable: true}
+	}
+	c = putCall(t, s, authMD(tok, testTable))
+	c.send(encodeFlight(t, arrow.NewSchema(fields, nil), nil)[0])
+	wantCode(t, c.end(), codes.InvalidArgument, "more than the limit of 2000 columns")
+
+	// A panic while reading is Internal, before and after the handshake.
+	for _, where := range []string{"flight recv", "request"} {
+		hook := func(w string) {
+			if w == where {
+				panic("boom")
+			}
+		}
+		s.hook.Store(&hook)
+		c = putCall(t, s, authMD(tok, testTable))
+		fds := encodeFlight(t, flightSchema, nil, flightRows(t, 0, 1))
+		c.send(fds[0])
+		if where == "request" {
+			if _, err := c.st.Recv(); err != nil {
+				t.Fatalf("ready: %v", err)
+			}
+			c.send(fds[1])
+		}
+		wantCode(t, c.end(), codes.Internal, "boom")
+		s.hook.Store(nil)
+	}
+}
+
+func TestFlightTooLarge(t *testing.T) {
+	s := newServer(t, WithDiscard())
+	c := putCall(t, s, authMD(s.Token(testTable), testTable))
+	c.open(flightSchema)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, flightSchema)
+	b.Field(0).(*array.Int64Builder).Append(1)
+	b.Field(1).(*array.StringBuilder).Append(strings.Repeat("x", MaxRequestBytes))
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+	c.send(encodeFlight(t, flightSchema, nil, rec)[1])
+	wantCode(t, c.end(), codes.InvalidArgument, "over the limit")
+}
+
+func TestFlightShutdown(t *testing.T) {
+	s, err := NewServer(WithTable(testTable, rowColumns()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := putCall(t, s, authMD(s.Token(testTable), testTable)) // no schema yet
+	c := putCall(t, s, authMD(s.Token(testTable), testTable))
+	c.open(flightSchema)
+	c.send(encodeFlight(t, flightSchema, nil, flightRows(t, 0, 4))[1])
+	c.waitAck(0)
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, c.end(), codes.Unavailable, "shutting down")
+	wantCode(t, waiting.end(), codes.Unavailable, "shutting down")
+}
