@@ -64,7 +64,7 @@ test-conformance:
 	cd tests/go/conformance && $(CONFORMANCE_ENV) $(GO) vet ./... && $(CONFORMANCE_ENV) $(GOTEST) -race -timeout 10m ./...
 
 test-py: py-deps build py-build
-	$(PY) -m ruff check pyzerobus pybuild hatch_build.py examples/python tests/py/conftest.py tests/py/test_pyzerobus_*.py tests/py/test_packaging.py tools/wheels/smoke.py tests/py/test_debug_files.py tests/py/test_zerobus_local_admin.py tests/py/test_zerobus_local_profile.py tests/py/test_cli.py tests/py/test_spark.py \
+	$(PY) -m ruff check pyzerobus pybuild hatch_build.py examples/python tests/py/conftest.py tests/py/test_pyzerobus_*.py tests/py/test_packaging.py tools/wheels/smoke.py tests/py/test_debug_files.py tests/py/test_zerobus_local_admin.py tests/py/test_zerobus_local_profile.py tests/py/test_cli.py tests/py/test_spark.py tests/py/test_databricks_arrow_stream.py \
 		$(wildcard tools/bench/*.py)
 	$(PY) -m mypy
 	# From tests/py, so that the package under test is the one installed in .venv.

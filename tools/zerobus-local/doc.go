@@ -1,5 +1,6 @@
 // Command zerobus-local runs a local Zerobus Ingest server: the gRPC ingest
-// service, the OAuth token and Unity Catalog endpoints of a workspace URL,
+// service (protobuf EphemeralStream, and Arrow Flight DoPut on the same
+// port), the OAuth token and Unity Catalog endpoints of a workspace URL,
 // durable storage into Delta tables, and injected faults. It is package
 // zerobustest as a process, for clients in any language (the Rust-core
 // Python SDK over plain http://, the pure-Go SDK over TLS).

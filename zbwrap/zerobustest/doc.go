@@ -60,6 +60,32 @@
 //
 // JSON streams are served in discard mode only (Unimplemented otherwise).
 //
+// # Arrow Flight (arrow.flight.protocol.FlightService/DoPut)
+//
+// The same port serves Arrow Flight DoPut, as Databricks' SDKs'
+// create_arrow_stream sends it. The token and table header are checked as
+// above; the first FlightData must carry the Arrow schema (a
+// FlightDescriptor is optional; a path in it must name the header's
+// table). The schema is checked against the table, which is created from
+// it when missing (WithAutoCreate): columns match by name, a nullable
+// column may be left out, and a type mismatch, a missing NOT NULL column or
+// an unknown column is InvalidArgument naming it (the Arrow types per
+// Delta type are in internal/lake's arrow.go). The server then sends the
+// ready PutResult, app_metadata {"ack_up_to_offset":-1,"ack_up_to_records":0}.
+// Each following FlightData carries a record batch (bodies may be LZ4
+// frame or ZSTD compressed) and app_metadata {"offset_id": N}, N from 0 by
+// one (a gap, a repeat or a missing offset_id is InvalidArgument). Rows
+// become records of the table's own descriptor and go through the same
+// checks, durable log and Delta table as protobuf records; a row that does
+// not fit (a null in a NOT NULL column, say) fails the whole batch with
+// InvalidArgument naming the row and the column. Acknowledgements are
+// PutResults {"ack_up_to_offset":N,"ack_up_to_records":R} (R counts the
+// stream's rows), sent once the rows are durable. Faults, quotas, the ack
+// latency, discard mode and Stats apply as to EphemeralStream calls (an
+// end_call fault with a signal just ends the call after the duration:
+// Flight has no CloseStreamSignal); Stats.Streams says each stream's
+// transport ("proto" or "arrow").
+//
 // # Discard mode
 //
 // WithDiscard acknowledges records without decoding or storing them; tokens,

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -81,6 +82,7 @@ type tableCounters struct {
 type streamCounters struct {
 	id, table       string
 	userAgent       string
+	transport       string // "proto" (EphemeralStream) or "arrow" (Arrow Flight DoPut)
 	opened          time.Time
 	recordsReceived atomic.Int64
 	bytesReceived   atomic.Int64
@@ -203,6 +205,7 @@ func (s *Server) start() error {
 		grpc.WaitForHandlers(true),
 	)...)
 	wire.RegisterZerobusServer(s.grpc, zerobusService{s: s})
+	flight.RegisterFlightServiceServer(s.grpc, &flightService{s: s})
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -439,7 +442,7 @@ func (sc *streamCounters) throttledFor(now time.Time) time.Duration {
 func (sc *streamCounters) stats(now time.Time) StreamStats {
 	rps, bps := sc.rate.rates(now, sc.opened)
 	return StreamStats{
-		StreamID: sc.id, Table: sc.table, UserAgent: sc.userAgent, Opened: sc.opened,
+		StreamID: sc.id, Table: sc.table, Transport: sc.transport, UserAgent: sc.userAgent, Opened: sc.opened,
 		RecordsReceived: sc.recordsReceived.Load(), BytesReceived: sc.bytesReceived.Load(),
 		RecordsAcked: sc.recordsAcked.Load(), RecordsPerSec: rps, BytesPerSec: bps,
 		ThrottledSeconds: sc.throttledFor(now).Seconds(), Throttled: sc.waitingSince.Load() != 0,
@@ -473,6 +476,9 @@ type Stats struct {
 type StreamStats struct {
 	StreamID string `json:"stream_id"`
 	Table    string `json:"table"`
+	// Transport is "proto" for an EphemeralStream call and "arrow" for an
+	// Arrow Flight DoPut.
+	Transport string `json:"transport"`
 	// UserAgent is the client's user-agent header.
 	UserAgent string     `json:"user_agent"`
 	Opened    time.Time  `json:"opened"`

@@ -106,28 +106,9 @@ func kindName(k payloadKind) string {
 // handshake.
 func (s *Server) openCall(st grpc.ServerStream) (*call, error) {
 	s.testHook("open")
-	ctx := st.Context()
-	md, _ := metadata.FromIncomingContext(ctx)
-	tok, ok := bearer(md)
-	if !ok {
-		return nil, status.Error(codes.Unauthenticated, "missing authorization header with a Bearer token")
-	}
-	tokTable, problem := s.tokens.check(tok)
-	if problem != "" {
-		return nil, status.Error(codes.Unauthenticated, problem)
-	}
-	var hdr string
-	if v := md.Get(HeaderTableName); len(v) > 0 {
-		hdr = canon(strings.TrimSpace(v[0]))
-	}
-	if hdr == "" {
-		return nil, status.Errorf(codes.InvalidArgument, "missing %s header", HeaderTableName)
-	}
-	if tokTable != hdr {
-		if tokTable == "" {
-			return nil, status.Error(codes.PermissionDenied, "the token grants no table (it was issued without authorization_details)")
-		}
-		return nil, status.Errorf(codes.PermissionDenied, "the token grants table %s, not %s", tokTable, hdr)
+	hdr, err := s.authorize(st.Context())
+	if err != nil {
+		return nil, err
 	}
 
 	// The reader goroutine receives the first request too, so that the
@@ -144,6 +125,34 @@ func (s *Server) openCall(st grpc.ServerStream) (*call, error) {
 	}
 	start <- c
 	return c, nil
+}
+
+// authorize checks the call's token and table header and returns the
+// table it names.
+func (s *Server) authorize(ctx context.Context) (string, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	tok, ok := bearer(md)
+	if !ok {
+		return "", status.Error(codes.Unauthenticated, "missing authorization header with a Bearer token")
+	}
+	tokTable, problem := s.tokens.check(tok)
+	if problem != "" {
+		return "", status.Error(codes.Unauthenticated, problem)
+	}
+	var hdr string
+	if v := md.Get(HeaderTableName); len(v) > 0 {
+		hdr = canon(strings.TrimSpace(v[0]))
+	}
+	if hdr == "" {
+		return "", status.Errorf(codes.InvalidArgument, "missing %s header", HeaderTableName)
+	}
+	if tokTable != hdr {
+		if tokTable == "" {
+			return "", status.Error(codes.PermissionDenied, "the token grants no table (it was issued without authorization_details)")
+		}
+		return "", status.Errorf(codes.PermissionDenied, "the token grants table %s, not %s", tokTable, hdr)
+	}
+	return hdr, nil
 }
 
 // reader receives the requests of a call: the first one for the handshake,
@@ -235,30 +244,8 @@ func (s *Server) handshake(st grpc.ServerStream, in *inbound, hdr string, first 
 		return nil, status.Errorf(codes.NotFound, "table %s does not exist", name)
 	}
 
-	now := time.Now()
-	qlen := queueLen
-	if s.cfg.limits.ackLatency.Median > 0 {
-		qlen = latencyQueueLen
-	}
-	c := &call{
-		s: s, st: st, ctx: ctx, table: name, id: uuid.NewString(), tc: s.counter(name),
-		bind: bind, json: json, in: in,
-		q:       make(chan item, qlen),
-		done:    make(chan struct{}),
-		budget:  semaphore.NewWeighted(callBudget),
-		lastAck: -1,
-		quota:   newQuota(s.cfg.limits.streamQuota, now),
-	}
-	c.sc = &streamCounters{id: c.id, table: name, opened: now}
-	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get("user-agent")) > 0 {
-		c.sc.userAgent = md.Get("user-agent")[0]
-	}
-	if l := s.cfg.limits.ackLatency; l.Median > 0 {
-		c.lat = &latencySlots{lat: l}
-	}
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		c.peer = p.Addr.String()
-	}
+	c := s.newCall(st, name, "proto")
+	c.bind, c.json, c.in = bind, json, in
 	c.ackVal = new(int64)
 	c.ackResp = &wire.EphemeralStreamResponse{Payload: &wire.EphemeralStreamResponse_IngestRecordResponse{
 		IngestRecordResponse: &wire.IngestRecordResponse{DurabilityAckUpToOffset: c.ackVal},
@@ -273,6 +260,35 @@ func (s *Server) handshake(st grpc.ServerStream, in *inbound, hdr string, first 
 	s.register(c)
 	s.log.Info("stream opened", "stream_id", c.id, "table", name, "json", json)
 	return c, nil
+}
+
+// newCall makes the call of a stream that passed its handshake.
+func (s *Server) newCall(st grpc.ServerStream, name, transport string) *call {
+	now := time.Now()
+	qlen := queueLen
+	if s.cfg.limits.ackLatency.Median > 0 {
+		qlen = latencyQueueLen
+	}
+	ctx := st.Context()
+	c := &call{
+		s: s, st: st, ctx: ctx, table: name, id: uuid.NewString(), tc: s.counter(name),
+		q:       make(chan item, qlen),
+		done:    make(chan struct{}),
+		budget:  semaphore.NewWeighted(callBudget),
+		lastAck: -1,
+		quota:   newQuota(s.cfg.limits.streamQuota, now),
+	}
+	c.sc = &streamCounters{id: c.id, table: name, transport: transport, opened: now}
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get("user-agent")) > 0 {
+		c.sc.userAgent = md.Get("user-agent")[0]
+	}
+	if l := s.cfg.limits.ackLatency; l.Median > 0 {
+		c.lat = &latencySlots{lat: l}
+	}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		c.peer = p.Addr.String()
+	}
+	return c
 }
 
 func tooLarge(n int) error {
@@ -350,6 +366,8 @@ type call struct {
 	lat    *latencySlots // nil: no added ack latency
 	bind   *lake.Binding // nil in discard mode
 	json   bool
+	arrow  *lake.ArrowBinding // Arrow Flight streams (DoPut); nil in discard mode
+	flight bool               // an Arrow Flight stream: acknowledged with PutResult
 	peer   string
 	in     *inbound
 	next   int64 // the offset the reader expects
@@ -361,6 +379,7 @@ type call struct {
 	ackResp  *wire.EphemeralStreamResponse
 	ackVal   *int64
 	lastAck  int64
+	acked    int64 // records acknowledged (Arrow Flight: ack_up_to_records)
 	delay    time.Duration
 	stopped  bool
 	endTimer *time.Timer
@@ -481,17 +500,11 @@ func (c *call) handle() bool {
 		return c.fail(codes.InvalidArgument, "offset %d: record %d is %d bytes, over the limit of %d bytes",
 			in.offset, in.bigIndex, in.bigSize, MaxRecordBytes)
 	}
-	if !c.throttle() {
+	if !c.throttle(in.size, in.n, in.offset) {
 		return false
 	}
-	now := time.Now()
-	c.tc.recordsReceived.Add(int64(in.n))
-	c.tc.bytesReceived.Add(int64(in.size))
-	c.tc.rate.add(now, in.n, in.size)
-	c.sc.recordsReceived.Add(int64(in.n))
-	c.sc.bytesReceived.Add(int64(in.size))
-	c.sc.rate.add(now, in.n, in.size)
-	if fired := c.s.faults.onRecords(c.table, in.n); fired != nil && c.applyFaults(fired) {
+	now := c.received(in.n, in.size)
+	if fired := c.s.faults.onRecords(c.table, in.n); fired != nil && c.applyFaults(fired, in.offset) {
 		return false
 	}
 	it := item{last: in.offset, n: in.n, at: now}
@@ -517,16 +530,28 @@ func (c *call) handle() bool {
 	return c.push(it)
 }
 
-// throttle applies the stream and table quotas to the request in c.in: it
+// received counts a request of n records and size bytes taken in, and
+// returns the time.
+func (c *call) received(n, size int) time.Time {
+	now := time.Now()
+	c.tc.recordsReceived.Add(int64(n))
+	c.tc.bytesReceived.Add(int64(size))
+	c.tc.rate.add(now, n, size)
+	c.sc.recordsReceived.Add(int64(n))
+	c.sc.bytesReceived.Add(int64(size))
+	c.sc.rate.add(now, n, size)
+	return now
+}
+
+// throttle applies the stream and table quotas to a request: it
 // waits (not reading the call) until the quotas allow it, or, with
 // QuotaReject, ends the call with ResourceExhausted when a quota is in
 // debt. It returns false when the reader must stop.
-func (c *call) throttle() bool {
+func (c *call) throttle(size, n int, offset int64) bool {
 	if c.quota.none() && c.tc.quota.none() {
 		return true
 	}
 	now := time.Now()
-	size, n := c.in.size, c.in.n
 	if c.s.cfg.limits.quotaMode == QuotaReject {
 		which, limit := "stream", c.s.cfg.limits.streamQuota
 		d := c.quota.debt(now)
@@ -536,9 +561,9 @@ func (c *call) throttle() bool {
 		}
 		if d > 0 {
 			c.sc.rejected.Add(1)
-			c.s.log.Info("quota exceeded", "stream_id", c.id, "table", c.table, "quota", which, "offset", c.in.offset)
+			c.s.log.Info("quota exceeded", "stream_id", c.id, "table", c.table, "quota", which, "offset", offset)
 			return c.fail(codes.ResourceExhausted, "%s quota exceeded (per second: %s): request at offset %d refused; retry in %v",
-				which, limit, c.in.offset, d.Round(time.Millisecond))
+				which, limit, offset, d.Round(time.Millisecond))
 		}
 		c.quota.take(now, size, n)
 		c.tc.quota.take(now, size, n)
@@ -575,12 +600,12 @@ func encName(json bool) string {
 
 // applyFaults applies the faults fired by a request and reports whether
 // they end the call.
-func (c *call) applyFaults(fired []Fault) bool {
+func (c *call) applyFaults(fired []Fault, offset int64) bool {
 	var end error
 	drop := false
 	for _, f := range fired {
 		c.tc.faultsFired.Add(1)
-		c.s.log.Info("fault fired", "kind", f.Kind, "table", c.table, "stream_id", c.id, "offset", c.in.offset)
+		c.s.log.Info("fault fired", "kind", f.Kind, "table", c.table, "stream_id", c.id, "offset", offset)
 		switch f.Kind {
 		case FaultEndCall:
 			if f.Signal {
@@ -701,6 +726,14 @@ func (c *call) control(it item) (end bool, err error) {
 		}
 		return true, it.err
 	case ctlSignal:
+		if c.flight {
+			// Arrow Flight has no CloseStreamSignal: the call just ends
+			// after the duration.
+			if c.endTimer == nil {
+				c.endTimer = time.NewTimer(it.d)
+			}
+			return false, nil
+		}
 		sig := &wire.EphemeralStreamResponse{Payload: &wire.EphemeralStreamResponse_CloseStreamSignal{
 			CloseStreamSignal: &wire.CloseStreamSignal{Duration: durationpb.New(it.d)},
 		}}
@@ -789,11 +822,18 @@ func (c *call) ack(upTo int64, n int) error {
 	if c.stopped {
 		return nil
 	}
-	*c.ackVal = upTo
-	if err := c.st.SendMsg(c.ackResp); err != nil {
-		return err
+	if c.flight {
+		if err := c.st.SendMsg(flightAck(upTo, c.acked+int64(n))); err != nil {
+			return err
+		}
+	} else {
+		*c.ackVal = upTo
+		if err := c.st.SendMsg(c.ackResp); err != nil {
+			return err
+		}
 	}
 	c.lastAck = upTo
+	c.acked += int64(n)
 	c.tc.recordsAcked.Add(int64(n))
 	c.sc.recordsAcked.Add(int64(n))
 	return nil

@@ -41,7 +41,7 @@ func benchLake(b *testing.B) (*Lake, *Table, protoreflect.MessageDescriptor) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return l, tb, msgDesc(b, descFor("Row", tb.Columns()))
+	return l, tb, msgDesc(b, DescriptorFor("Row", tb.Columns()))
 }
 
 // BenchmarkAppend measures durable appends (write + fsync, group commit) of
@@ -53,7 +53,7 @@ func BenchmarkAppend(b *testing.B) {
 			recs := benchRecords(b, md, 1000)
 			binds := make([]*Binding, appenders)
 			for i := range binds {
-				binds[i] = mustBind(b, l, "bench.s.t", descFor("Row", tb.Columns()))
+				binds[i] = mustBind(b, l, "bench.s.t", DescriptorFor("Row", tb.Columns()))
 			}
 			b.SetBytes(int64(appenders * len(recs) * 220))
 			b.ReportAllocs()
@@ -81,7 +81,7 @@ func BenchmarkAppend(b *testing.B) {
 func BenchmarkCheck(b *testing.B) {
 	l, tb, md := benchLake(b)
 	recs := benchRecords(b, md, 1000)
-	bd := mustBind(b, l, "bench.s.t", descFor("Row", tb.Columns()))
+	bd := mustBind(b, l, "bench.s.t", DescriptorFor("Row", tb.Columns()))
 	b.SetBytes(int64(len(recs) * 220))
 	b.ReportAllocs()
 	ops := 0
@@ -99,7 +99,7 @@ func BenchmarkCheck(b *testing.B) {
 func BenchmarkMaterialize(b *testing.B) {
 	l, tb, md := benchLake(b)
 	recs := benchRecords(b, md, 10_000)
-	bd := mustBind(b, l, "bench.s.t", descFor("Row", tb.Columns()))
+	bd := mustBind(b, l, "bench.s.t", DescriptorFor("Row", tb.Columns()))
 	b.SetBytes(int64(len(recs) * 220))
 	ops := 0
 	for b.Loop() {
@@ -119,7 +119,7 @@ func BenchmarkMaterialize(b *testing.B) {
 func BenchmarkCheckOracle(b *testing.B) {
 	l, tb, md := benchLake(b)
 	recs := benchRecords(b, md, 1000)
-	bd := mustBind(b, l, "bench.s.t", descFor("Row", tb.Columns()))
+	bd := mustBind(b, l, "bench.s.t", DescriptorFor("Row", tb.Columns()))
 	b.SetBytes(int64(len(recs) * 220))
 	b.ReportAllocs()
 	ops := 0
@@ -158,7 +158,7 @@ func BenchmarkDecodeOracle(b *testing.B) {
 func benchDecode(b *testing.B, add func(bb *batchBuilder, p *plan, rec []byte)) {
 	l, tb, md := benchLake(b)
 	recs := benchRecords(b, md, 10_000)
-	p := mustBind(b, l, "bench.s.t", descFor("Row", tb.Columns())).plan
+	p := mustBind(b, l, "bench.s.t", DescriptorFor("Row", tb.Columns())).plan
 	bb := newBatchBuilder(tb.schema, tb.cols)
 	defer bb.rb.Release()
 	b.SetBytes(int64(len(recs) * 220))

@@ -48,13 +48,13 @@ func typ(t descriptorpb.FieldDescriptorProto_Type) *descriptorpb.FieldDescriptor
 func TestBindMatches(t *testing.T) {
 	l := openLake(t, t.TempDir())
 	tb := mustCreate(t, l, "main.default.all", allTypesDDL)
-	b := mustBind(t, l, "Main.Default.ALL", descFor("Row", tb.Columns()))
+	b := mustBind(t, l, "Main.Default.ALL", DescriptorFor("Row", tb.Columns()))
 	if b.Table() != tb {
 		t.Fatalf("binding is on %s, want %s", b.Table().Name(), tb.Name())
 	}
 
 	// sint/sfixed carry int32/int64 columns; names match without regard to case.
-	d := descFor("Row", tb.Columns())
+	d := DescriptorFor("Row", tb.Columns())
 	fieldOf(d, "i32").Type = typ(descriptorpb.FieldDescriptorProto_TYPE_SINT32)
 	fieldOf(d, "day").Type = typ(descriptorpb.FieldDescriptorProto_TYPE_SFIXED32)
 	fieldOf(d, "id").Type = typ(descriptorpb.FieldDescriptorProto_TYPE_SFIXED64)
@@ -64,7 +64,7 @@ func TestBindMatches(t *testing.T) {
 
 	// A descriptor copied from a compiled .proto file refers to its nested
 	// types by fully qualified name, package included.
-	d = descFor("Row", tb.Columns())
+	d = DescriptorFor("Row", tb.Columns())
 	for _, f := range []*descriptorpb.FieldDescriptorProto{fieldOf(d, "inner"), fieldOf(d, "items"), fieldOf(d, "scores")} {
 		f.TypeName = proto.String(".my.pkg.Row." + f.GetTypeName())
 	}
@@ -169,7 +169,7 @@ func TestBindMismatch(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d := descFor("Row", tb.Columns())
+			d := DescriptorFor("Row", tb.Columns())
 			tc.mutate(d)
 			_, err := l.Bind("main.default.all", d, false)
 			var se *SchemaError
@@ -189,7 +189,7 @@ func TestBindMismatch(t *testing.T) {
 func TestBindMapWrapper(t *testing.T) {
 	l := openLake(t, t.TempDir())
 	tb := mustCreate(t, l, "c.s.t", "id int not null, m map<string, array<int>> not null, lm array<map<string,int>> not null")
-	d := descFor("Row", tb.Columns())
+	d := DescriptorFor("Row", tb.Columns())
 	b := mustBind(t, l, "c.s.t", d)
 	md := msgDesc(t, d)
 	rec := encode(t, md, map[string]any{"id": 1, "m": map[any]any{"a": []any{1, 2}}, "lm": []any{map[any]any{"k": 5}}})
@@ -197,14 +197,14 @@ func TestBindMapWrapper(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A map wrapper whose only field is not a map.
-	bad := descFor("Row", tb.Columns())
+	bad := DescriptorFor("Row", tb.Columns())
 	fieldOf(bad, "LmElemWrap", "items").Type = typ(descriptorpb.FieldDescriptorProto_TYPE_STRING)
 	fieldOf(bad, "LmElemWrap", "items").TypeName = nil
 	var se *SchemaError
 	if _, err := l.Bind("c.s.t", bad, false); !errors.As(err, &se) || se.Column != "lm.element" || !strings.Contains(se.Reason, "expected a map field") {
 		t.Fatalf("Bind = %v, want a map-field error at lm.element", err)
 	}
-	bad = descFor("Row", tb.Columns())
+	bad = DescriptorFor("Row", tb.Columns())
 	f := fieldOf(bad, "lm")
 	f.Type, f.TypeName = typ(descriptorpb.FieldDescriptorProto_TYPE_STRING), nil
 	if _, err := l.Bind("c.s.t", bad, false); !errors.As(err, &se) || se.Column != "lm.element" || !strings.Contains(se.Reason, "one map field") {
@@ -250,7 +250,7 @@ func TestCheckDescriptorNames(t *testing.T) {
 	// protodesc accepts some names that are not plain ASCII identifiers
 	// (it allows any name for fields it does not validate); the lake checks
 	// every level itself.
-	d := descFor("Row", mustColumns(t, "a struct<b:int>"))
+	d := DescriptorFor("Row", mustColumns(t, "a struct<b:int>"))
 	md := msgDesc(t, d)
 	if err := checkDescriptorNames(md); err != nil {
 		t.Fatalf("valid names rejected: %v", err)
@@ -267,7 +267,7 @@ func TestCheckDescriptorNames(t *testing.T) {
 
 func TestBindTableErrors(t *testing.T) {
 	l := openLake(t, t.TempDir())
-	d := descFor("Row", mustColumns(t, "a int"))
+	d := DescriptorFor("Row", mustColumns(t, "a int"))
 	if _, err := l.Bind("c.s.missing", d, false); !errors.Is(err, ErrTableNotFound) {
 		t.Errorf("Bind missing table = %v, want ErrTableNotFound", err)
 	}
@@ -332,7 +332,7 @@ func TestAutoCreate(t *testing.T) {
 	}
 	// The same descriptor binds again; the table is reloaded with its types.
 	mustBind(t, l, "c.s.events", d)
-	if _, err := l.Bind("c.s.events", descFor("Other", mustColumns(t, "x int")), true); err == nil {
+	if _, err := l.Bind("c.s.events", DescriptorFor("Other", mustColumns(t, "x int")), true); err == nil {
 		t.Fatal("a different descriptor bound to the auto-created table")
 	}
 }
@@ -401,8 +401,8 @@ func TestAutoCreateRejects(t *testing.T) {
 
 func TestAutoCreateRace(t *testing.T) {
 	l := openLake(t, t.TempDir())
-	a := descFor("A", mustColumns(t, "id bigint not null, s string"))
-	b := descFor("B", mustColumns(t, "id int not null"))
+	a := DescriptorFor("A", mustColumns(t, "id bigint not null, s string"))
+	b := DescriptorFor("B", mustColumns(t, "id int not null"))
 	for round := range 20 {
 		name := fmt.Sprintf("c.s.race%d", round)
 		descs := []*descriptorpb.DescriptorProto{a, b, a, b}
@@ -493,14 +493,14 @@ func TestClosedLake(t *testing.T) {
 	dir := t.TempDir()
 	l := openLake(t, dir)
 	tb := mustCreate(t, l, "c.s.t", "a int")
-	b := mustBind(t, l, "c.s.t", descFor("R", tb.Columns()))
+	b := mustBind(t, l, "c.s.t", DescriptorFor("R", tb.Columns()))
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
 	}
-	if _, err := l.Bind("c.s.t", descFor("R", tb.Columns()), false); !errors.Is(err, ErrClosed) {
+	if _, err := l.Bind("c.s.t", DescriptorFor("R", tb.Columns()), false); !errors.Is(err, ErrClosed) {
 		t.Errorf("Bind after Close = %v", err)
 	}
 	if _, err := l.CreateTable("c.s.u", tb.Columns()); !errors.Is(err, ErrClosed) {

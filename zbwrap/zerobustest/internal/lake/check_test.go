@@ -36,7 +36,7 @@ func with(m map[string]any, kv ...any) map[string]any {
 func TestCheck(t *testing.T) {
 	l := openLake(t, t.TempDir())
 	tb := mustCreate(t, l, "c.s.all", allTypesDDL)
-	d := descFor("Row", tb.Columns())
+	d := DescriptorFor("Row", tb.Columns())
 	b := mustBind(t, l, "c.s.all", d)
 	md := msgDesc(t, d)
 	good := encode(t, md, goodRow(1))
@@ -124,7 +124,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestUnknownFieldMalformed(t *testing.T) {
-	md := msgDesc(t, descFor("R", mustColumns(t, "a int")))
+	md := msgDesc(t, DescriptorFor("R", mustColumns(t, "a int")))
 	fe := unknownField(md, []byte{0x80}, "p.")
 	if fe == nil || fe.column != "p" || !strings.Contains(fe.reason, "malformed") {
 		t.Fatalf("unknownField = %+v", fe)
@@ -140,7 +140,7 @@ func TestCheckGroupField(t *testing.T) {
 	// A group on the wire for an unknown field number is an unknown field.
 	l := openLake(t, t.TempDir())
 	tb := mustCreate(t, l, "c.s.t", "a int")
-	b := mustBind(t, l, "c.s.t", descFor("R", tb.Columns()))
+	b := mustBind(t, l, "c.s.t", DescriptorFor("R", tb.Columns()))
 	rec := protowire.AppendTag(nil, 5, protowire.StartGroupType)
 	rec = protowire.AppendTag(rec, 5, protowire.EndGroupType)
 	var re *RecordError

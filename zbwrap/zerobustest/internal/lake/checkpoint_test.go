@@ -21,7 +21,7 @@ func checkpointTable(t *testing.T, n int) (*Lake, *Table) {
 	t.Cleanup(func() { checkpointInterval = old })
 	l := openLake(t, t.TempDir())
 	tb := mustCreate(t, l, "main.default.ck", "id bigint not null, s string")
-	d := descFor("Row", tb.Columns())
+	d := DescriptorFor("Row", tb.Columns())
 	b := mustBind(t, l, "main.default.ck", d)
 	md := msgDesc(t, d)
 	for v := 1; v <= n; v++ {
@@ -114,7 +114,7 @@ func TestCheckpointFailureIsNotACommitFailure(t *testing.T) {
 	if err := os.Remove(filepath.Join(deltaLogDir(tb.Path()), commitName(1))); err != nil {
 		t.Fatal(err)
 	}
-	d := descFor("Row", tb.Columns())
+	d := DescriptorFor("Row", tb.Columns())
 	b := mustBind(t, l, "main.default.ck", d)
 	mustAppend(t, b, [][]byte{encode(t, msgDesc(t, d), map[string]any{"id": 100})})
 	if err := l.Materialize(); err != nil {

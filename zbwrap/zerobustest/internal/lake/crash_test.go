@@ -27,7 +27,7 @@ func TestCrashChild(t *testing.T) {
 		os.Exit(2)
 	}
 	cols := mustColumns(t, idDDL)
-	d := descFor("Row", cols)
+	d := DescriptorFor("Row", cols)
 	b, err := l.Bind("c.s.t", d, true)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bind:", err)

@@ -32,7 +32,7 @@ func twoFileTable(t testing.TB, ddl string) (dir, tableDir string) {
 	dir = t.TempDir()
 	l := openLake(t, dir)
 	tb := mustCreate(t, l, "c.s.t", ddl)
-	d := descFor("Row", tb.Columns())
+	d := DescriptorFor("Row", tb.Columns())
 	b := mustBind(t, l, "c.s.t", d)
 	md := msgDesc(t, d)
 	for i := range 2 {

@@ -122,7 +122,7 @@ func diffCases(t testing.TB) []*diffCase {
 // tweak) without validating the columns.
 func newDiffCase(t testing.TB, name string, cols []Column, tweak func(d *descriptorpb.DescriptorProto)) *diffCase {
 	t.Helper()
-	d := descFor("Row", cols)
+	d := DescriptorFor("Row", cols)
 	if tweak != nil {
 		tweak(d)
 	}

@@ -2,7 +2,6 @@ package lake
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -56,92 +55,6 @@ func mustAppend(t testing.TB, b *Binding, recs [][]byte) {
 	t.Helper()
 	if err := <-b.Append(recs); err != nil {
 		t.Fatalf("Append: %v", err)
-	}
-}
-
-func camel(s string) string {
-	var b strings.Builder
-	up := true
-	for _, r := range s {
-		if r == '_' {
-			up = true
-			continue
-		}
-		if up && r >= 'a' && r <= 'z' {
-			r -= 'a' - 'A'
-		}
-		up = false
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// descFor builds the proto2 descriptor a client would send for cols: fields
-// numbered in order, nullable -> optional, NOT NULL -> required, nested types
-// inside with relative references, map entries named <Field>Entry, and a
-// one-field wrapper message for an array or map inside an array or map.
-func descFor(name string, cols []Column) *descriptorpb.DescriptorProto {
-	m := &descriptorpb.DescriptorProto{Name: proto.String(name)}
-	for i, c := range cols {
-		f := &descriptorpb.FieldDescriptorProto{Name: proto.String(c.Name), Number: proto.Int32(int32(i + 1))}
-		switch c.Type.Kind {
-		case Array:
-			f.Label = descriptorpb.FieldDescriptorProto_LABEL_REPEATED.Enum()
-			setValueType(m, f, *c.Type.Elem, c.Name+"_elem")
-		case Map:
-			f.Label = descriptorpb.FieldDescriptorProto_LABEL_REPEATED.Enum()
-			entry := &descriptorpb.DescriptorProto{
-				Name:    proto.String(camel(c.Name) + "Entry"),
-				Options: &descriptorpb.MessageOptions{MapEntry: proto.Bool(true)},
-			}
-			k := &descriptorpb.FieldDescriptorProto{Name: proto.String("key"), Number: proto.Int32(1), Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()}
-			v := &descriptorpb.FieldDescriptorProto{Name: proto.String("value"), Number: proto.Int32(2), Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()}
-			setValueType(entry, k, *c.Type.Key, "key")
-			setValueType(m, v, *c.Type.Elem, c.Name+"_value")
-			entry.Field = []*descriptorpb.FieldDescriptorProto{k, v}
-			m.NestedType = append(m.NestedType, entry)
-			f.Type = descriptorpb.FieldDescriptorProto_TYPE_MESSAGE.Enum()
-			f.TypeName = entry.Name
-		default:
-			if c.Nullable {
-				f.Label = descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()
-			} else {
-				f.Label = descriptorpb.FieldDescriptorProto_LABEL_REQUIRED.Enum()
-			}
-			setValueType(m, f, c.Type, c.Name)
-		}
-		m.Field = append(m.Field, f)
-	}
-	return m
-}
-
-func setValueType(parent *descriptorpb.DescriptorProto, f *descriptorpb.FieldDescriptorProto, t Type, name string) {
-	T := func(x descriptorpb.FieldDescriptorProto_Type) { f.Type = x.Enum() }
-	switch t.Kind {
-	case Boolean:
-		T(descriptorpb.FieldDescriptorProto_TYPE_BOOL)
-	case Byte, Short, Int, Date:
-		T(descriptorpb.FieldDescriptorProto_TYPE_INT32)
-	case Long, Timestamp, TimestampNTZ:
-		T(descriptorpb.FieldDescriptorProto_TYPE_INT64)
-	case Float:
-		T(descriptorpb.FieldDescriptorProto_TYPE_FLOAT)
-	case Double:
-		T(descriptorpb.FieldDescriptorProto_TYPE_DOUBLE)
-	case String, Decimal, Variant:
-		T(descriptorpb.FieldDescriptorProto_TYPE_STRING)
-	case Binary:
-		T(descriptorpb.FieldDescriptorProto_TYPE_BYTES)
-	case Struct:
-		sub := descFor(camel(name)+"Msg", t.Fields)
-		parent.NestedType = append(parent.NestedType, sub)
-		T(descriptorpb.FieldDescriptorProto_TYPE_MESSAGE)
-		f.TypeName = sub.Name
-	case Array, Map:
-		sub := descFor(camel(name)+"Wrap", []Column{{Name: "items", Type: t}})
-		parent.NestedType = append(parent.NestedType, sub)
-		T(descriptorpb.FieldDescriptorProto_TYPE_MESSAGE)
-		f.TypeName = sub.Name
 	}
 }
 

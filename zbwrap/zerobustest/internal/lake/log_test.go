@@ -28,7 +28,7 @@ func idTable(t testing.TB, l *Lake, name string) (*Binding, protoreflect.Message
 	if err != nil {
 		tb = mustCreate(t, l, "c.s."+name, idDDL)
 	}
-	d := descFor("Row", tb.Columns())
+	d := DescriptorFor("Row", tb.Columns())
 	return mustBind(t, l, "c.s."+name, d), msgDesc(t, d)
 }
 

@@ -54,7 +54,7 @@ func TestMaterializeOutput(t *testing.T) {
 	dir := t.TempDir()
 	l := openLake(t, dir)
 	tb := mustCreate(t, l, "c.s.all", allTypesDDL)
-	d := descFor("Row", tb.Columns())
+	d := DescriptorFor("Row", tb.Columns())
 	b := mustBind(t, l, "c.s.all", d)
 	md := msgDesc(t, d)
 	recs := [][]byte{
@@ -179,7 +179,7 @@ func TestProtocolWithoutNTZ(t *testing.T) {
 func TestMinMaxStats(t *testing.T) {
 	l := openLake(t, t.TempDir())
 	tb := mustCreate(t, l, "c.s.t", "id bigint not null, d double, ts timestamp, i16 smallint, day date")
-	d := descFor("R", tb.Columns())
+	d := DescriptorFor("R", tb.Columns())
 	b := mustBind(t, l, "c.s.t", d)
 	md := msgDesc(t, d)
 	mustAppend(t, b, [][]byte{
@@ -361,8 +361,8 @@ func TestDescriptorChangesBetweenBindings(t *testing.T) {
 	dir := t.TempDir()
 	l := openLake(t, dir)
 	tb := mustCreate(t, l, "c.s.t", idDDL)
-	d1 := descFor("Row", tb.Columns())
-	d2 := descFor("Other", tb.Columns())
+	d1 := DescriptorFor("Row", tb.Columns())
+	d2 := DescriptorFor("Other", tb.Columns())
 	d2.Field[0].Number, d2.Field[1].Number = newInt32(7), newInt32(3)
 	b1, b2 := mustBind(t, l, "c.s.t", d1), mustBind(t, l, "c.s.t", d2)
 	mustAppend(t, b1, [][]byte{encode(t, msgDesc(t, d1), map[string]any{"id": 1, "s": "a"})})
@@ -384,11 +384,11 @@ func TestPlanForBadDescriptorFrame(t *testing.T) {
 	if tb.planFor([]byte{0xff}) != nil {
 		t.Error("garbage descriptor compiled")
 	}
-	raw, _ := proto.Marshal(descFor("R", mustColumns(t, "x int")))
+	raw, _ := proto.Marshal(DescriptorFor("R", mustColumns(t, "x int")))
 	if tb.planFor(raw) != nil {
 		t.Error("descriptor of another table compiled")
 	}
-	raw, _ = proto.Marshal(descFor("", mustColumns(t, "x int")))
+	raw, _ = proto.Marshal(DescriptorFor("", mustColumns(t, "x int")))
 	if tb.planFor(raw) != nil {
 		t.Error("descriptor without a name compiled")
 	}
@@ -398,7 +398,7 @@ func TestMapKeyOrder(t *testing.T) {
 	dir := t.TempDir()
 	l := openLake(t, dir)
 	tb := mustCreate(t, l, "c.s.t", "id int not null, mb map<boolean,int> not null, ml map<bigint,string> not null, md map<date,int> not null")
-	d := descFor("R", tb.Columns())
+	d := DescriptorFor("R", tb.Columns())
 	b := mustBind(t, l, "c.s.t", d)
 	md := msgDesc(t, d)
 	mustAppend(t, b, [][]byte{encode(t, md, map[string]any{"id": 1,

@@ -89,7 +89,7 @@ func TestExternalReaders(t *testing.T) {
 	dir := t.TempDir()
 	l := openLake(t, dir)
 	tb := mustCreate(t, l, "main.default.all", allTypesDDL)
-	d := descFor("Row", tb.Columns())
+	d := DescriptorFor("Row", tb.Columns())
 	b := mustBind(t, l, "main.default.all", d)
 	md := msgDesc(t, d)
 	batches := [][]map[string]any{

@@ -205,7 +205,7 @@ func newString(s string) *string { return &s }
 func TestCheckConcurrent(t *testing.T) {
 	l := openLake(t, t.TempDir())
 	tb := mustCreate(t, l, "c.s.all", allTypesDDL)
-	d := descFor("Row", tb.Columns())
+	d := DescriptorFor("Row", tb.Columns())
 	b := mustBind(t, l, "c.s.all", d)
 	md := msgDesc(t, d)
 	good := encode(t, md, goodRow(1))
@@ -238,7 +238,7 @@ func TestLargeList(t *testing.T) {
 	dir := t.TempDir()
 	l := openLake(t, dir)
 	tb := mustCreate(t, l, "c.s.t", "id int not null, xs array<int> not null")
-	b := mustBind(t, l, "c.s.t", descFor("R", tb.Columns()))
+	b := mustBind(t, l, "c.s.t", DescriptorFor("R", tb.Columns()))
 	rec := fv(1, 7)
 	for i := range 100_000 {
 		rec = append(rec, fv(2, uint64(i))...)
@@ -267,7 +267,7 @@ func TestLargeList(t *testing.T) {
 func TestBuildersSizedFromLastCommit(t *testing.T) {
 	l := openLake(t, t.TempDir())
 	tb := mustCreate(t, l, "c.s.t", "id int not null, s string, tags array<string> not null")
-	d := descFor("R", tb.Columns())
+	d := DescriptorFor("R", tb.Columns())
 	b := mustBind(t, l, "c.s.t", d)
 	md := msgDesc(t, d)
 	var recs [][]byte
