@@ -17,7 +17,7 @@ export ZEROBUS_LOCAL_BIN := $(BIN)/zerobus-local
 export OTLP_SINK_BIN := $(BIN)/otlp-sink
 export PYZEROBUS_PYTHON := $(PY)
 
-.PHONY: all deps go-deps py-deps py-build build test test-go test-conformance test-py \
+.PHONY: all deps go-deps py-deps py-build build test lint test-go test-conformance test-py \
         tox demo py-bench bench cover proto lint clean wheel wheels
 
 all: build
@@ -54,7 +54,23 @@ build: go-deps
 	$(GO) build -o $(BIN)/otlp-sink ./tools/otlp-sink
 
 ## test: vet, Go tests with the race detector, conformance with Databricks' SDKs, pytest.
-test: deps build test-go test-conformance test-py
+test: deps build lint test-go test-conformance test-py
+
+## lint: go vet (also for darwin and windows), gofmt, staticcheck, ruff check and format, mypy.
+# bindings needs cgo, so the cross-platform vet leaves it out (the wheel
+# builds compile it per platform).
+PY_LINT := pyzerobus pybuild hatch_build.py tools tests examples
+lint: go-deps py-deps
+	$(GO) vet ./...
+	GOOS=darwin $(GO) vet $$($(GO) list ./... | grep -v /bindings)
+	GOOS=windows $(GO) vet $$($(GO) list ./... | grep -v /bindings)
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt -l:"; echo "$$bad"; exit 1; fi
+	cd internal/tools && $(GO) build -o $(BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
+	$(BIN)/staticcheck ./...
+	cd tests/go/conformance && $(CONFORMANCE_ENV) $(BIN)/staticcheck ./...
+	$(PY) -m ruff check $(PY_LINT)
+	$(PY) -m ruff format --check $(PY_LINT)
+	$(PY) -m mypy
 
 test-go:
 	$(GO) vet ./...
@@ -64,9 +80,6 @@ test-conformance:
 	cd tests/go/conformance && $(CONFORMANCE_ENV) $(GO) vet ./... && $(CONFORMANCE_ENV) $(GOTEST) -race -timeout 10m ./...
 
 test-py: py-deps build py-build
-	$(PY) -m ruff check pyzerobus pybuild hatch_build.py examples/python tests/py/conftest.py tests/py/test_pyzerobus_*.py tests/py/test_packaging.py tools/wheels/smoke.py tests/py/test_debug_files.py tests/py/test_zerobus_local_admin.py tests/py/test_zerobus_local_profile.py tests/py/test_cli.py tests/py/test_spark.py tests/py/test_databricks_arrow_stream.py \
-		$(wildcard tools/bench/*.py)
-	$(PY) -m mypy
 	# From tests/py, so that the package under test is the one installed in .venv.
 	cd tests/py && $(PY) -m pytest -q . --cov=pyzerobus --cov-config=$(CURDIR)/pyproject.toml \
 		--cov-report=term-missing:skip-covered --cov-fail-under=90

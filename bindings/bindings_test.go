@@ -578,6 +578,7 @@ func TestPanicsBecomeErrors(t *testing.T) {
 	f := func() (err error) {
 		defer recoverError(&err)
 		var m map[string]int
+		//lint:ignore SA5000 the panic is what the test recovers
 		m["x"] = 1 // panics
 		return nil
 	}
@@ -829,7 +830,7 @@ func TestFileSource(t *testing.T) {
 	}
 	src.Retain()
 	src.Release()
-	if !src.Schema().Equal(testSchema) || !src.Next() || src.Record().NumRows() != 10 || !src.Next() || src.Next() || src.Err() != nil {
+	if !src.Schema().Equal(testSchema) || !src.Next() || src.RecordBatch().NumRows() != 10 || !src.Next() || src.Next() || src.Err() != nil {
 		t.Fatal("reading the file")
 	}
 	src.Release()

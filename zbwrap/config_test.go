@@ -421,6 +421,7 @@ func TestSecretNeverPrinted(t *testing.T) {
 	ym, _ := yaml.Marshal(c)
 	outputs := map[string]string{
 		"String": c.String(), "GoString": c.GoString(),
+		//lint:ignore S1025 every verb is what the test checks, %s among them
 		"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", c), "%#v": fmt.Sprintf("%#v", c), "%s": fmt.Sprintf("%s", c),
 		"%v ptr": fmt.Sprintf("%v", &c), "%+v ptr": fmt.Sprintf("%+v", &c), "%#v ptr": fmt.Sprintf("%#v", &c),
 		"secret %v": fmt.Sprintf("%v", c.ClientSecret), "secret %#v": fmt.Sprintf("%#v", c.ClientSecret),

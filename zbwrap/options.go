@@ -181,7 +181,9 @@ func WithStreamCreateTimeout(d time.Duration) Option {
 
 // WithApplicationName sets application_name, appended to the user agent.
 // Default none.
-func WithApplicationName(name string) Option { return func(s *settings) { s.cfg.ApplicationName = name } }
+func WithApplicationName(name string) Option {
+	return func(s *settings) { s.cfg.ApplicationName = name }
+}
 
 // WithStreams sets streams: how many streams one table and schema may use
 // at once (see Config.Streams). Default 1.

@@ -1,4 +1,4 @@
-"""Databricks' own Python SDK streams Arrow (Flight DoPut) into zerobus-local: proof that the wire is right."""
+"""Databricks' own Python SDK streams Arrow (Flight DoPut) into zerobus-local: the wire is right."""
 
 from __future__ import annotations
 
@@ -50,7 +50,9 @@ def stats(server: LocalServer) -> dict:
 
 
 @pytest.mark.parametrize("compression", ["NONE", "LZ4_FRAME", "ZSTD"])
-def test_databricks_arrow_stream_ingests_into_local_server(local_server: LocalServer, compression: str) -> None:
+def test_databricks_arrow_stream_ingests_into_local_server(
+    local_server: LocalServer, compression: str
+) -> None:
     from zerobus import ArrowStreamConfigurationOptions, IPCCompression
     from zerobus.sdk.sync import ZerobusSdk
 
@@ -59,7 +61,9 @@ def test_databricks_arrow_stream_ingests_into_local_server(local_server: LocalSe
     options.ipc_compression = getattr(IPCCompression, compression)
 
     sdk = ZerobusSdk(local_server.endpoint, local_server.workspace_url)
-    stream = sdk.create_arrow_stream(table, SCHEMA, local_server.client_id, local_server.client_secret, options)
+    stream = sdk.create_arrow_stream(
+        table, SCHEMA, local_server.client_id, local_server.client_secret, options
+    )
     last = None
     for start in range(0, ROWS, 1000):
         last = stream.ingest_batch(batch(start, start + 1000))
@@ -74,7 +78,9 @@ def test_databricks_arrow_stream_ingests_into_local_server(local_server: LocalSe
     # A graceful stop materializes every durable record into the Delta table.
     assert local_server.stop() == 0
 
-    got = deltalake.DeltaTable(str(local_server.table_dir(table))).to_pyarrow_table().sort_by("id").to_pylist()
+    got = (
+        deltalake.DeltaTable(str(local_server.table_dir(table))).to_pyarrow_table().sort_by("id").to_pylist()
+    )
     assert len(got) == ROWS
     assert got == [expected_row(i) for i in range(ROWS)]
 

@@ -46,14 +46,14 @@ def expected_row(i: int) -> dict:
 
 
 def test_databricks_python_sdk_ingests_into_local_server(local_server: LocalServer) -> None:
-    from zerobus.sdk.sync import ZerobusSdk
     from zerobus import TableProperties
+    from zerobus.sdk.sync import ZerobusSdk
 
-    Event = event_message_class()
+    event_cls = event_message_class()
     records = []
     for i in range(ROWS):
         row = expected_row(i)
-        m = Event(id=row["id"], score=row["score"], active=row["active"], tags=row["tags"])
+        m = event_cls(id=row["id"], score=row["score"], active=row["active"], tags=row["tags"])
         if row["name"] is not None:
             m.name = row["name"]
         records.append(m.SerializeToString())
@@ -62,7 +62,7 @@ def test_databricks_python_sdk_ingests_into_local_server(local_server: LocalServ
     stream = sdk.create_stream(
         local_server.client_id,
         local_server.client_secret,
-        TableProperties(TABLE, Event.DESCRIPTOR),
+        TableProperties(TABLE, event_cls.DESCRIPTOR),
     )
     last = None
     for start in range(0, ROWS, 1000):

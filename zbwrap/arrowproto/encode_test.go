@@ -293,7 +293,7 @@ func TestNullMapKeyAndEntry(t *testing.T) {
 
 func TestEmptyBatch(t *testing.T) {
 	rec := record(t, column{"a", fromJSON(t, arrow.BinaryTypes.String, `[]`)}, column{"b", fromJSON(t, arrow.PrimitiveTypes.Int64, `[]`)})
-	sc, b := roundTrip(t, rec)
+	_, b := roundTrip(t, rec)
 	if len(b.Records) != 0 || len(b.Rows) != 0 || b.Errors != nil || b.Bytes != 0 {
 		t.Fatalf("%+v", b)
 	}

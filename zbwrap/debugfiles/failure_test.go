@@ -277,27 +277,12 @@ func TestDevFull(t *testing.T) {
 	}
 }
 
-// mountTmpfs mounts a tmpfs at a new directory for the test, or skips.
-func mountTmpfs(t *testing.T, opts string, flags uintptr) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", flags, opts); err != nil {
-		t.Skipf("cannot mount a tmpfs here (%v): needs root", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
 // TestReadOnlyDirectory: sends go on, every batch is counted as dropped,
 // and the directory costs one attempt per file type per tick.
 func TestReadOnlyDirectory(t *testing.T) {
 	var dir string
 	if os.Geteuid() == 0 { // root writes through permissions: use a read-only mount
-		dir = mountTmpfs(t, "size=64k", syscall.MS_RDONLY)
+		dir = mountTmpfs(t, "size=64k", readOnlyMount)
 	} else {
 		dir = t.TempDir()
 		if err := os.Chmod(dir, 0o555); err != nil {

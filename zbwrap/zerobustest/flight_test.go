@@ -486,7 +486,6 @@ func TestFlightProfile(t *testing.T) {
 	p := newServer(t, WithDiscard(), WithStreamQuota(Quota{RecordsPerSec: 1000}))
 	c = putCall(t, p, authMD(p.Token(testTable), testTable))
 	c.open(flightSchema)
-	start = time.Now()
 	for _, fd := range fds[1:] {
 		c.send(fd)
 	}

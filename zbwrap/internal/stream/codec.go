@@ -33,8 +33,9 @@ import (
 // Tags of the framed request.
 const (
 	tagIngestRecordBatch = 3<<3 | 2 // EphemeralStreamRequest.ingest_record_batch
-	tagOffsetID          = 1<<3 | 0 // IngestRecordBatchRequest.offset_id
-	tagProtoBatch        = 2<<3 | 2 // IngestRecordBatchRequest.proto_encoded_batch
+	//lint:ignore SA4016 the wire type (varint, 0) is spelled out like the others
+	tagOffsetID   = 1<<3 | 0 // IngestRecordBatchRequest.offset_id
+	tagProtoBatch = 2<<3 | 2 // IngestRecordBatchRequest.proto_encoded_batch
 	// RecordTag is the tag that precedes each framed record: field
 	// RecordField, wire type bytes.
 	RecordTag = RecordField<<3 | 2
