@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -42,4 +43,53 @@ type recorder struct {
 func (r *recorder) Helper() {}
 func (r *recorder) Errorf(format string, args ...any) {
 	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+// stopper is a recorder whose FailNow and Fatalf end the calling goroutine
+// the way the testing package does, and remember that they were called.
+type stopper struct {
+	recorder
+	stopped bool
+	fatal   string
+}
+
+func (s *stopper) FailNow() { s.stopped = true; runtime.Goexit() }
+func (s *stopper) Fatalf(format string, args ...any) {
+	s.fatal = fmt.Sprintf(format, args...)
+	s.FailNow()
+}
+
+// run calls f on a goroutine of its own, as a test body runs, and waits.
+func (s *stopper) run(f func()) {
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	<-done
+}
+
+func TestRequireStopsOnADifference(t *testing.T) {
+	s := &stopper{recorder: recorder{TB: t}}
+	reached := false
+	s.run(func() {
+		Require(s, "result", Want("rows", 1, 2))
+		reached = true
+	})
+	if !s.stopped || reached || len(s.errs) != 1 {
+		t.Fatalf("stopped %v, went on %v, reported %q", s.stopped, reached, s.errs)
+	}
+	s = &stopper{recorder: recorder{TB: t}}
+	s.run(func() { Require(s, "result", Want("rows", 2, 2)) })
+	if s.stopped {
+		t.Fatal("Require stopped on matching fields")
+	}
+}
+
+func TestEventuallyGivesUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits EventuallyTimeout")
+	}
+	s := &stopper{recorder: recorder{TB: t}}
+	s.run(func() { Eventually(s, "never", func() bool { return false }) })
+	if !s.stopped || s.fatal != "timed out waiting for never" {
+		t.Fatalf("stopped %v with %q", s.stopped, s.fatal)
+	}
 }

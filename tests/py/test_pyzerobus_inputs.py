@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -228,3 +229,61 @@ def test_an_explicit_descriptor_and_the_application_name(local_server: LocalServ
     assert sorted(read_delta(local_server, table_name).column("id").to_pylist()) == list(range(10)) + list(
         range(15, 25)
     )
+
+
+def read_back(data: object) -> pa.Table:
+    """What the engine would read from a source, read here by pyarrow (in this thread)."""
+    from pyzerobus._input import to_source
+
+    src = to_source(data)
+    return pa.RecordBatchReader._import_from_c_capsule(src.capsule).read_all()
+
+
+def test_sources_yield_the_rows_in_order(tmp_path: pathlib.Path) -> None:
+    pq.write_table(ids_table(0, 30), tmp_path / "a.parquet", row_group_size=10)
+    with pa.OSFile(str(tmp_path / "b.arrow"), "wb") as f, pa.ipc.new_file(f, ids_table(30, 10).schema) as w:
+        w.write_table(ids_table(30, 10))
+    with (
+        pa.OSFile(str(tmp_path / "c.arrows"), "wb") as f,
+        pa.ipc.new_stream(f, ids_table(40, 10).schema) as w,
+    ):
+        w.write_table(ids_table(40, 10))
+    assert read_back(tmp_path).column("id").to_pylist() == list(range(50))
+    gen = iter([ids_table(0, 3), *ids_table(3, 2).to_batches()])
+    assert read_back(gen).column("id").to_pylist() == list(range(5))
+    lazy = pl.LazyFrame(ids_table(0, 10)).filter(pl.col("id") > 4)
+    assert read_back(lazy).column("id").to_pylist() == [5, 6, 7, 8, 9]
+    assert read_back(ds.dataset(tmp_path / "a.parquet")).num_rows == 30
+    reader = pa.RecordBatchReader.from_batches(ids_table(0, 1).schema, ids_table(0, 4).to_batches())
+    assert read_back(reader).num_rows == 4
+
+
+def test_sources_fail_naming_the_cause(tmp_path: pathlib.Path) -> None:
+    pq.write_table(ids_table(0, 3), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"other": [1]}), tmp_path / "b.parquet")
+    # Raised while the stream is read: the reader (pyarrow here, the engine
+    # in a send) gets the error with its message.
+    with pytest.raises(pa.ArrowException, match="another schema"):
+        read_back([tmp_path / "a.parquet", tmp_path / "b.parquet"])
+    with pytest.raises(pa.ArrowException, match="yielded a str"):
+        read_back(iter([ids_table(0, 1).to_batches()[0], "x"]))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConversionError, match="no files"):
+        read_back(tmp_path / "empty")
+    offs = np.array([0, 5, 10], dtype=np.int32)
+    arr = pa.Array.from_buffers(pa.string(), 2, [None, pa.py_buffer(offs), pa.py_buffer(b"helloworld")])
+    batch = pa.record_batch({"s": arr})
+    offs[2] = 50
+    reader = pa.RecordBatchReader.from_batches(batch.schema, [batch])
+    with pytest.raises(pa.ArrowException, match="batch 0 of the RecordBatchReader"):
+        read_back(reader)
+
+
+def test_python_dash_m_pyzerobus(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["pyzerobus", "--help"])
+    with pytest.raises(SystemExit) as info:
+        runpy.run_module("pyzerobus", run_name="__main__")
+    assert info.value.code == 0
+    assert "send" in capsys.readouterr().out

@@ -319,3 +319,33 @@ func TestResourceReadsTheEnvironmentEachTime(t *testing.T) {
 		t.Fatalf("resource %v", res)
 	}
 }
+
+// An endpoint given as host:port (no scheme) is TLS unless
+// OTEL_EXPORTER_OTLP_INSECURE says plaintext: with it, both protocols reach
+// a plaintext collector.
+func TestExportToHostPortInsecure(t *testing.T) {
+	checkLeaks(t)
+	col := newCollector(t)
+	for _, c := range []struct{ protocol, url string }{
+		{telemetry.ProtocolGRPC, col.GRPCURL()},
+		{telemetry.ProtocolHTTP, col.HTTPURL()},
+	} {
+		t.Run(c.protocol, func(t *testing.T) {
+			col.Reset()
+			t.Setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+			hostPort := strings.TrimPrefix(c.url, "http://")
+			tel := newTelemetry(t, telemetry.ExportConfig{OTLPEndpoint: hostPort, OTLPProtocol: c.protocol})
+			record(tel)
+			if err := tel.Shutdown(context.Background()); err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			attrs := map[string]string{string(telemetry.AttrTable): table}
+			if v, ok := col.SumValue(telemetry.MetricRowsAcknowledged, attrs); !ok || v != 3 {
+				t.Errorf("rows acknowledged %v %v, want 3 at %s", v, ok, hostPort)
+			}
+			if len(col.Spans(telemetry.SpanSendBatch)) != 1 {
+				t.Errorf("no send span at %s", hostPort)
+			}
+		})
+	}
+}
