@@ -76,13 +76,17 @@ def _lists(rng: np.random.Generator, pool: list[str], n: int, most: int) -> tupl
 def _distinct_lists(
     rng: np.random.Generator, pool: list[str], n: int, most: int
 ) -> tuple[pa.Array, pa.Array]:
-    """Lists of up to ``most`` values of ``pool``, none twice in one list (map keys)."""
+    """Lists of up to ``most`` values of ``pool``, none twice in one list (map keys).
+
+    Each list takes consecutive values of the pool from a random start.
+    """
     counts = rng.integers(0, most + 1, n)
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
-    order = rng.permuted(np.tile(np.arange(len(pool)), (n, 1)), axis=1)
-    picked = order[np.arange(len(pool)) < counts[:, None]]  # row by row, in order
-    return pa.array(offsets), pa.array(np.asarray(pool)[picked])
+    row = np.repeat(np.arange(n), counts)
+    pos = np.arange(int(offsets[-1])) - offsets[row]
+    picked = (rng.integers(0, len(pool), n)[row] + pos) % len(pool)
+    return pa.array(offsets), pa.array(pool).take(pa.array(picked))
 
 
 def make_batch(first: int, n: int, seed: int = 7) -> pa.RecordBatch:
