@@ -143,7 +143,7 @@ func TestValidateConfig(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := ValidateConfig(tc.cfg)
+			err := ValidateConfig(tc.cfg, false)
 			if tc.problems == nil {
 				if err != nil {
 					t.Fatalf("ValidateConfig: %v", err)
@@ -899,5 +899,100 @@ func TestSendWithDescriptor(t *testing.T) {
 		if _, err := w.SendIPC([]byte("x"), b64); errorOf(t, err).Kind != "configuration" {
 			t.Fatalf("IPC descriptor %q: %v", b64, err)
 		}
+	}
+}
+
+// A wrapper with a headers provider gets its call headers from the Python
+// side: a stream opening a call asks (HeadersWanted), the answer
+// (SetHeaders) opens it; a failure of the provider fails the send; OAuth
+// settings are not required.
+func TestHeadersFromAProvider(t *testing.T) {
+	srv := newServer(t)
+	cfg := configFor(srv, map[string]any{"client_id": "", "client_secret": "", "unity_catalog_url": ""})
+	if err := ValidateConfig(cfg, false); errorOf(t, err).Kind != "configuration" {
+		t.Fatal("without a provider the OAuth settings are required")
+	}
+	if err := ValidateConfig(cfg, true); err != nil {
+		t.Fatalf("with a provider: %v", err)
+	}
+	w, err := NewWrapperWithHeaders(cfg, 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = w.Close(20000, -1) })
+	token := srv.Token(testTable)
+	stop, served := make(chan struct{}), make(chan int)
+	go func() { // the Python thread: answers every request until stopped
+		n := 0
+		defer func() { served <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			wanted, err := w.HeadersWanted(50)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !wanted {
+				continue
+			}
+			n++
+			h, _ := json.Marshal(map[string]string{"authorization": "Bearer " + token})
+			if err := w.SetHeaders(string(h), ""); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	rec := makeBatch(0, 10)
+	_, addr := exportStream(t, testSchema, rec)
+	rec.Release()
+	id, err := w.SendStream(addr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := waitResult(t, w, id); !r.Success || r.SuccessfulCount != 10 {
+		t.Fatalf("result %+v", r)
+	}
+	close(stop)
+	if n := <-served; n != 1 {
+		t.Fatalf("the provider was asked %d times for one stream, want 1", n)
+	}
+	if err := w.SetHeaders("[1]", ""); errorOf(t, err).Kind != "configuration" {
+		t.Fatal("headers that are not a mapping of strings are refused")
+	}
+	w.headers.answer(nil, nil) // forget the answer above
+	if _, err := (&Wrapper{}).HeadersWanted(0); err == nil {
+		t.Fatal("HeadersWanted without a provider")
+	}
+	if err := (&Wrapper{}).SetHeaders("{}", ""); err == nil {
+		t.Fatal("SetHeaders without a provider")
+	}
+	// A provider that fails: the stream cannot open and the rows fail.
+	failing, err := NewWrapperWithHeaders(cfg, 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = failing.Close(20000, -1) })
+	go func() {
+		for {
+			wanted, err := failing.HeadersWanted(100)
+			if err != nil || wanted {
+				_ = failing.SetHeaders("", "vault unreachable")
+				return
+			}
+		}
+	}()
+	rec = makeBatch(0, 5)
+	_, addr = exportStream(t, testSchema, rec)
+	rec.Release()
+	id, err = failing.SendStream(addr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := waitResult(t, failing, id); r.Success || r.FailedCount != 5 || r.Error == nil || !strings.Contains(r.Error.Message, "vault unreachable") {
+		t.Fatalf("result %+v error %+v", r, r.Error)
 	}
 }

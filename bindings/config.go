@@ -165,8 +165,9 @@ func DefaultConfig() (out string, err error) {
 
 // ValidateConfig checks a configuration (a JSON object as ParseConfig
 // returns) and reports every problem at once in one configuration error,
-// each problem naming its setting.
-func ValidateConfig(configJSON string) (err error) {
+// each problem naming its setting. With customHeaders (a headers provider
+// replaces OAuth), the OAuth settings are not required.
+func ValidateConfig(configJSON string, customHeaders bool) (err error) {
 	defer recoverError(&err)
 	s, err := parseSettings(configJSON, zbwrap.ConfigJSON, nil)
 	if err != nil {
@@ -176,7 +177,11 @@ func ValidateConfig(configJSON string) (err error) {
 	if _, err := s.rootCAs(); err != nil {
 		probs = append(probs, problem{Setting: "tls_ca_file", Message: err.Error()})
 	}
-	verr := s.Validate()
+	var opts []zbwrap.Option
+	if customHeaders { // a provider replaces OAuth: its credentials are not needed
+		opts = append(opts, zbwrap.WithHeadersProvider(newHeaderBox()))
+	}
+	verr := s.Validate(opts...)
 	if verr != nil || len(probs) > 0 {
 		return configError(probs, verr)
 	}

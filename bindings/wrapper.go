@@ -21,6 +21,7 @@ type Wrapper struct {
 	chunk   [2]int // batch_rows, batch_bytes
 	logs    *logHandler
 	limiter *zbwrap.Limiter // max_concurrent_batches chunks of all operations
+	headers *headerBox      // the Python provider's headers, or nil (OAuth)
 
 	mu       sync.Mutex
 	closed   bool
@@ -41,6 +42,19 @@ type Wrapper struct {
 // completion log that Completions reads (for an event loop).
 func NewWrapper(configJSON string, pyLogLevel int, notify bool) (w *Wrapper, err error) {
 	defer recoverError(&err)
+	return makeWrapper(configJSON, pyLogLevel, notify, nil)
+}
+
+// NewWrapperWithHeaders is NewWrapper for a wrapper whose call headers come
+// from a Python provider instead of OAuth (client_id, client_secret and
+// unity_catalog_url are then not needed): a Python thread serves them
+// through HeadersWanted and SetHeaders.
+func NewWrapperWithHeaders(configJSON string, pyLogLevel int, notify bool) (w *Wrapper, err error) {
+	defer recoverError(&err)
+	return makeWrapper(configJSON, pyLogLevel, notify, newHeaderBox())
+}
+
+func makeWrapper(configJSON string, pyLogLevel int, notify bool, box *headerBox) (*Wrapper, error) {
 	s, err := parseSettings(configJSON, zbwrap.ConfigJSON, nil)
 	if err != nil {
 		return nil, err
@@ -61,6 +75,9 @@ func NewWrapper(configJSON string, pyLogLevel int, notify bool) (w *Wrapper, err
 	if roots != nil {
 		opts = append(opts, zbwrap.WithRootCAs(roots))
 	}
+	if box != nil {
+		opts = append(opts, zbwrap.WithHeadersProvider(box))
+	}
 	zw, err := zbwrap.New(context.Background(), s.Config, opts...)
 	if err != nil {
 		return nil, configError(nil, err)
@@ -73,6 +90,7 @@ func NewWrapper(configJSON string, pyLogLevel int, notify bool) (w *Wrapper, err
 		ops:     map[int64]*operation{},
 		notify:  notify,
 		changed: make(chan struct{}),
+		headers: box,
 	}, nil
 }
 

@@ -37,7 +37,8 @@ import threading
 import time
 import warnings
 import weakref
-from typing import Any, Optional, Union
+from collections.abc import Mapping
+from typing import Any, Callable, Optional, Union
 
 from . import _engine
 from ._input import SendInput, to_source
@@ -95,13 +96,20 @@ def _descriptor_arg(descriptor: Optional[Descriptor]) -> str:
     return base64.b64encode(bytes(raw)).decode("ascii")
 
 
-def resolve_config(config: Optional[WrapperConfiguration], settings: dict[str, Any]) -> WrapperConfiguration:
+#: A callable that returns the headers of a stream call (``authorization``
+#: among them), in place of OAuth: called each time the engine opens a call.
+HeadersProvider = Callable[[], Mapping[str, str]]
+
+
+def resolve_config(
+    config: Optional[WrapperConfiguration], settings: dict[str, Any], custom_headers: bool = False
+) -> WrapperConfiguration:
     """The configuration of a new wrapper: ``config`` with ``settings`` over it, validated."""
     if config is None:
         config = WrapperConfiguration(**settings)
     elif settings:
         config = config.replace(**settings)
-    config.validate()
+    config.validate(custom_headers=custom_headers)
     return config
 
 
@@ -140,7 +148,9 @@ class Core:
     read the completion log (and own ``_seq``).
     """
 
-    def __init__(self, config: WrapperConfiguration) -> None:
+    def __init__(
+        self, config: WrapperConfiguration, headers_provider: Optional[HeadersProvider] = None
+    ) -> None:
         """Create the engine handle for a validated configuration."""
         self.config = config
         mod = _engine.native()
@@ -148,9 +158,15 @@ class Core:
         # Go runtime's copy of the environment, taken when the module loaded.
         otel = {k: v for k, v in os.environ.items() if k.startswith("OTEL_")}
         _engine.call(mod.SetOTelEnvironment, json.dumps(otel))
-        self._native = _engine.call(
-            mod.NewWrapper, config.to_json(), _engine_logger.getEffectiveLevel(), True
-        )
+        new = mod.NewWrapper if headers_provider is None else mod.NewWrapperWithHeaders
+        self._native = _engine.call(new, config.to_json(), _engine_logger.getEffectiveLevel(), True)
+        self._headers_thread: Optional[threading.Thread] = None
+        self._headers_stop = threading.Event()
+        if headers_provider is not None:
+            self._headers_thread = threading.Thread(
+                target=self._serve_headers, args=(headers_provider,), name="pyzerobus-headers", daemon=True
+            )
+            self._headers_thread.start()
         self._lock = threading.Lock()
         self._pending: dict[int, None] = {}  # async offsets not yet reported, ascending
         self._issued = -1  # the highest operation id handed out
@@ -489,6 +505,32 @@ class Core:
         self._closed = True
         _open.discard(self)
 
+    def _serve_headers(self, provider: HeadersProvider) -> None:
+        """Answer the engine's requests for call headers with the provider's, until closed.
+
+        The engine's goroutines cannot call Python: a stream opening a call
+        asks and waits, this thread (the provider's only caller) answers.
+        """
+        while not self._headers_stop.is_set():
+            try:
+                if not _engine.call(self._native.HeadersWanted, WAIT_SLICE_MS):
+                    continue
+            except ZerobusError:  # pragma: no cover - the handle is gone
+                return
+            try:
+                headers = {str(k): str(v) for k, v in dict(provider()).items()}
+            except Exception as exc:  # the provider's failure fails the calls that wait
+                logger.warning("headers provider failed: %s", type(exc).__name__)
+                _engine.call(self._native.SetHeaders, "", f"{type(exc).__name__}: {exc}")
+                continue
+            _engine.call(self._native.SetHeaders, json.dumps(headers), "")
+
+    def _stop_headers(self) -> None:
+        """End the headers thread (it sees the stop within one wait slice)."""
+        self._headers_stop.set()
+        if self._headers_thread is not None and self._headers_thread is not threading.current_thread():
+            self._headers_thread.join(2 * WAIT_SLICE_MS / 1000)
+
     def shutdown(self, deadline: float) -> None:
         """Flush, then close, by ``deadline``; raise the first failure of an unreported async send.
 
@@ -521,6 +563,7 @@ class Core:
             self.close_interrupted()
             raise
         finally:
+            self._stop_headers()
             self.drain_logs()
         logger.debug("wrapper for table %s closed", self.config.table_name)
         if error is not None:

@@ -34,6 +34,8 @@ class NativeWrapper(Protocol):
     def Logs(self) -> str: ...  # noqa: N802
     def Flush(self, timeout_ms: int) -> bool: ...  # noqa: N802
     def Close(self, timeout_ms: int, wait_ms: int) -> bool: ...  # noqa: N802
+    def HeadersWanted(self, timeout_ms: int) -> bool: ...  # noqa: N802
+    def SetHeaders(self, headers_json: str, failure: str) -> None: ...  # noqa: N802
     def Stats(self) -> str: ...  # noqa: N802
 
 
@@ -43,8 +45,11 @@ class NativeModule(Protocol):
     def Version(self) -> str: ...  # noqa: N802
     def ParseConfig(self, text: str, env_json: str) -> str: ...  # noqa: N802
     def DefaultConfig(self) -> str: ...  # noqa: N802
-    def ValidateConfig(self, config_json: str) -> None: ...  # noqa: N802
+    def ValidateConfig(self, config_json: str, custom_headers: bool) -> None: ...  # noqa: N802
     def NewWrapper(self, config_json: str, py_log_level: int, notify: bool) -> NativeWrapper: ...  # noqa: N802
+    def NewWrapperWithHeaders(  # noqa: N802
+        self, config_json: str, py_log_level: int, notify: bool
+    ) -> NativeWrapper: ...
     def SetOTelEnvironment(self, env_json: str) -> None: ...  # noqa: N802
 
 

@@ -14,6 +14,7 @@ from ._core import (
     INTERRUPTED_CLOSE_S,
     Core,
     Descriptor,
+    HeadersProvider,
     deprecated,
     log_cancelled,
     logger,
@@ -53,10 +54,20 @@ class AsyncZerobusWrapper:
             results = await asyncio.gather(*(w.send_batch(t) for t in tables))
     """
 
-    def __init__(self, config: Optional[WrapperConfiguration] = None, **settings: Any) -> None:
-        """Validate the configuration and create the wrapper (see :class:`ZerobusWrapper`)."""
-        self.config = resolve_config(config, settings)
-        self._core = Core(self.config)
+    def __init__(
+        self,
+        config: Optional[WrapperConfiguration] = None,
+        *,
+        headers_provider: Optional[HeadersProvider] = None,
+        **settings: Any,
+    ) -> None:
+        """Validate the configuration and create the wrapper (see :class:`ZerobusWrapper`).
+
+        ``headers_provider`` is a plain (not async) callable, called from a
+        thread of the wrapper.
+        """
+        self.config = resolve_config(config, settings, custom_headers=headers_provider is not None)
+        self._core = Core(self.config, headers_provider)
         self._futures: dict[int, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[TransmissionResult]] = set()  # of send_batch_nowait
         self._loop: Optional[asyncio.AbstractEventLoop] = None

@@ -195,18 +195,21 @@ class WrapperConfiguration:
                 problems.append(ConfigProblem(f.name, f"must be {want}, got {type(value).__name__}{shown}"))
         return problems
 
-    def validate(self) -> None:
+    def validate(self, *, custom_headers: bool = False) -> None:
         """Check every setting and raise one :class:`ConfigurationError` listing every problem.
 
         Each problem (``error.problems``) names its setting by its keyword
-        here. Returns None when the configuration is valid.
+        here. Returns None when the configuration is valid. With
+        ``custom_headers`` (a wrapper given a ``headers_provider``), the
+        OAuth settings (client_id, client_secret, unity_catalog_url) are not
+        required.
         """
         problems = self._type_problems()
         bad = {p.setting for p in problems}
         data = self._to_engine(skip=bad)
         mod = _engine.native()
         try:
-            _engine.call(mod.ValidateConfig, json.dumps(data))
+            _engine.call(mod.ValidateConfig, json.dumps(data), custom_headers)
         except ConfigurationError as exc:
             problems.extend(exc.problems)
         if problems:

@@ -6,7 +6,16 @@ import concurrent.futures
 from types import TracebackType
 from typing import Any, Optional
 
-from ._core import INTERRUPTED_CLOSE_S, Core, Descriptor, deprecated, logger, raise_for, resolve_config
+from ._core import (
+    INTERRUPTED_CLOSE_S,
+    Core,
+    Descriptor,
+    HeadersProvider,
+    deprecated,
+    logger,
+    raise_for,
+    resolve_config,
+)
 from ._input import SendInput
 from ._progress import make_progress
 from .config import WrapperConfiguration
@@ -45,15 +54,28 @@ class ZerobusWrapper:
             results = [f.result() for f in futures]
     """
 
-    def __init__(self, config: Optional[WrapperConfiguration] = None, **settings: Any) -> None:
+    def __init__(
+        self,
+        config: Optional[WrapperConfiguration] = None,
+        *,
+        headers_provider: Optional[HeadersProvider] = None,
+        **settings: Any,
+    ) -> None:
         """Validate the configuration and create the wrapper (no connection is opened yet).
 
         Keyword arguments are settings of :class:`WrapperConfiguration`; with
         a ``config`` they override it. Raises :class:`ConfigurationError`
         listing every invalid setting.
+
+        ``headers_provider`` replaces OAuth (for an enterprise gateway or
+        tokens of your own): a callable returning the headers of a stream
+        call, ``authorization`` among them, called from a thread of the
+        wrapper each time the engine opens a call; client_id, client_secret
+        and unity_catalog_url are then not needed. If it raises, the sends
+        that needed the call fail with the exception's name and message.
         """
-        self.config = resolve_config(config, settings)
-        self._core = Core(self.config)
+        self.config = resolve_config(config, settings, custom_headers=headers_provider is not None)
+        self._core = Core(self.config, headers_provider)
         logger.debug("wrapper created for table %s", self.config.table_name)
 
     # ------------------------------------------------------------ sending

@@ -229,9 +229,16 @@ func setDefault[T comparable](p *T, def T) {
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
 // Validate reports every problem of the configuration at once, as
-// errors.Join of *Error values of KindConfiguration, each naming its setting.
-// It assumes OAuth credentials are used (see WithHeadersProvider).
-func (c Config) Validate() error { return c.validate(false) }
+// errors.Join of *Error values of KindConfiguration, each naming its setting:
+// what New would report given the same options. Without
+// WithHeadersProvider among them, OAuth credentials are required.
+func (c Config) Validate(opts ...Option) error {
+	set := settings{cfg: c}
+	for _, o := range opts {
+		o(&set)
+	}
+	return set.cfg.validate(set.headers != nil)
+}
 
 func (c Config) validate(customHeaders bool) error {
 	c = c.withDefaults()

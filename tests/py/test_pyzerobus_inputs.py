@@ -18,6 +18,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+import pyzerobus
 from conftest import LocalServer, arm_fault, read_delta, wrapper_config
 from pyzerobus import AsyncZerobusWrapper, ConversionError, WrapperConfiguration, ZerobusWrapper
 
@@ -287,3 +288,77 @@ def test_python_dash_m_pyzerobus(capsys: pytest.CaptureFixture[str], monkeypatch
         runpy.run_module("pyzerobus", run_name="__main__")
     assert info.value.code == 0
     assert "send" in capsys.readouterr().out
+
+
+def fetch_token(server: LocalServer, table: str) -> str:
+    """A token for one table from the server's OAuth endpoint, as an enterprise token service would give."""
+    import base64
+    import urllib.parse
+    import urllib.request
+
+    catalog, schema, _ = table.split(".")
+    details = [
+        {
+            "type": "unity_catalog_privileges",
+            "privileges": ["USE CATALOG"],
+            "object_type": "CATALOG",
+            "object_full_path": catalog,
+        },
+        {
+            "type": "unity_catalog_privileges",
+            "privileges": ["USE SCHEMA"],
+            "object_type": "SCHEMA",
+            "object_full_path": f"{catalog}.{schema}",
+        },
+        {
+            "type": "unity_catalog_privileges",
+            "privileges": ["SELECT", "MODIFY"],
+            "object_type": "TABLE",
+            "object_full_path": table,
+        },
+    ]
+    body = urllib.parse.urlencode(
+        {
+            "grant_type": "client_credentials",
+            "scope": "all-apis",
+            "authorization_details": json.dumps(details),
+        }
+    ).encode()
+    basic = base64.b64encode(f"{server.client_id}:{server.client_secret}".encode()).decode()
+    req = urllib.request.Request(
+        server.workspace_url + "/oidc/v1/token", data=body, headers={"Authorization": "Basic " + basic}
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return str(json.loads(resp.read())["access_token"])
+
+
+def test_a_headers_provider_replaces_oauth(local_server: LocalServer, table_name: str) -> None:
+    calls = []
+
+    def provider() -> dict[str, str]:
+        calls.append(1)
+        return {"authorization": "Bearer " + fetch_token(local_server, table_name)}
+
+    # No client id, secret or workspace URL: the provider's headers authenticate.
+    cfg = WrapperConfiguration(endpoint=local_server.endpoint, table_name=table_name)
+    with pytest.raises(pyzerobus.ConfigurationError, match="client_id"):
+        ZerobusWrapper(cfg)
+    with ZerobusWrapper(cfg, headers_provider=provider) as w:
+        assert w.send_batch(ids_table(0, 10)).successful_count == 10
+        assert w.send_batch(ids_table(10, 10)).successful_count == 10
+
+    async def from_asyncio() -> int:
+        async with AsyncZerobusWrapper(cfg, headers_provider=provider) as aw:
+            return (await aw.send_batch(ids_table(20, 5))).successful_count
+
+    assert asyncio.run(from_asyncio()) == 5
+    assert len(calls) == 2  # once per stream opened, not per send
+
+    def broken() -> dict[str, str]:
+        raise RuntimeError("vault unreachable")
+
+    with ZerobusWrapper(cfg, headers_provider=broken) as w:
+        with pytest.raises(pyzerobus.ZerobusError, match="vault unreachable") as info:
+            w.send_batch(ids_table(100, 3))
+        assert info.value.result is not None and info.value.result.failed_count == 3
+    assert sorted(read_delta(local_server, table_name).column("id").to_pylist()) == list(range(25))
