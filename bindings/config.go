@@ -126,7 +126,7 @@ func configError(probs []problem, err error) error {
 // result stays inside the process (the Python configuration object, whose
 // repr hides it).
 func (s settings) toJSON() string {
-	b, _ := json.Marshal(struct {
+	b, _ := zbwrap.EncodeConfigJSON(struct {
 		settings
 		// Shallower than zbwrap.Config's field, which encodes as
 		// [REDACTED], so this one is encoded.

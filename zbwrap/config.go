@@ -61,22 +61,22 @@ const KeepAllDebugFiles = -1
 
 // Defaults of Config; a zero field means its default.
 const (
-	DefaultDebugFlushIntervalSec = 5
+	DefaultDebugFlushInterval    = 5 * time.Second
 	DefaultDebugMaxFileSize      = 100 << 20
 	DefaultDebugMaxFilesRetained = 10
 	DefaultRetryMaxAttempts      = 5
-	DefaultRetryBaseDelayMs      = 100
-	DefaultRetryMaxDelayMs       = 30_000
+	DefaultRetryBaseDelay        = 100 * time.Millisecond
+	DefaultRetryMaxDelay         = 30 * time.Second
 	DefaultMaxInflightRecords    = 1_000_000
 	DefaultMaxInflightBytes      = 64 << 20
 	// DefaultMaxRequestBytes is 64 KiB under the service's 10 MiB request
 	// limit.
-	DefaultMaxRequestBytes       = 10<<20 - 64<<10
-	DefaultAckTimeoutMs          = 60_000
-	DefaultFlushTimeoutMs        = 300_000
-	DefaultStreamCreateTimeoutMs = 15_000
-	DefaultTransport             = "proto"
-	DefaultStreams               = 1
+	DefaultMaxRequestBytes     = 10<<20 - 64<<10
+	DefaultAckTimeout          = time.Minute
+	DefaultFlushTimeout        = 5 * time.Minute
+	DefaultStreamCreateTimeout = 15 * time.Second
+	DefaultTransport           = "proto"
+	DefaultStreams             = 1
 	// MaxStreams bounds the streams setting.
 	MaxStreams = 64
 	// MaxRequestBytesLimit is the service's request size limit.
@@ -90,7 +90,10 @@ const (
 // tags; its environment variable is ZEROBUS_ followed by the key in upper
 // case, with a leading "zerobus_" not repeated (ZEROBUS_ENDPOINT,
 // ZEROBUS_WRITER_DISABLED; the doubled form ZEROBUS_ZEROBUS_ENDPOINT is
-// accepted too).
+// accepted too). Durations are time.Duration values in Go; elsewhere they
+// are whole numbers in the unit their key names (retry_base_delay_ms: 250,
+// ZEROBUS_ACK_TIMEOUT_MS=30000, debug_flush_interval_secs: 5) or duration
+// strings ("1.5s").
 //
 // Printing a Config (String, %v, %+v, %#v, YAML) never shows the secret.
 type Config struct {
@@ -137,8 +140,9 @@ type Config struct {
 	DebugProtobufEnabled bool `json:"debug_protobuf_enabled" yaml:"debug_protobuf_enabled"`
 	// DebugOutputDir is where debug files go.
 	DebugOutputDir string `json:"debug_output_dir" yaml:"debug_output_dir"`
-	// DebugFlushIntervalSecs is how often debug files are flushed. Default 5.
-	DebugFlushIntervalSecs int `json:"debug_flush_interval_secs" yaml:"debug_flush_interval_secs"`
+	// DebugFlushInterval is how often debug files are flushed (key in
+	// seconds). Default 5 s.
+	DebugFlushInterval time.Duration `json:"debug_flush_interval_secs" yaml:"debug_flush_interval_secs"`
 	// DebugMaxFileSize is the size in bytes at which a debug file rotates.
 	// Default 100 MiB.
 	DebugMaxFileSize int64 `json:"debug_max_file_size" yaml:"debug_max_file_size"`
@@ -152,11 +156,11 @@ type Config struct {
 	// failures before the engine gives up (RetryExhausted). An acknowledged
 	// request resets the count. Default 5.
 	RetryMaxAttempts int `json:"retry_max_attempts" yaml:"retry_max_attempts"`
-	// RetryBaseDelayMs is the first backoff ceiling; it doubles per attempt
-	// (full jitter: the wait is random below the ceiling). Default 100.
-	RetryBaseDelayMs int `json:"retry_base_delay_ms" yaml:"retry_base_delay_ms"`
-	// RetryMaxDelayMs caps the backoff ceiling. Default 30000.
-	RetryMaxDelayMs int `json:"retry_max_delay_ms" yaml:"retry_max_delay_ms"`
+	// RetryBaseDelay is the first backoff ceiling; it doubles per attempt
+	// (full jitter: the wait is random below the ceiling). Default 100 ms.
+	RetryBaseDelay time.Duration `json:"retry_base_delay_ms" yaml:"retry_base_delay_ms"`
+	// RetryMaxDelay caps the backoff ceiling. Default 30 s.
+	RetryMaxDelay time.Duration `json:"retry_max_delay_ms" yaml:"retry_max_delay_ms"`
 
 	// ZerobusWriterDisabled converts batches (and writes debug files) but
 	// opens no connection; credentials and endpoint become optional.
@@ -173,14 +177,14 @@ type Config struct {
 	// RecoveryDisabled fails pending rows on the first retryable failure
 	// instead of reconnecting and replaying. Default false (recovery on).
 	RecoveryDisabled bool `json:"recovery_disabled" yaml:"recovery_disabled"`
-	// AckTimeoutMs: nothing acknowledged for this long while requests are
-	// in flight counts as a retryable failure. Default 60000.
-	AckTimeoutMs int `json:"ack_timeout_ms" yaml:"ack_timeout_ms"`
-	// FlushTimeoutMs bounds Flush and Close. Default 300000.
-	FlushTimeoutMs int `json:"flush_timeout_ms" yaml:"flush_timeout_ms"`
-	// StreamCreateTimeoutMs bounds opening one stream (token, handshake).
-	// Default 15000.
-	StreamCreateTimeoutMs int `json:"stream_create_timeout_ms" yaml:"stream_create_timeout_ms"`
+	// AckTimeout: nothing acknowledged for this long while requests are in
+	// flight counts as a retryable failure. Default 60 s.
+	AckTimeout time.Duration `json:"ack_timeout_ms" yaml:"ack_timeout_ms"`
+	// FlushTimeout bounds Flush and Close. Default 5 min.
+	FlushTimeout time.Duration `json:"flush_timeout_ms" yaml:"flush_timeout_ms"`
+	// StreamCreateTimeout bounds opening one stream (token, handshake).
+	// Default 15 s.
+	StreamCreateTimeout time.Duration `json:"stream_create_timeout_ms" yaml:"stream_create_timeout_ms"`
 	// Transport is the record encoding on the wire: proto (the only one so
 	// far, and the default).
 	Transport string `json:"transport" yaml:"transport"`
@@ -202,18 +206,18 @@ func DefaultConfig() Config {
 }
 
 func (c Config) withDefaults() Config {
-	setDefault(&c.DebugFlushIntervalSecs, DefaultDebugFlushIntervalSec)
+	setDefault(&c.DebugFlushInterval, DefaultDebugFlushInterval)
 	setDefault(&c.DebugMaxFileSize, DefaultDebugMaxFileSize)
 	setDefault(&c.DebugMaxFilesRetained, DefaultDebugMaxFilesRetained)
 	setDefault(&c.RetryMaxAttempts, DefaultRetryMaxAttempts)
-	setDefault(&c.RetryBaseDelayMs, DefaultRetryBaseDelayMs)
-	setDefault(&c.RetryMaxDelayMs, DefaultRetryMaxDelayMs)
+	setDefault(&c.RetryBaseDelay, DefaultRetryBaseDelay)
+	setDefault(&c.RetryMaxDelay, DefaultRetryMaxDelay)
 	setDefault(&c.MaxInflightRecords, DefaultMaxInflightRecords)
 	setDefault(&c.MaxInflightBytes, DefaultMaxInflightBytes)
 	setDefault(&c.MaxRequestBytes, DefaultMaxRequestBytes)
-	setDefault(&c.AckTimeoutMs, DefaultAckTimeoutMs)
-	setDefault(&c.FlushTimeoutMs, DefaultFlushTimeoutMs)
-	setDefault(&c.StreamCreateTimeoutMs, DefaultStreamCreateTimeoutMs)
+	setDefault(&c.AckTimeout, DefaultAckTimeout)
+	setDefault(&c.FlushTimeout, DefaultFlushTimeout)
+	setDefault(&c.StreamCreateTimeout, DefaultStreamCreateTimeout)
 	setDefault(&c.Transport, DefaultTransport)
 	setDefault(&c.Streams, DefaultStreams)
 	return c
@@ -225,8 +229,6 @@ func setDefault[T comparable](p *T, def T) {
 		*p = def
 	}
 }
-
-func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
 // Validate reports every problem of the configuration at once, as
 // errors.Join of *Error values of KindConfiguration, each naming its setting:
@@ -287,27 +289,36 @@ func (c Config) validate(customHeaders bool) error {
 		setting string
 		v       int64
 	}{
-		{"debug_flush_interval_secs", int64(c.DebugFlushIntervalSecs)},
 		{"debug_max_file_size", c.DebugMaxFileSize},
 		{"retry_max_attempts", int64(c.RetryMaxAttempts)},
-		{"retry_base_delay_ms", int64(c.RetryBaseDelayMs)},
-		{"retry_max_delay_ms", int64(c.RetryMaxDelayMs)},
 		{"max_inflight_records", int64(c.MaxInflightRecords)},
 		{"max_inflight_bytes", c.MaxInflightBytes},
 		{"max_request_bytes", int64(c.MaxRequestBytes)},
-		{"ack_timeout_ms", int64(c.AckTimeoutMs)},
-		{"flush_timeout_ms", int64(c.FlushTimeoutMs)},
-		{"stream_create_timeout_ms", int64(c.StreamCreateTimeoutMs)},
 	} {
 		if n.v < 0 {
 			bad(n.setting, "must not be negative, got %d", n.v)
 		}
 	}
+	for _, d := range []struct {
+		setting string
+		v       time.Duration
+	}{
+		{"debug_flush_interval_secs", c.DebugFlushInterval},
+		{"retry_base_delay_ms", c.RetryBaseDelay},
+		{"retry_max_delay_ms", c.RetryMaxDelay},
+		{"ack_timeout_ms", c.AckTimeout},
+		{"flush_timeout_ms", c.FlushTimeout},
+		{"stream_create_timeout_ms", c.StreamCreateTimeout},
+	} {
+		if d.v < 0 {
+			bad(d.setting, "must not be negative, got %v", d.v)
+		}
+	}
 	if c.DebugMaxFilesRetained < KeepAllDebugFiles {
 		bad("debug_max_files_retained", "must not be negative but -1 (keep all), got %d", c.DebugMaxFilesRetained)
 	}
-	if c.RetryBaseDelayMs > c.RetryMaxDelayMs {
-		bad("retry_base_delay_ms", "%d exceeds retry_max_delay_ms %d", c.RetryBaseDelayMs, c.RetryMaxDelayMs)
+	if c.RetryBaseDelay > c.RetryMaxDelay {
+		bad("retry_base_delay_ms", "%v exceeds retry_max_delay_ms %v", c.RetryBaseDelay, c.RetryMaxDelay)
 	}
 	if c.MaxRequestBytes > MaxRequestBytesLimit {
 		bad("max_request_bytes", "%d exceeds the service limit of %d bytes", c.MaxRequestBytes, MaxRequestBytesLimit)

@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -84,10 +86,11 @@ func DecodeConfig(data []byte, format ConfigFormat, dst any, lookup func(string)
 	}
 	var err error
 	var retained *int // set: an explicit 0 differs from leaving it out
+	units := durationKeys(v.Elem().Type())
 	if format == ConfigJSON {
-		retained, err = decodeJSON(data, dst)
+		retained, err = decodeJSON(data, dst, units)
 	} else {
-		retained, err = decodeYAML(data, dst)
+		retained, err = decodeYAML(data, dst, units)
 	}
 	if err != nil {
 		return err
@@ -118,7 +121,11 @@ func embeddedConfig(v reflect.Value) *Config {
 	return nil
 }
 
-func decodeYAML(data []byte, dst any) (*int, error) {
+func decodeYAML(data []byte, dst any, units map[string]time.Duration) (*int, error) {
+	data, err := yamlDurations(data, units)
+	if err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(dst); err != nil && !errors.Is(err, io.EOF) {
@@ -162,13 +169,17 @@ func yamlErrors(data []byte, te *yaml.TypeError) error {
 	return errors.Join(errs...)
 }
 
-func decodeJSON(data []byte, dst any) (*int, error) {
+func decodeJSON(data []byte, dst any, units map[string]time.Duration) (*int, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil
 	}
+	data, err := jsonDurations(data, units)
+	if err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(dst)
+	err = dec.Decode(dst)
 	if err == nil && dec.More() {
 		err = errors.New("data after the JSON object")
 	}
@@ -272,7 +283,7 @@ func applyEnv(v reflect.Value, lookup func(string) (string, bool)) error {
 			continue
 		}
 		f := v.Field(i)
-		if err := setField(f, strings.TrimSpace(val)); err != nil {
+		if err := setField(f, strings.TrimSpace(val), durationUnit(key)); err != nil {
 			errs = append(errs, &Error{Kind: KindConfiguration, Op: "environment", Setting: key,
 				Msg: fmt.Sprintf("%s: %v", name, err)})
 		} else if key == "debug_max_files_retained" && f.Int() == 0 {
@@ -294,7 +305,15 @@ func settingKey(f reflect.StructField) string {
 	return k
 }
 
-func setField(f reflect.Value, s string) error {
+func setField(f reflect.Value, s string, unit time.Duration) error {
+	if f.Type() == durationType {
+		d, err := parseDuration(s, true, unit)
+		if err != nil {
+			return fmt.Errorf("%q %s", s, err)
+		}
+		f.SetInt(int64(d))
+		return nil
+	}
 	switch f.Kind() {
 	case reflect.String:
 		f.SetString(s)
@@ -314,4 +333,211 @@ func setField(f reflect.Value, s string) error {
 		return fmt.Errorf("unsupported field kind %s", f.Kind())
 	}
 	return nil
+}
+
+// Durations are time.Duration in Go and, in documents and the environment,
+// whole numbers of their key's unit (_ms, _secs) or duration strings
+// ("1.5s", as YAML and String print them). The decoders turn those
+// numbers into durations before decoding, and EncodeConfigJSON turns them
+// back, so that neither Config nor a struct embedding it needs marshalling
+// methods (which embedding would promote over the embedder's own fields).
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// durationUnit is the unit of a duration setting's key.
+func durationUnit(key string) time.Duration {
+	if strings.HasSuffix(key, "_secs") {
+		return time.Second
+	}
+	return time.Millisecond
+}
+
+// durationKeys maps the key of every duration setting of t (a Config or a
+// struct embedding one) to its unit.
+func durationKeys(t reflect.Type) map[string]time.Duration {
+	keys := map[string]time.Duration{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		switch {
+		case f.Anonymous && f.Type.Kind() == reflect.Struct:
+			for k, u := range durationKeys(f.Type) {
+				keys[k] = u
+			}
+		case f.Type == durationType && f.IsExported():
+			if k := settingKey(f); k != "" {
+				keys[k] = durationUnit(k)
+			}
+		}
+	}
+	return keys
+}
+
+func toDuration(n int64, unit time.Duration) (time.Duration, bool) {
+	d := time.Duration(n) * unit
+	return d, d/unit == time.Duration(n)
+}
+
+// parseDuration reads a duration setting: a whole number in unit or, if
+// text is true, also a duration string such as "1.5s".
+func parseDuration(s string, text bool, unit time.Duration) (time.Duration, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if d, ok := toDuration(n, unit); ok {
+			return d, nil
+		}
+		return 0, errors.New("is out of range")
+	}
+	if text {
+		if d, err := time.ParseDuration(s); err == nil {
+			return d, nil
+		}
+	}
+	return 0, notDuration(unit)
+}
+
+func notDuration(unit time.Duration) error {
+	name := "milliseconds"
+	if unit == time.Second {
+		name = "seconds"
+	}
+	return fmt.Errorf("is not a whole number of %s or a duration such as 1.5s", name)
+}
+
+func durationError(key, got string, err error) error {
+	return &Error{Kind: KindConfiguration, Op: "load config", Setting: key, Msg: fmt.Sprintf("%s %s", got, err)}
+}
+
+// yamlDurations rewrites the values of duration settings in a YAML mapping
+// as duration strings, which the YAML decoder reads into time.Duration.
+func yamlDurations(data []byte, units map[string]time.Duration) ([]byte, error) {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return data, nil // the strict decode reports what is wrong
+	}
+	m := doc.Content[0].Content
+	changed := false
+	var errs []error
+	for i := 0; i+1 < len(m); i += 2 {
+		unit, ok := units[m[i].Value]
+		val := m[i+1]
+		if !ok || val.Kind == yaml.ScalarNode && val.ShortTag() == "!!null" {
+			continue
+		}
+		tag := val.ShortTag()
+		if val.Kind != yaml.ScalarNode || tag != "!!int" && tag != "!!str" {
+			errs = append(errs, durationError(m[i].Value, "a "+strings.TrimPrefix(tag, "!!"), notDuration(unit)))
+			continue
+		}
+		d, err := parseDuration(val.Value, tag == "!!str", unit)
+		if err != nil {
+			errs = append(errs, durationError(m[i].Value, strconv.Quote(val.Value), err))
+			continue
+		}
+		val.Tag, val.Value, val.Style = "!!str", d.String(), 0
+		changed = true
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if !changed {
+		return data, nil
+	}
+	return yaml.Marshal(&doc)
+}
+
+// jsonDurations rewrites the values of duration settings in a JSON object
+// as nanoseconds, which encoding/json reads into time.Duration.
+func jsonDurations(data []byte, units map[string]time.Duration) ([]byte, error) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(data, &obj) != nil {
+		return data, nil // the strict decode reports what is wrong
+	}
+	changed := false
+	var errs []error
+	for key, raw := range obj {
+		unit, ok := units[key]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		text := string(raw)
+		isString := raw[0] == '"'
+		if isString {
+			if json.Unmarshal(raw, &text) != nil {
+				continue // the strict decode reports it
+			}
+		} else if raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9' {
+			// A number: whole, in the key's unit.
+		} else {
+			errs = append(errs, durationError(key, "a JSON "+jsonKind(raw), notDuration(unit)))
+			continue
+		}
+		d, err := parseDuration(text, isString, unit)
+		if err != nil {
+			errs = append(errs, durationError(key, strconv.Quote(text), err))
+			continue
+		}
+		obj[key] = json.RawMessage(strconv.FormatInt(int64(d), 10))
+		changed = true
+	}
+	if len(errs) > 0 {
+		slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+		return nil, errors.Join(errs...)
+	}
+	if !changed {
+		return data, nil
+	}
+	return json.Marshal(obj)
+}
+
+// jsonKind names the kind of a JSON value that is neither a number, a
+// string nor null.
+func jsonKind(raw json.RawMessage) string {
+	switch raw[0] {
+	case '[':
+		return "array"
+	case '{':
+		return "object"
+	default:
+		return "boolean"
+	}
+}
+
+// EncodeConfigJSON writes src, a Config or a pointer to a struct embedding
+// one (what DecodeConfig reads), as a JSON object keyed by setting name,
+// with durations in the unit of their keys (a positive duration below the
+// unit counts as one unit, since zero means the default). What DecodeConfig
+// reads from it is src again, up to that rounding. Secrets are written as
+// their types marshal them ([REDACTED] for Secret).
+func EncodeConfigJSON(src any) ([]byte, error) {
+	t := reflect.TypeOf(src)
+	if t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("EncodeConfigJSON needs a struct or a pointer to one, got %T", src)
+	}
+	b, err := json.Marshal(src)
+	if err != nil {
+		return nil, err
+	}
+	units := durationKeys(t)
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return nil, err
+	}
+	for key, unit := range units {
+		raw, ok := obj[key]
+		if !ok {
+			continue
+		}
+		ns, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("setting %s: %w", key, err)
+		}
+		n := ns / int64(unit)
+		if ns > 0 && ns%int64(unit) != 0 {
+			n++ // never round a set duration down to zero, the default
+		}
+		obj[key] = json.RawMessage(strconv.FormatInt(n, 10))
+	}
+	return json.Marshal(obj)
 }

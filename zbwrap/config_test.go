@@ -22,10 +22,10 @@ import (
 func TestDefaultConfig(t *testing.T) {
 	c := DefaultConfig()
 	want := Config{
-		DebugFlushIntervalSecs: 5, DebugMaxFileSize: 100 << 20,
-		DebugMaxFilesRetained: 10, RetryMaxAttempts: 5, RetryBaseDelayMs: 100, RetryMaxDelayMs: 30000,
+		DebugFlushInterval: 5 * time.Second, DebugMaxFileSize: 100 << 20,
+		DebugMaxFilesRetained: 10, RetryMaxAttempts: 5, RetryBaseDelay: 100 * time.Millisecond, RetryMaxDelay: 30 * time.Second,
 		MaxInflightRecords: 1_000_000, MaxInflightBytes: 64 << 20, MaxRequestBytes: 10<<20 - 64<<10,
-		AckTimeoutMs: 60000, FlushTimeoutMs: 300000, StreamCreateTimeoutMs: 15000, Transport: "proto",
+		AckTimeout: time.Minute, FlushTimeout: 5 * time.Minute, StreamCreateTimeout: 15 * time.Second, Transport: "proto",
 		Streams: 1,
 	}
 	if c != want {
@@ -82,10 +82,10 @@ func TestValidate(t *testing.T) {
 		{"everything wrong at once", func(c *Config) {
 			*c = Config{
 				ZerobusEndpoint: "ftp://x", TableName: "a.b", ObservabilityOTLPProtocol: "udp",
-				DebugEnabled: true, DebugFlushIntervalSecs: -1, DebugMaxFileSize: -1, DebugMaxFilesRetained: -2,
-				RetryMaxAttempts: -1, RetryBaseDelayMs: 500, RetryMaxDelayMs: 100, MaxInflightRecords: -1,
-				MaxInflightBytes: -1, MaxRequestBytes: 20 << 20, AckTimeoutMs: -1, FlushTimeoutMs: -1,
-				StreamCreateTimeoutMs: -1, Transport: "json", Streams: MaxStreams + 1,
+				DebugEnabled: true, DebugFlushInterval: -time.Second, DebugMaxFileSize: -1, DebugMaxFilesRetained: -2,
+				RetryMaxAttempts: -1, RetryBaseDelay: 500 * time.Millisecond, RetryMaxDelay: 100 * time.Millisecond, MaxInflightRecords: -1,
+				MaxInflightBytes: -1, MaxRequestBytes: 20 << 20, AckTimeout: -time.Millisecond, FlushTimeout: -time.Millisecond,
+				StreamCreateTimeout: -time.Millisecond, Transport: "json", Streams: MaxStreams + 1,
 			}
 		}, []string{"ack_timeout_ms", "client_id", "client_secret", "debug_flush_interval_secs", "debug_max_file_size",
 			"debug_max_files_retained", "debug_output_dir", "flush_timeout_ms", "max_inflight_bytes", "max_inflight_records",
@@ -163,6 +163,11 @@ func checkAllSet(t *testing.T, c Config) {
 		if got := fmt.Sprint(v.Field(i).Interface()); f.Type == reflect.TypeFor[Secret]() {
 			if string(v.Field(i).Interface().(Secret)) != sampleValue(f) {
 				t.Errorf("%s not set", yamlKey(f))
+			}
+		} else if f.Type == durationType {
+			// Written as 7 in the key's unit.
+			if want := 7 * durationUnit(yamlKey(f)); v.Field(i).Interface() != want {
+				t.Errorf("%s = %s, want %v", yamlKey(f), got, want)
 			}
 		} else if got != sampleValue(f) {
 			t.Errorf("%s = %s, want %s", yamlKey(f), got, sampleValue(f))
@@ -298,7 +303,7 @@ func TestDecodeConfigEmbedded(t *testing.T) {
 			{"ca_file", s.CAFile, "ca.pem"},
 			{"retry_max_attempts", s.RetryMaxAttempts, 3},
 			{"debug_max_files_retained", s.DebugMaxFilesRetained, KeepAllDebugFiles},
-			{"flush_timeout_ms", s.FlushTimeoutMs, DefaultFlushTimeoutMs},
+			{"flush_timeout_ms", s.FlushTimeout, DefaultFlushTimeout},
 		} {
 			if c.got != c.want {
 				t.Errorf("%s: %s = %v, want %v", tc.doc, c.name, c.got, c.want)
@@ -346,8 +351,8 @@ func TestEveryFieldFromOptions(t *testing.T) {
 			t.Errorf("no option sets %s", yamlKey(v.Type().Field(i)))
 		}
 	}
-	if s.cfg.StreamCreateTimeoutMs != 1 {
-		t.Errorf("a sub-millisecond timeout must round up to 1 ms, got %d", s.cfg.StreamCreateTimeoutMs)
+	if s.cfg.StreamCreateTimeout != time.Microsecond {
+		t.Errorf("durations are kept as given: got %v, want 1µs", s.cfg.StreamCreateTimeout)
 	}
 }
 
@@ -405,7 +410,7 @@ func TestConfigLoadErrors(t *testing.T) {
 	if _, err := ConfigFromEnv(); !errors.Is(err, ErrConfiguration) {
 		t.Fatalf("ConfigFromEnv: %v", err)
 	}
-	if err := setField(reflect.ValueOf(&struct{ F float64 }{}).Elem().Field(0), "1"); err == nil {
+	if err := setField(reflect.ValueOf(&struct{ F float64 }{}).Elem().Field(0), "1", time.Millisecond); err == nil {
 		t.Fatal("float field accepted")
 	}
 }
@@ -521,5 +526,115 @@ func TestDebugMaxFilesRetainedZeroKeepsAll(t *testing.T) {
 	c.DebugMaxFilesRetained = -2
 	if err := c.withDefaults().validate(false); err == nil || !strings.Contains(err.Error(), "debug_max_files_retained") {
 		t.Errorf("-2 should be refused naming the setting, got %v", err)
+	}
+}
+
+func TestDurationSettings(t *testing.T) {
+	lookup := func(env map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	}
+	// Whole numbers are in the key's unit; duration strings are read as such.
+	for _, tc := range []struct {
+		name   string
+		doc    string
+		format ConfigFormat
+		env    map[string]string
+	}{
+		{"yaml numbers", "ack_timeout_ms: 1500\ndebug_flush_interval_secs: 2\nretry_base_delay_ms: 16\n", ConfigYAML, nil},
+		{"yaml strings", "ack_timeout_ms: 1.5s\ndebug_flush_interval_secs: \"2s\"\nretry_base_delay_ms: 16ms\n", ConfigYAML, nil},
+		{"json numbers", `{"ack_timeout_ms": 1500, "debug_flush_interval_secs": 2, "retry_base_delay_ms": 16}`, ConfigJSON, nil},
+		{"json strings", `{"ack_timeout_ms": "1.5s", "debug_flush_interval_secs": "2s", "retry_base_delay_ms": "16ms"}`, ConfigJSON, nil},
+		{"environment", "", ConfigYAML, map[string]string{
+			"ZEROBUS_ACK_TIMEOUT_MS": "1500", "ZEROBUS_DEBUG_FLUSH_INTERVAL_SECS": "2s", "ZEROBUS_RETRY_BASE_DELAY_MS": " 16 "}},
+		{"environment over yaml", "ack_timeout_ms: 9\n", ConfigYAML, map[string]string{
+			"ZEROBUS_ACK_TIMEOUT_MS": "1.5s", "ZEROBUS_DEBUG_FLUSH_INTERVAL_SECS": "2", "ZEROBUS_RETRY_BASE_DELAY_MS": "16"}},
+	} {
+		var c Config
+		if err := DecodeConfig([]byte(tc.doc), tc.format, &c, lookup(tc.env)); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if c.AckTimeout != 1500*time.Millisecond || c.DebugFlushInterval != 2*time.Second || c.RetryBaseDelay != 16*time.Millisecond {
+			t.Errorf("%s: ack_timeout_ms %v, debug_flush_interval_secs %v, retry_base_delay_ms %v",
+				tc.name, c.AckTimeout, c.DebugFlushInterval, c.RetryBaseDelay)
+		}
+		if c.FlushTimeout != DefaultFlushTimeout {
+			t.Errorf("%s: a duration left out is not its default: %v", tc.name, c.FlushTimeout)
+		}
+	}
+	// null leaves the default.
+	c, err := ParseConfigJSON([]byte(`{"ack_timeout_ms": null}`), nil)
+	if err != nil || c.AckTimeout != DefaultAckTimeout {
+		t.Errorf("null: %v, %v", c.AckTimeout, err)
+	}
+	// Each bad value is named, with what it should be.
+	for _, tc := range []struct {
+		doc    string
+		format ConfigFormat
+		want   []string
+		msg    string
+	}{
+		{"ack_timeout_ms: soon\nflush_timeout_ms: true\nretry_max_delay_ms: [1]\n", ConfigYAML,
+			[]string{"ack_timeout_ms", "flush_timeout_ms", "retry_max_delay_ms"}, "whole number of milliseconds"},
+		{"debug_flush_interval_secs: 1.5\n", ConfigYAML, []string{"debug_flush_interval_secs"}, "whole number of seconds"},
+		{"ack_timeout_ms: 99999999999999999\n", ConfigYAML, []string{"ack_timeout_ms"}, "out of range"},
+		{`{"ack_timeout_ms": "soon", "flush_timeout_ms": 1.5, "retry_max_delay_ms": [1], "retry_base_delay_ms": {}}`, ConfigJSON,
+			[]string{"ack_timeout_ms", "flush_timeout_ms", "retry_base_delay_ms", "retry_max_delay_ms"}, "a JSON array"},
+		{`{"stream_create_timeout_ms": false}`, ConfigJSON, []string{"stream_create_timeout_ms"}, "a JSON boolean"},
+	} {
+		var c Config
+		err := DecodeConfig([]byte(tc.doc), tc.format, &c, nil)
+		if got := settingsOf(err); !slices.Equal(got, tc.want) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%q: settings %v, error %v; want %v and %q", tc.doc, got, err, tc.want, tc.msg)
+		}
+	}
+	t.Setenv("ZEROBUS_FLUSH_TIMEOUT_MS", "1.5")
+	if _, err := ConfigFromEnv(); !strings.Contains(fmt.Sprint(err), "ZEROBUS_FLUSH_TIMEOUT_MS") {
+		t.Errorf("a fractional millisecond count: %v", err)
+	}
+	// A negative duration is a validation error naming the setting.
+	c = validConfig()
+	c.AckTimeout = -time.Second
+	if err := c.Validate(); !slices.Equal(settingsOf(err), []string{"ack_timeout_ms"}) || !strings.Contains(err.Error(), "-1s") {
+		t.Errorf("negative ack timeout: %v", err)
+	}
+}
+
+func TestEncodeConfigJSON(t *testing.T) {
+	type own struct {
+		Config   `yaml:",inline"`
+		Patience time.Duration `json:"patience_secs" yaml:"patience_secs"`
+	}
+	src := own{Config: DefaultConfig(), Patience: 3 * time.Second}
+	src.AckTimeout = 1500 * time.Millisecond
+	src.RetryBaseDelay = 10 * time.Microsecond // below the unit: one unit, never zero (the default)
+	src.DebugFlushInterval = 2500 * time.Millisecond
+	b, err := EncodeConfigJSON(&src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(b, &obj); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]float64{"ack_timeout_ms": 1500, "retry_base_delay_ms": 1,
+		"debug_flush_interval_secs": 3, "flush_timeout_ms": 300000, "patience_secs": 3} {
+		if obj[key] != want {
+			t.Errorf("%s = %v, want %v", key, obj[key], want)
+		}
+	}
+	if obj["client_secret"] != nil && obj["client_secret"] != "" {
+		t.Errorf("client_secret = %v", obj["client_secret"])
+	}
+	var back own
+	if err := DecodeConfig(b, ConfigJSON, &back, nil); err != nil {
+		t.Fatal(err)
+	}
+	if back.AckTimeout != src.AckTimeout || back.Patience != src.Patience || back.RetryBaseDelay != time.Millisecond {
+		t.Errorf("round trip: %v %v %v", back.AckTimeout, back.Patience, back.RetryBaseDelay)
+	}
+	for _, bad := range []any{nil, "x", struct{ F func() }{func() {}}} {
+		if _, err := EncodeConfigJSON(bad); err == nil {
+			t.Errorf("EncodeConfigJSON(%T) accepted", bad)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -134,7 +135,7 @@ func TestDebugFilesConfiguration(t *testing.T) {
 func TestFlushWritesOutDebugFiles(t *testing.T) {
 	dir := t.TempDir()
 	w, err := New(context.Background(), Config{TableName: testTable, ZerobusWriterDisabled: true,
-		DebugEnabled: true, DebugOutputDir: dir, DebugFlushIntervalSecs: 3600})
+		DebugEnabled: true, DebugOutputDir: dir, DebugFlushInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

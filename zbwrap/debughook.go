@@ -1,8 +1,6 @@
 package zbwrap
 
 import (
-	"time"
-
 	"github.com/pyzerobus/pyzerobus/zbwrap/debugfiles"
 )
 
@@ -18,7 +16,7 @@ func (w *Wrapper) openDebug() error {
 		Table:            c.TableName,
 		Arrow:            arrowOn,
 		Protobuf:         protoOn,
-		FlushInterval:    time.Duration(c.DebugFlushIntervalSecs) * time.Second,
+		FlushInterval:    c.DebugFlushInterval,
 		MaxFileSize:      c.DebugMaxFileSize,
 		MaxFilesRetained: max(c.DebugMaxFilesRetained, 0), // 0 keeps all there
 		Logger:           w.logger,

@@ -193,17 +193,18 @@ client_id: my-sp
 client_secret: my0secret
 table_name: main.default.events
 retry_max_attempts: 8
+retry_base_delay_ms: 250
 `), 0o600)
 
 	cfg, err := zbwrap.LoadConfig(path)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(cfg.TableName, cfg.RetryMaxAttempts, cfg.RetryBaseDelayMs)
+	fmt.Println(cfg.TableName, cfg.RetryMaxAttempts, cfg.RetryBaseDelay)
 	fmt.Println("secret:", cfg.ClientSecret)
 	fmt.Println(cfg.Validate())
 	// Output:
-	// main.default.events 8 100
+	// main.default.events 8 250ms
 	// secret: [REDACTED]
 	// <nil>
 }

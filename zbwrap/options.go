@@ -48,13 +48,6 @@ type settings struct {
 	getenv   func(string) (string, bool)
 }
 
-func durMs(d time.Duration) int {
-	if d > 0 && d < time.Millisecond {
-		return 1
-	}
-	return int(d.Milliseconds())
-}
-
 // WithEndpoint sets zerobus_endpoint, the Zerobus ingest URL. No default.
 func WithEndpoint(endpoint string) Option {
 	return func(s *settings) { s.cfg.ZerobusEndpoint = endpoint }
@@ -112,10 +105,10 @@ func WithDebugProtobuf(on bool) Option { return func(s *settings) { s.cfg.DebugP
 // is on).
 func WithDebugOutputDir(dir string) Option { return func(s *settings) { s.cfg.DebugOutputDir = dir } }
 
-// WithDebugFlushInterval sets debug_flush_interval_secs (whole seconds).
+// WithDebugFlushInterval sets debug_flush_interval_secs.
 // Default 5 s.
 func WithDebugFlushInterval(d time.Duration) Option {
-	return func(s *settings) { s.cfg.DebugFlushIntervalSecs = int(d / time.Second) }
+	return func(s *settings) { s.cfg.DebugFlushInterval = d }
 }
 
 // WithDebugMaxFileSize sets debug_max_file_size in bytes. Default 100 MiB.
@@ -134,13 +127,13 @@ func WithRetryMaxAttempts(n int) Option { return func(s *settings) { s.cfg.Retry
 // WithRetryBaseDelay sets retry_base_delay_ms, the first backoff ceiling.
 // Default 100 ms.
 func WithRetryBaseDelay(d time.Duration) Option {
-	return func(s *settings) { s.cfg.RetryBaseDelayMs = durMs(d) }
+	return func(s *settings) { s.cfg.RetryBaseDelay = d }
 }
 
 // WithRetryMaxDelay sets retry_max_delay_ms, the largest backoff ceiling.
 // Default 30 s.
 func WithRetryMaxDelay(d time.Duration) Option {
-	return func(s *settings) { s.cfg.RetryMaxDelayMs = durMs(d) }
+	return func(s *settings) { s.cfg.RetryMaxDelay = d }
 }
 
 // WithWriterDisabled sets zerobus_writer_disabled: convert only, connect
@@ -165,18 +158,18 @@ func WithRecovery(on bool) Option { return func(s *settings) { s.cfg.RecoveryDis
 
 // WithAckTimeout sets ack_timeout_ms. Default 60 s.
 func WithAckTimeout(d time.Duration) Option {
-	return func(s *settings) { s.cfg.AckTimeoutMs = durMs(d) }
+	return func(s *settings) { s.cfg.AckTimeout = d }
 }
 
 // WithFlushTimeout sets flush_timeout_ms, the bound of Flush and Close.
 // Default 5 min.
 func WithFlushTimeout(d time.Duration) Option {
-	return func(s *settings) { s.cfg.FlushTimeoutMs = durMs(d) }
+	return func(s *settings) { s.cfg.FlushTimeout = d }
 }
 
 // WithStreamCreateTimeout sets stream_create_timeout_ms. Default 15 s.
 func WithStreamCreateTimeout(d time.Duration) Option {
-	return func(s *settings) { s.cfg.StreamCreateTimeoutMs = durMs(d) }
+	return func(s *settings) { s.cfg.StreamCreateTimeout = d }
 }
 
 // WithApplicationName sets application_name, appended to the user agent.

@@ -272,11 +272,11 @@ func (w *Wrapper) openStream(desc []byte, obs *telemetry.Stream) (batchStream, e
 		MaxRequestBytes:    w.cfg.MaxRequestBytes,
 		DisableRecovery:    w.cfg.RecoveryDisabled,
 		MaxAttempts:        w.cfg.RetryMaxAttempts,
-		BaseDelay:          ms(w.cfg.RetryBaseDelayMs),
-		MaxDelay:           ms(w.cfg.RetryMaxDelayMs),
-		AckTimeout:         ms(w.cfg.AckTimeoutMs),
-		FlushTimeout:       ms(w.cfg.FlushTimeoutMs),
-		CreateTimeout:      ms(w.cfg.StreamCreateTimeoutMs),
+		BaseDelay:          w.cfg.RetryBaseDelay,
+		MaxDelay:           w.cfg.RetryMaxDelay,
+		AckTimeout:         w.cfg.AckTimeout,
+		FlushTimeout:       w.cfg.FlushTimeout,
+		CreateTimeout:      w.cfg.StreamCreateTimeout,
 		HandshakeError:     w.conn.HandshakeError,
 		Hooks:              hooks,
 		Logger:             w.logger,
@@ -294,7 +294,7 @@ func closedError(op string) *Error {
 // failures are logged and counted, as the debug writer's always are).
 func (w *Wrapper) Flush(ctx context.Context) error {
 	defer func() { _ = w.debug.Flush() }()
-	ctx, cancel := context.WithTimeout(ctx, ms(w.cfg.FlushTimeoutMs))
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.FlushTimeout)
 	defer cancel()
 	w.amu.Lock()
 	last := w.nextAsync - 1
@@ -347,7 +347,7 @@ func (w *Wrapper) Close(ctx context.Context) error {
 	// One deadline for every step: ctx's or flush_timeout_ms, the earlier.
 	// The streams stop a little before it, so that telemetry's final export,
 	// which counts their last rows, gets a share of it.
-	ctx, cancel := context.WithTimeout(ctx, ms(w.cfg.FlushTimeoutMs))
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.FlushTimeout)
 	defer cancel()
 	sctx := ctx
 	if w.tel != nil {
