@@ -203,8 +203,14 @@ func BenchmarkStreamsUnderQuota(b *testing.B) {
 			r.Release()
 		}
 	}()
-	for _, n := range []int{1, 4, 16} {
-		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
+	// SendReader's default concurrency: DefaultConcurrency chunks per
+	// stream the Wrapper may use.
+	for _, n := range []int{1, 4, 16, StreamsAuto} {
+		name := fmt.Sprintf("streams=%d", n)
+		if n == StreamsAuto {
+			name = "streams=auto"
+		}
+		b.Run(name, func(b *testing.B) {
 			w := newWrapper(b, srv, WithStreams(n), WithAckTimeout(30*time.Second))
 			b.ResetTimer()
 			start := time.Now()
@@ -213,13 +219,14 @@ func BenchmarkStreamsUnderQuota(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				res, err := w.SendReader(context.Background(), rdr, WithConcurrency(8*n))
+				res, err := w.SendReader(context.Background(), rdr)
 				rdr.Release()
 				if err != nil || res.SuccessfulCount != rows {
 					b.Fatalf("SendReader: %v, %v", res, err)
 				}
 			}
 			b.ReportMetric(float64(rows*b.N)/time.Since(start).Seconds(), "rows/s")
+			b.ReportMetric(float64(w.Stats().Streams), "streams")
 		})
 	}
 }

@@ -77,8 +77,12 @@ const (
 	DefaultStreamCreateTimeout = 15 * time.Second
 	DefaultTransport           = "proto"
 	DefaultStreams             = 1
-	// MaxStreams bounds the streams setting.
-	MaxStreams = 64
+	// StreamsAuto is the Streams value of "streams: auto".
+	StreamsAuto = -1
+	// DefaultMaxStreams bounds streams: auto.
+	DefaultMaxStreams = 16
+	// StreamsLimit bounds the streams and max_streams settings.
+	StreamsLimit = 64
 	// MaxRequestBytesLimit is the service's request size limit.
 	MaxRequestBytesLimit = 10 << 20
 )
@@ -193,7 +197,13 @@ type Config struct {
 	// table takes up to Streams times one stream's quota (the service's is
 	// 100 MB/s and 100,000 records/s per stream). Batches keep their order
 	// within a stream only: 1, the default, keeps the total order.
+	// StreamsAuto ("auto" in YAML, JSON and the environment) starts with one
+	// stream and opens another, up to MaxStreams, while the open ones are
+	// pressed (half their window in flight, or their writer held back by
+	// the server); an extra stream idle for 10 s is closed.
 	Streams int `json:"streams" yaml:"streams"`
+	// MaxStreams bounds the streams streams: auto opens. Default 16.
+	MaxStreams int `json:"max_streams" yaml:"max_streams"`
 	// ApplicationName, if set, is appended to the user agent of every
 	// stream call ("pyzerobus/<version> <name>"), so that the service's logs
 	// tell the application apart. Letters, digits and ._-/ only.
@@ -220,6 +230,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.StreamCreateTimeout, DefaultStreamCreateTimeout)
 	setDefault(&c.Transport, DefaultTransport)
 	setDefault(&c.Streams, DefaultStreams)
+	setDefault(&c.MaxStreams, DefaultMaxStreams)
 	return c
 }
 
@@ -328,8 +339,11 @@ func (c Config) validate(customHeaders bool) error {
 	if strings.TrimLeft(c.ApplicationName, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") != "" {
 		bad("application_name", "may hold letters, digits and ._-/ only, got %q", c.ApplicationName)
 	}
-	if c.Streams < 0 || c.Streams > MaxStreams {
-		bad("streams", "must be 1 to %d, got %d", MaxStreams, c.Streams)
+	if c.Streams < StreamsAuto || c.Streams > StreamsLimit {
+		bad("streams", "must be 1 to %d or auto, got %d", StreamsLimit, c.Streams)
+	}
+	if c.MaxStreams < 0 || c.MaxStreams > StreamsLimit {
+		bad("max_streams", "must be 1 to %d, got %d", StreamsLimit, c.MaxStreams)
 	}
 	if c.Transport != "proto" {
 		bad("transport", "only proto is supported, got %q", c.Transport)

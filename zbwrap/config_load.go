@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -283,7 +284,13 @@ func applyEnv(v reflect.Value, lookup func(string) (string, bool)) error {
 			continue
 		}
 		f := v.Field(i)
-		if err := setField(f, strings.TrimSpace(val), durationUnit(key)); err != nil {
+		val = strings.TrimSpace(val)
+		if names := namedValues[key]; names != nil {
+			if n, err := namedValue(names, val); err == nil {
+				val = strconv.FormatInt(n, 10)
+			}
+		}
+		if err := setField(f, val, durationUnit(key)); err != nil {
 			errs = append(errs, &Error{Kind: KindConfiguration, Op: "environment", Setting: key,
 				Msg: fmt.Sprintf("%s: %v", name, err)})
 		} else if key == "debug_max_files_retained" && f.Int() == 0 {
@@ -419,6 +426,16 @@ func yamlDurations(data []byte, units map[string]time.Duration) ([]byte, error) 
 	for i := 0; i+1 < len(m); i += 2 {
 		unit, ok := units[m[i].Value]
 		val := m[i+1]
+		if names := namedValues[m[i].Value]; names != nil && val.Kind == yaml.ScalarNode && val.ShortTag() == "!!str" {
+			n, err := namedValue(names, val.Value)
+			if err != nil {
+				errs = append(errs, &Error{Kind: KindConfiguration, Op: "load config", Setting: m[i].Value, Msg: err.Error()})
+				continue
+			}
+			val.Tag, val.Value, val.Style = "!!int", strconv.FormatInt(n, 10), 0
+			changed = true
+			continue
+		}
 		if !ok || val.Kind == yaml.ScalarNode && val.ShortTag() == "!!null" {
 			continue
 		}
@@ -454,6 +471,20 @@ func jsonDurations(data []byte, units map[string]time.Duration) ([]byte, error) 
 	changed := false
 	var errs []error
 	for key, raw := range obj {
+		if names := namedValues[key]; names != nil && len(raw) > 0 && raw[0] == '"' {
+			var text string
+			if json.Unmarshal(raw, &text) != nil {
+				continue // the strict decode reports it
+			}
+			n, err := namedValue(names, text)
+			if err != nil {
+				errs = append(errs, &Error{Kind: KindConfiguration, Op: "load config", Setting: key, Msg: err.Error()})
+				continue
+			}
+			obj[key] = json.RawMessage(strconv.FormatInt(n, 10))
+			changed = true
+			continue
+		}
 		unit, ok := units[key]
 		if !ok || string(raw) == "null" {
 			continue
@@ -524,6 +555,13 @@ func EncodeConfigJSON(src any) ([]byte, error) {
 	if err := json.Unmarshal(b, &obj); err != nil {
 		return nil, err
 	}
+	for key, names := range namedValues {
+		for name, n := range names {
+			if raw, ok := obj[key]; ok && string(raw) == strconv.FormatInt(n, 10) {
+				obj[key] = json.RawMessage(strconv.Quote(name))
+			}
+		}
+	}
 	for key, unit := range units {
 		raw, ok := obj[key]
 		if !ok {
@@ -540,4 +578,22 @@ func EncodeConfigJSON(src any) ([]byte, error) {
 		obj[key] = json.RawMessage(strconv.FormatInt(n, 10))
 	}
 	return json.Marshal(obj)
+}
+
+// namedValues are the words some integer settings take in documents and
+// the environment, beside numbers.
+var namedValues = map[string]map[string]int64{
+	"streams": {"auto": StreamsAuto},
+}
+
+// namedValue reads a word of names or a whole number.
+func namedValue(names map[string]int64, text string) (int64, error) {
+	if n, ok := names[strings.ToLower(strings.TrimSpace(text))]; ok {
+		return n, nil
+	}
+	if n, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64); err == nil {
+		return n, nil
+	}
+	words := slices.Sorted(maps.Keys(names))
+	return 0, fmt.Errorf("must be an integer or %s, got %q", strings.Join(words, " or "), text)
 }

@@ -3,7 +3,9 @@ package zbwrap
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/stream"
 )
@@ -18,29 +20,79 @@ import (
 // order (streams: 1 keeps the total order).
 type multiStream struct {
 	open func() (batchStream, error)
+	// auto: start with one stream and open another only while the live
+	// ones are pressed; close an extra one idle for idle.
+	auto  bool
+	idle  time.Duration
+	press [2]int64 // in flight (records, bytes) on one stream that is pressure
 
-	mu      sync.Mutex
-	closed  bool
-	streams []batchStream // nil slots are opened on first use
-	retired stream.Stats  // of the streams replaced after failing
+	mu       sync.Mutex
+	closed   bool
+	streams  []batchStream // nil slots are opened on first use (fixed) or under pressure (auto)
+	lastUsed []time.Time   // of each slot, for auto's idle check
+	closing  []batchStream // idle ones being closed, counted until retired
+	retired  stream.Stats  // of the streams replaced after failing or closed idle
 }
 
 var _ batchStream = (*multiStream)(nil)
 
+// defaultStreamIdle is how long an extra stream of streams: auto may sit
+// with nothing in flight before it is closed.
+const defaultStreamIdle = 10 * time.Second
+
 func newMultiStream(n int, open func() (batchStream, error)) *multiStream {
-	return &multiStream{open: open, streams: make([]batchStream, n)}
+	return &multiStream{open: open, streams: make([]batchStream, n), lastUsed: make([]time.Time, n)}
 }
 
-// pick returns the stream for the next batch: an unused slot's new stream,
-// or the live stream with the fewest bytes in flight. A failed stream is
-// retired and its slot reopened.
-func (m *multiStream) pick() (batchStream, error) {
+// Pressure on one stream of streams: auto. By Little's law a stream moves
+// what it holds in flight divided by the time to durability: with the
+// service's ~150 ms and its quota of 100,000 records/s and 100 MB/s per
+// stream, 15,000 records or 15 MB in flight already reach the quota. A
+// stream holding more than 0.2 s of its quota waits on the quota, not on
+// latency, and another stream adds throughput.
+const (
+	autoPressRecords = 20_000
+	autoPressBytes   = 20 << 20
+)
+
+// newAutoStream is the multiStream of streams: auto, with up to n streams
+// whose windows are records and bytes.
+func newAutoStream(n int, records, bytes int64, open func() (batchStream, error)) *multiStream {
+	m := newMultiStream(n, open)
+	m.auto, m.idle = true, defaultStreamIdle
+	m.press = [2]int64{min(autoPressRecords, max(records/2, 1)), min(autoPressBytes, max(bytes/2, 1))}
+	return m
+}
+
+// writerBehind is what a transport tells of its writer: held back by the
+// server (or reconnecting), so that queued requests wait to be written.
+type writerBehind interface{ WriterBehind() bool }
+
+// pressed reports whether a stream has as much in flight as it usefully
+// can: 0.2 s of the service's quota (or half its window, if smaller), or a
+// writer the server holds back.
+func (m *multiStream) pressed(s batchStream) bool {
+	r, b := s.Inflight()
+	if r >= m.press[0] || b >= m.press[1] {
+		return true
+	}
+	wb, ok := s.(writerBehind)
+	return ok && wb.WriterBehind()
+}
+
+// pick returns the stream for the next batch, and idle streams the caller
+// closes (closeIdle) once it has sent. A failed stream is retired and its
+// slot freed. With a fixed count, an unused slot gets a new stream unless a
+// live one is idle; with auto, only when the least loaded live stream is
+// pressed. Otherwise the batch goes to the live stream with the fewest
+// bytes in flight.
+func (m *multiStream) pick() (batchStream, []batchStream, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return nil, closedError("send")
+		return nil, nil, closedError("send")
 	}
-	var best batchStream
+	best, free := -1, -1
 	var bestBytes int64
 	for i, s := range m.streams {
 		if s != nil && s.Err() != nil {
@@ -49,37 +101,91 @@ func (m *multiStream) pick() (batchStream, error) {
 			m.streams[i], s = nil, nil
 		}
 		if s == nil {
-			if best != nil && bestBytes == 0 {
-				continue // an idle live stream is as good as a new one
+			if free < 0 {
+				free = i
 			}
-			ns, err := m.open()
-			if err != nil {
-				return nil, err
-			}
-			m.streams[i] = ns
-			return ns, nil
+			continue
 		}
-		if _, b := s.Inflight(); best == nil || b < bestBytes {
-			best, bestBytes = s, b
+		if _, b := s.Inflight(); best < 0 || b < bestBytes {
+			best, bestBytes = i, b
 		}
 	}
-	return best, nil
+	grow := best < 0
+	if !grow && free >= 0 {
+		if m.auto {
+			grow = m.pressed(m.streams[best])
+		} else {
+			grow = bestBytes > 0 // an idle live stream is as good as a new one
+		}
+	}
+	now := time.Now()
+	if grow && free >= 0 {
+		ns, err := m.open()
+		if err != nil {
+			return nil, nil, err
+		}
+		m.streams[free], m.lastUsed[free] = ns, now
+		return ns, nil, nil
+	}
+	m.lastUsed[best] = now
+	return m.streams[best], m.idleLocked(best, now), nil
+}
+
+// idleLocked detaches the extra streams of auto that have had nothing in
+// flight for m.idle, keeping the one in use; the caller closes them.
+func (m *multiStream) idleLocked(keep int, now time.Time) []batchStream {
+	if !m.auto {
+		return nil
+	}
+	var idle []batchStream
+	for i, s := range m.streams {
+		if s == nil || i == keep || now.Sub(m.lastUsed[i]) < m.idle {
+			continue
+		}
+		if r, b := s.Inflight(); r == 0 && b == 0 {
+			idle = append(idle, s)
+			m.streams[i] = nil
+		}
+	}
+	m.closing = append(m.closing, idle...)
+	return idle
+}
+
+// closeIdle closes streams pick detached and retires them. They have
+// nothing in flight, so this ends their calls and nothing else.
+func (m *multiStream) closeIdle(idle []batchStream) {
+	if len(idle) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range idle {
+		_ = s.Close(ctx)
+		m.mu.Lock()
+		addStreamStats(&m.retired, s.Stats())
+		m.closing = slices.DeleteFunc(m.closing, func(c batchStream) bool { return c == s })
+		m.mu.Unlock()
+	}
 }
 
 func (m *multiStream) SendFramed(ctx context.Context, frames []byte, records [][]byte, onDone func(*stream.Batch), onRelease func()) (*stream.Batch, error) {
-	s, err := m.pick()
+	s, idle, err := m.pick()
 	if err != nil {
 		return nil, err
 	}
-	return s.SendFramed(ctx, frames, records, onDone, onRelease)
+	b, err := s.SendFramed(ctx, frames, records, onDone, onRelease)
+	m.closeIdle(idle)
+	return b, err
 }
 
 func (m *multiStream) TrySendFramed(frames []byte, records [][]byte, onDone func(*stream.Batch), onRelease func()) (*stream.Batch, error) {
-	s, err := m.pick()
+	s, idle, err := m.pick()
 	if err != nil {
 		return nil, err
 	}
-	return s.TrySendFramed(frames, records, onDone, onRelease)
+	b, err := s.TrySendFramed(frames, records, onDone, onRelease)
+	m.closeIdle(idle)
+	return b, err
 }
 
 // live returns the streams opened so far.
@@ -105,10 +211,11 @@ func (m *multiStream) Flush(ctx context.Context) error {
 
 func (m *multiStream) Close(ctx context.Context) error {
 	m.mu.Lock()
-	m.closed = true // no stream opens after this
+	m.closed = true                    // no stream opens after this
+	closing := slices.Clone(m.closing) // idle ones a send is closing: closed here too, so none outlives this
 	m.mu.Unlock()
 	var wg sync.WaitGroup
-	live := m.live()
+	live := append(m.live(), closing...)
 	errs := make([]error, len(live))
 	for i, s := range live {
 		wg.Go(func() { errs[i] = s.Close(ctx) })
@@ -129,6 +236,9 @@ func (m *multiStream) Stats() stream.Stats {
 		if s != nil {
 			addStreamStats(&st, s.Stats())
 		}
+	}
+	for _, s := range m.closing {
+		addStreamStats(&st, s.Stats())
 	}
 	return st
 }

@@ -3,6 +3,8 @@ package zbwrap
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,6 +192,7 @@ func TestMultiStreamChoices(t *testing.T) {
 	}
 	// A stream that cannot open is the send's error.
 	opened[0].err = errors.New("broken")
+	opened[3].inflight = 1
 	openErr = errors.New("no connection")
 	if _, err := m.SendFramed(ctx, nil, nil, nil, nil); !errors.Is(err, openErr) {
 		t.Fatalf("SendFramed with no stream to open: %v", err)
@@ -204,5 +207,203 @@ func TestMultiStreamChoices(t *testing.T) {
 	}
 	if _, err := m.SendFramed(ctx, nil, nil, nil, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("SendFramed after Close: %v", err)
+	}
+}
+
+// behindStream is a fixedStream whose writer can be held back.
+type behindStream struct {
+	fixedStream
+	behind bool
+}
+
+func (b *behindStream) WriterBehind() bool { return b.behind }
+
+func TestAutoStreamChoices(t *testing.T) {
+	var opened []*behindStream
+	m := newAutoStream(3, 100, 1000, func() (batchStream, error) {
+		b := &behindStream{}
+		opened = append(opened, b)
+		return b, nil
+	})
+	m.idle = time.Hour
+	ctx := context.Background()
+	send := func() {
+		t.Helper()
+		if _, err := m.SendFramed(ctx, nil, nil, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Busy but not pressed: one stream takes everything.
+	send()
+	opened[0].inflight = 49
+	send()
+	send()
+	if len(opened) != 1 || opened[0].sent != 3 {
+		t.Fatalf("%d streams opened below half the window, want 1", len(opened))
+	}
+	// Half the records window in flight is pressure: another opens.
+	opened[0].inflight = 50
+	send()
+	if len(opened) != 2 || opened[1].sent != 1 {
+		t.Fatalf("half the window in flight opened %d streams, want 2", len(opened))
+	}
+	// The least loaded stream is used while it is not pressed.
+	opened[1].inflight = 10
+	send()
+	if opened[1].sent != 2 || len(opened) != 2 {
+		t.Fatalf("the second stream got %d batches (want 2) with %d open", opened[1].sent, len(opened))
+	}
+	// A writer held back by the server is pressure too; max_streams bounds growth.
+	opened[1].behind = true
+	send()
+	opened[2].behind, opened[2].inflight = true, 5
+	send()
+	send()
+	if len(opened) != 3 || m.count() != 3 || opened[2].sent != 3 {
+		t.Fatalf("%d streams opened (want max_streams, 3); the least loaded got %d batches, want 3", len(opened), opened[2].sent)
+	}
+	// Extra streams idle for m.idle are closed at the next send, their
+	// counters kept; the one in use stays.
+	m.idle = 0
+	opened[0].inflight, opened[2].inflight = 0, 0
+	opened[1].inflight = 3 // not idle: kept
+	send()
+	if !opened[0].closed == !opened[2].closed || opened[1].closed || m.count() != 2 {
+		t.Fatalf("closed %v %v %v, %d live; want one idle extra closed, the busy one and the one in use kept",
+			opened[0].closed, opened[1].closed, opened[2].closed, m.count())
+	}
+	if st := m.Stats(); st.Opens != 3 {
+		t.Fatalf("Stats().Opens = %d, want 3 (the closed stream's counters kept)", st.Opens)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// streams: auto against a server whose streams have a quota: one stream
+// is pressed (the server holds its writer back), so more open, and the
+// table takes several quotas; every row lands once. Once the load stops,
+// the extra streams are closed at the next send.
+func TestAutoStreamsGrowAndShrink(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t, zerobustest.WithStreamQuota(zerobustest.Quota{RecordsPerSec: 20_000}),
+		zerobustest.WithAckLatency(zerobustest.AckLatency{Median: 20 * time.Millisecond, P95: 40 * time.Millisecond}))
+	w := newWrapper(t, srv, WithStreams(StreamsAuto), WithMaxStreams(6))
+	w.streamIdle = 300 * time.Millisecond
+	// 8 chunks of 5,000 rows in flight: 40,000 records, more than one
+	// stream needs to reach its quota (autoPressRecords).
+	rdr := readerOf(t, 12, 5000)
+	defer rdr.Release()
+	ctx := context.Background()
+	res, err := w.SendReader(ctx, rdr, WithChunkRows(5000), WithConcurrency(8))
+	if err != nil || res.SuccessfulCount != 60_000 {
+		t.Fatalf("SendReader: %v, %v", res, err)
+	}
+	grown := w.Stats().Streams
+	t.Logf("auto opened %d streams", grown)
+	if grown < 2 || grown > 6 {
+		t.Fatalf("auto opened %d streams under a quota, want 2 to max_streams (6)", grown)
+	}
+	busy := 0
+	for _, s := range srv.Stats().Streams {
+		if s.Table == testTable && s.RecordsReceived > 0 {
+			busy++
+		}
+	}
+	if busy != grown {
+		t.Errorf("the server saw %d streams with records, the wrapper %d", busy, grown)
+	}
+	time.Sleep(400 * time.Millisecond)
+	rec := makeBatch(60_000, 10, 10)
+	defer rec.Release()
+	if res, err := w.SendBatch(ctx, rec); err != nil || res.SuccessfulCount != 10 {
+		t.Fatalf("SendBatch after the load: %v, %v", res, err)
+	}
+	if st := w.Stats(); st.Streams != 1 || st.RowsAcked != 60_010 {
+		t.Errorf("after idling: %d streams (want 1), %d rows acknowledged (want 60010)", st.Streams, st.RowsAcked)
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids := tableIDs(t, srv)
+	if len(ids) != 60_010 {
+		t.Fatalf("%d distinct ids in the table, want 60010", len(ids))
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Fatalf("id %d stored %d times", id, n)
+		}
+	}
+}
+
+func TestStreamsAutoSetting(t *testing.T) {
+	for _, tc := range []struct {
+		doc    string
+		format ConfigFormat
+		env    string
+	}{
+		{"streams: auto\nmax_streams: 8\n", ConfigYAML, ""},
+		{`{"streams": "auto", "max_streams": 8}`, ConfigJSON, ""},
+		{"max_streams: 8\n", ConfigYAML, "AUTO"},
+	} {
+		var c Config
+		err := DecodeConfig([]byte(tc.doc), tc.format, &c, func(k string) (string, bool) {
+			return tc.env, k == "ZEROBUS_STREAMS" && tc.env != ""
+		})
+		if err != nil || c.Streams != StreamsAuto || c.MaxStreams != 8 {
+			t.Errorf("%q: streams %d, max_streams %d, %v", tc.doc, c.Streams, c.MaxStreams, err)
+		}
+		b, err := EncodeConfigJSON(c)
+		if err != nil || !strings.Contains(string(b), `"streams":"auto"`) {
+			t.Errorf("encoded: %s, %v", b, err)
+		}
+	}
+	for _, doc := range []string{"streams: lots\n", `{"streams": "lots"}`} {
+		format := ConfigYAML
+		if doc[0] == '{' {
+			format = ConfigJSON
+		}
+		var c Config
+		err := DecodeConfig([]byte(doc), format, &c, nil)
+		if !slices.Equal(settingsOf(err), []string{"streams"}) || !strings.Contains(err.Error(), `integer or auto, got "lots"`) {
+			t.Errorf("%q: %v", doc, err)
+		}
+	}
+	c := validConfig()
+	c.Streams = 4
+	if b, _ := EncodeConfigJSON(c); !strings.Contains(string(b), `"streams":4`) {
+		t.Errorf("a count is written as a number: %s", b)
+	}
+}
+
+// SendReader keeps DefaultConcurrency chunks in flight per stream the
+// Wrapper may use, unless told otherwise.
+func TestReaderConcurrencyFollowsStreams(t *testing.T) {
+	for _, tc := range []struct {
+		opts []Option
+		send []SendOption
+		want int
+	}{
+		{nil, nil, DefaultConcurrency},
+		{[]Option{WithStreams(4)}, nil, 4 * DefaultConcurrency},
+		{[]Option{WithStreams(StreamsAuto)}, nil, DefaultMaxStreams * DefaultConcurrency},
+		{[]Option{WithStreams(StreamsAuto), WithMaxStreams(3)}, nil, 3 * DefaultConcurrency},
+		{[]Option{WithStreams(4)}, []SendOption{WithConcurrency(2)}, 2},
+	} {
+		w, err := New(context.Background(), Config{}, append([]Option{WithWriterDisabled(true), WithTableName(testTable)}, tc.opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdr := readerOf(t, 1, 10)
+		s, err := w.StartReader(context.Background(), rdr, tc.send...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-s.Done()
+		rdr.Release()
+		if got := cap(s.slots); got != tc.want {
+			t.Errorf("%d chunks in flight at most, want %d", got, tc.want)
+		}
+		_ = w.Close(context.Background())
 	}
 }

@@ -179,8 +179,12 @@ func WithApplicationName(name string) Option {
 }
 
 // WithStreams sets streams: how many streams one table and schema may use
-// at once (see Config.Streams). Default 1.
+// at once, or StreamsAuto (see Config.Streams). Default 1.
 func WithStreams(n int) Option { return func(s *settings) { s.cfg.Streams = n } }
+
+// WithMaxStreams sets max_streams, the most streams StreamsAuto opens.
+// Default 16.
+func WithMaxStreams(n int) Option { return func(s *settings) { s.cfg.MaxStreams = n } }
 
 // WithTransport sets transport; only "proto" exists so far. Default proto.
 func WithTransport(t string) Option { return func(s *settings) { s.cfg.Transport = t } }

@@ -41,7 +41,10 @@ const (
 	DefaultChunkRows = 10_000
 	// DefaultChunkBytes is the Arrow data at which a chunk is cut.
 	DefaultChunkBytes = 1 << 20
-	// DefaultConcurrency is the number of chunks of one send in flight.
+	// DefaultConcurrency is the number of chunks of one send in flight per
+	// stream the Wrapper may use (streams, or max_streams with streams:
+	// auto): 4 chunks of 10,000 rows keep one stream at its quota with the
+	// service's ~150 ms to durability.
 	DefaultConcurrency = 4
 	// MaxDistinctErrors bounds the distinct errors of a ReaderResult; rows
 	// failing with further errors share one error per kind.
@@ -61,8 +64,11 @@ func WithChunkBytes(n int) SendOption { return func(s *sendSettings) { s.bytes =
 
 // WithConcurrency sets how many chunks of the send are in flight at once
 // (converting, queued or waiting for acknowledgement). Default
-// DefaultConcurrency (4); at least 1. WithLimiter overrides it.
-func WithConcurrency(n int) SendOption { return func(s *sendSettings) { s.concurrency = n } }
+// DefaultConcurrency (4) times the streams the Wrapper may use (streams,
+// or max_streams with streams: auto); at least 1. WithLimiter overrides it.
+func WithConcurrency(n int) SendOption {
+	return func(s *sendSettings) { s.concurrency, s.concurrencySet = n, true }
+}
 
 // WithLimiter makes the send take its chunks' slots from l, shared with the
 // other sends given l, instead of WithConcurrency slots of its own: to bound
@@ -94,6 +100,14 @@ func (w *Wrapper) SendReader(ctx context.Context, r array.RecordReader, opts ...
 	return s.result()
 }
 
+// streamsMax is the most streams one schema may use.
+func (w *Wrapper) streamsMax() int {
+	if w.cfg.Streams == StreamsAuto {
+		return w.cfg.MaxStreams
+	}
+	return w.cfg.Streams
+}
+
 // StartReader starts sending r as SendReader does and returns at once; the
 // send goes on in goroutines of its own until r ends, fails, or the send is
 // cancelled (Cancel, or ctx ending), and every chunk read is resolved.
@@ -107,6 +121,9 @@ func (w *Wrapper) SendReader(ctx context.Context, r array.RecordReader, opts ...
 // The error is for a nil r or an invalid option (KindConfiguration).
 func (w *Wrapper) StartReader(ctx context.Context, r array.RecordReader, opts ...SendOption) (*ReaderSend, error) {
 	set := sendOptions(opts)
+	if !set.concurrencySet {
+		set.concurrency = DefaultConcurrency * w.streamsMax()
+	}
 	switch {
 	case r == nil:
 		return nil, &Error{Kind: KindConfiguration, Op: "send reader", Msg: "nil record reader"}

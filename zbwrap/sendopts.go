@@ -14,12 +14,13 @@ type SendOption func(*sendSettings)
 type sendSettings struct {
 	desc                     *descriptorpb.DescriptorProto
 	rows, bytes, concurrency int
+	concurrencySet           bool // else the default, which depends on the Wrapper
 	limiter                  *Limiter
 }
 
 // sendOptions applies opts to the defaults.
 func sendOptions(opts []SendOption) sendSettings {
-	set := sendSettings{rows: DefaultChunkRows, bytes: DefaultChunkBytes, concurrency: DefaultConcurrency}
+	set := sendSettings{rows: DefaultChunkRows, bytes: DefaultChunkBytes}
 	for _, o := range opts {
 		o(&set)
 	}

@@ -45,13 +45,14 @@ type Wrapper struct {
 
 	conn *transport.Conn // nil with the writer disabled
 
-	mu        sync.Mutex
-	closed    bool
-	active    sync.WaitGroup        // SendBatchAsync calls in progress
-	streams   map[string]liveStream // by descriptor bytes
-	retired   stream.Stats          // counters of streams no longer in use
-	described map[string]*arrowproto.Schema
-	counts    counts
+	mu         sync.Mutex
+	closed     bool
+	active     sync.WaitGroup        // SendBatchAsync calls in progress
+	streams    map[string]liveStream // by descriptor bytes
+	streamIdle time.Duration         // streams: auto closes an extra stream idle this long (0: defaultStreamIdle); set by tests
+	retired    stream.Stats          // counters of streams no longer in use
+	described  map[string]*arrowproto.Schema
+	counts     counts
 
 	amu       sync.Mutex
 	nextAsync int64
@@ -233,11 +234,19 @@ func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (batchStream, *tel
 		obs = w.tel.NewStream(ctx)
 	}
 	var s batchStream
-	if w.cfg.Streams > 1 {
-		s = newMultiStream(w.cfg.Streams, func() (batchStream, error) { return w.openStream(desc, obs) })
-	} else {
+	open := func() (batchStream, error) { return w.openStream(desc, obs) }
+	switch {
+	case w.cfg.Streams == StreamsAuto:
+		m := newAutoStream(w.cfg.MaxStreams, int64(w.cfg.MaxInflightRecords), w.cfg.MaxInflightBytes, open)
+		if w.streamIdle > 0 {
+			m.idle = w.streamIdle
+		}
+		s = m
+	case w.cfg.Streams > 1:
+		s = newMultiStream(w.cfg.Streams, open)
+	default:
 		var err error
-		if s, err = w.openStream(desc, obs); err != nil {
+		if s, err = open(); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -788,6 +788,16 @@ func (s *Stream) Inflight() (records, bytes int64) {
 	return s.flow.heldRecords.Load(), s.flow.heldBytes.Load()
 }
 
+// WriterBehind reports whether the writer is MaxUnwrittenBytes or more
+// behind what was queued: the call cannot take requests as fast as they
+// come (the server paces it, or the stream is reconnecting), so a blocking
+// Send would wait for it.
+func (s *Stream) WriterBehind() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err == nil && s.unwrittenLocked() >= s.cfg.MaxUnwrittenBytes
+}
+
 // ServerStreamID is the stream id of the latest call, "" before the first.
 func (s *Stream) ServerStreamID() string {
 	s.mu.Lock()
