@@ -45,7 +45,7 @@ func TestParseConfig(t *testing.T) {
 			yaml: "table_name: a.b.c\nclient_secret: from-yaml\n",
 			env:  `{"ZEROBUS_TABLE_NAME":"x.y.z","DATABRICKS_CLIENT_ID":"cid","DATABRICKS_CLIENT_SECRET":"ignored","ZEROBUS_BATCH_ROWS":"42","ZEROBUS_TLS_CA_FILE":"/ca.pem"}`,
 			want: map[string]any{"table_name": "x.y.z", "client_id": "cid", "client_secret": "from-yaml",
-				"batch_rows": 42.0, "tls_ca_file": "/ca.pem", "max_concurrent_batches": 16.0},
+				"batch_rows": 42.0, "tls_ca_file": "/ca.pem", "max_concurrent_batches": 0.0},
 		},
 		{name: "empty is defaults", want: map[string]any{"batch_rows": 10000.0, "transport": "proto", "flush_timeout_ms": 300000.0}},
 		{name: "bad facade values", yaml: "batch_rows: [1]\nmax_concurrent_batches: many\ntls_ca_file: {a: 1}\n",
@@ -102,7 +102,7 @@ func TestDefaultConfigMatchesEngine(t *testing.T) {
 	for k, v := range map[string]any{
 		"retry_max_attempts": float64(d.RetryMaxAttempts), "max_inflight_bytes": float64(d.MaxInflightBytes),
 		"max_request_bytes": float64(d.MaxRequestBytes), "observability_otlp_protocol": d.ObservabilityOTLPProtocol,
-		"batch_rows": float64(DefaultBatchRows), "max_concurrent_batches": float64(DefaultMaxConcurrentBatches),
+		"batch_rows": float64(DefaultBatchRows), "max_concurrent_batches": 0.0, "streams": 1.0, "max_streams": 16.0,
 		"batch_bytes": float64(DefaultBatchBytes), "client_secret": "",
 	} {
 		if got[k] != v {
@@ -994,5 +994,30 @@ func TestHeadersFromAProvider(t *testing.T) {
 	}
 	if r := waitResult(t, failing, id); r.Success || r.FailedCount != 5 || r.Error == nil || !strings.Contains(r.Error.Message, "vault unreachable") {
 		t.Fatalf("result %+v error %+v", r, r.Error)
+	}
+}
+
+// max_concurrent_batches 0 is 16 chunks, or 4 per stream the Wrapper may
+// use when that is more.
+func TestDefaultConcurrency(t *testing.T) {
+	for _, tc := range []struct {
+		doc  string
+		want int
+	}{
+		{"", DefaultMaxConcurrentBatches},
+		{"streams: 2\n", DefaultMaxConcurrentBatches},
+		{"streams: 8\n", 32},
+		{"streams: auto\n", 64},
+		{"streams: auto\nmax_streams: 6\n", 24},
+		{"streams: auto\nmax_streams: 3\n", DefaultMaxConcurrentBatches},
+		{"streams: auto\nmax_concurrent_batches: 5\n", 5},
+	} {
+		s, err := parseSettings(tc.doc, zbwrap.ConfigYAML, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.concurrency(); got != tc.want {
+			t.Errorf("%q: %d chunks at once, want %d", tc.doc, got, tc.want)
+		}
 	}
 }

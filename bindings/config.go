@@ -18,13 +18,19 @@ const (
 	// wide rows go in chunks of fewer rows, which pipeline better (1 KiB
 	// rows: 1,000-row chunks moved about 35% more than 10,000-row ones).
 	DefaultBatchBytes = 1 << 20
-	// DefaultMaxConcurrentBatches is how many chunks a Wrapper converts and
-	// sends at once (all operations together). With the service's ~150 ms
-	// to durability, what moves is what is in flight divided by that time:
-	// 16 chunks of about 1 MiB keep one stream at its 100 MB/s quota (4 moved
-	// 122,000 rows/s of 214 bytes under 150 ms of ack latency, 16 moved
-	// 470,000; on loopback both the same).
+	// DefaultMaxConcurrentBatches is how many chunks a Wrapper with one
+	// stream converts and sends at once (all operations together), when
+	// max_concurrent_batches is 0. With the service's ~150 ms to durability,
+	// what moves is what is in flight divided by that time: 16 chunks of
+	// about 1 MiB keep one stream at its quota (4 moved 122,000 rows/s of
+	// 214 bytes under 150 ms of ack latency, 16 moved 470,000; on loopback
+	// both the same).
 	DefaultMaxConcurrentBatches = 16
+	// ChunksPerStream is the default's share per stream the Wrapper may use
+	// (streams, or max_streams with streams: auto) when there are several:
+	// 4 chunks of 1 MiB are about 19,000 rows of 220 bytes, more than the
+	// 15,000 one stream needs in flight to reach its quota.
+	ChunksPerStream = 4
 )
 
 // settings is a parsed configuration: the engine's settings and the
@@ -61,9 +67,19 @@ func (s *settings) fillDefaults() {
 	if s.BatchBytes == 0 {
 		s.BatchBytes = DefaultBatchBytes
 	}
-	if s.MaxConcurrentBatches == 0 {
-		s.MaxConcurrentBatches = DefaultMaxConcurrentBatches
+}
+
+// concurrency is max_concurrent_batches, or its default when 0: 16, or 4
+// per stream the Wrapper may use when that is more.
+func (s *settings) concurrency() int {
+	if s.MaxConcurrentBatches > 0 {
+		return s.MaxConcurrentBatches
 	}
+	streams := s.Streams
+	if streams == zbwrap.StreamsAuto {
+		streams = s.MaxStreams
+	}
+	return max(DefaultMaxConcurrentBatches, ChunksPerStream*streams)
 }
 
 // problems are those of the facade's own settings but tls_ca_file, which

@@ -86,7 +86,7 @@ func makeWrapper(configJSON string, pyLogLevel int, notify bool, box *headerBox)
 		zw:      zw,
 		chunk:   [2]int{s.BatchRows, s.BatchBytes},
 		logs:    logs,
-		limiter: zbwrap.NewLimiter(s.MaxConcurrentBatches),
+		limiter: zbwrap.NewLimiter(s.concurrency()),
 		ops:     map[int64]*operation{},
 		notify:  notify,
 		changed: make(chan struct{}),

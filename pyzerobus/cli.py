@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import IO, Any, Optional
+from typing import IO, Any, Optional, Union
 
 import pyarrow as pa
 
@@ -106,6 +106,16 @@ QUARANTINE_COLUMNS = (
 
 class UsageError(Exception):
     """A bad command line or setting: exit status 2."""
+
+
+def _streams_arg(text: str) -> Union[int, str]:
+    """``--streams``: a count or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number or auto, got {text!r}") from None
 
 
 # ---------------------------------------------------------------- inputs
@@ -571,6 +581,11 @@ def _parse_value(name: str, kind: str, text: str) -> Any:
             return int(text.replace("_", ""), 0)
         except ValueError:
             raise UsageError(f"setting {name}: {text!r} is not an integer") from None
+    if kind == "Union[int, str]":  # a count or a word, such as streams=auto
+        try:
+            return int(text.replace("_", ""), 0)
+        except ValueError:
+            return text
     return text
 
 
@@ -836,11 +851,19 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument("--tls-ca-file", metavar="PEM", help="CA certificates to trust instead of the system's")
 
     tuning = send.add_argument_group("sending")
-    tuning.add_argument("--streams", type=int, metavar="N", help="streams the table may use at once (1)")
+    tuning.add_argument(
+        "--streams",
+        type=_streams_arg,
+        metavar="N|auto",
+        help="streams the table may use at once, or auto (1)",
+    )
     tuning.add_argument("--transport", metavar="NAME", help="the wire format (proto)")
     tuning.add_argument("--batch-rows", type=int, metavar="N", help="the most rows per chunk (10000)")
     tuning.add_argument(
-        "--max-concurrent-batches", type=int, metavar="N", help="chunks in flight at once (16)"
+        "--max-concurrent-batches",
+        type=int,
+        metavar="N",
+        help="chunks in flight at once (16, or 4 per stream when more)",
     )
     tuning.add_argument(
         "--set",

@@ -66,7 +66,9 @@ class WrapperConfiguration:
     (how many streams one table may use at once: each takes up to the
     service's per-stream quota of 100 MB/s and 100,000 records/s; batches
     keep their order within a stream only, so 1, the default, keeps the
-    total order).
+    total order; ``"auto"`` starts with one and opens more, up to
+    max_streams (16), while the open ones hold more in flight than one
+    stream can move, closing extra ones idle for 10 s).
 
     application_name: appended to the user agent of every stream
     (``pyzerobus/<version> <name>``), so that the service's logs tell your
@@ -75,9 +77,10 @@ class WrapperConfiguration:
     Sending: batch_rows (the largest chunk of rows converted and sent as one
     batch), batch_bytes (chunks are also cut at about this many bytes of
     Arrow data, so wide rows travel in smaller chunks), max_concurrent_batches
-    (chunks in flight at once in one wrapper, 16: enough to keep one
-    stream at its quota with the service's ~150 ms to durability; raise it
-    with ``streams``; the chunks of one send are queued in input order),
+    (chunks in flight at once in one wrapper; 0, the default, means 16,
+    enough to keep one stream at its quota with the service's ~150 ms to
+    durability, or 4 per stream the wrapper may use when that is more; the
+    chunks of one send are queued in input order),
     zerobus_writer_disabled (convert and report per-row results, never
     connect).
     """
@@ -116,12 +119,13 @@ class WrapperConfiguration:
     flush_timeout_ms: int = 300_000
     stream_create_timeout_ms: int = 15_000
     transport: str = "proto"
-    streams: int = 1
+    streams: Union[int, str] = 1
+    max_streams: int = 16
     application_name: str = ""
 
     batch_rows: int = 10_000
     batch_bytes: int = 1 << 20
-    max_concurrent_batches: int = 16
+    max_concurrent_batches: int = 0
 
     def __post_init__(self) -> None:
         """Accept path objects for the path settings."""
@@ -187,6 +191,9 @@ class WrapperConfiguration:
                 ok = isinstance(value, bool)
             elif want == "int":
                 ok = isinstance(value, int) and not isinstance(value, bool)
+            elif want == "Union[int, str]":  # a count or a word (streams: "auto")
+                ok = isinstance(value, (int, str)) and not isinstance(value, bool)
+                want = "int or str"
             else:
                 ok = isinstance(value, str)
             if not ok:

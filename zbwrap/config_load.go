@@ -285,12 +285,16 @@ func applyEnv(v reflect.Value, lookup func(string) (string, bool)) error {
 		}
 		f := v.Field(i)
 		val = strings.TrimSpace(val)
+		var err error
 		if names := namedValues[key]; names != nil {
-			if n, err := namedValue(names, val); err == nil {
-				val = strconv.FormatInt(n, 10)
+			var n int64
+			if n, err = namedValue(names, val); err == nil {
+				f.SetInt(n)
 			}
+		} else {
+			err = setField(f, val, durationUnit(key))
 		}
-		if err := setField(f, val, durationUnit(key)); err != nil {
+		if err != nil {
 			errs = append(errs, &Error{Kind: KindConfiguration, Op: "environment", Setting: key,
 				Msg: fmt.Sprintf("%s: %v", name, err)})
 		} else if key == "debug_max_files_retained" && f.Int() == 0 {
@@ -426,7 +430,8 @@ func yamlDurations(data []byte, units map[string]time.Duration) ([]byte, error) 
 	for i := 0; i+1 < len(m); i += 2 {
 		unit, ok := units[m[i].Value]
 		val := m[i+1]
-		if names := namedValues[m[i].Value]; names != nil && val.Kind == yaml.ScalarNode && val.ShortTag() == "!!str" {
+		if names := namedValues[m[i].Value]; names != nil && val.Kind == yaml.ScalarNode &&
+			(val.ShortTag() == "!!str" || val.ShortTag() == "!!int") {
 			n, err := namedValue(names, val.Value)
 			if err != nil {
 				errs = append(errs, &Error{Kind: KindConfiguration, Op: "load config", Setting: m[i].Value, Msg: err.Error()})
@@ -471,9 +476,9 @@ func jsonDurations(data []byte, units map[string]time.Duration) ([]byte, error) 
 	changed := false
 	var errs []error
 	for key, raw := range obj {
-		if names := namedValues[key]; names != nil && len(raw) > 0 && raw[0] == '"' {
-			var text string
-			if json.Unmarshal(raw, &text) != nil {
+		if names := namedValues[key]; names != nil && len(raw) > 0 && (raw[0] == '"' || raw[0] == '-') {
+			text := string(raw)
+			if raw[0] == '"' && json.Unmarshal(raw, &text) != nil {
 				continue // the strict decode reports it
 			}
 			n, err := namedValue(names, text)
@@ -586,14 +591,15 @@ var namedValues = map[string]map[string]int64{
 	"streams": {"auto": StreamsAuto},
 }
 
-// namedValue reads a word of names or a whole number.
+// namedValue reads a word of names or a whole number that is not negative
+// (negative numbers stand for the words in Go).
 func namedValue(names map[string]int64, text string) (int64, error) {
 	if n, ok := names[strings.ToLower(strings.TrimSpace(text))]; ok {
 		return n, nil
 	}
-	if n, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64); err == nil {
+	if n, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64); err == nil && n >= 0 {
 		return n, nil
 	}
 	words := slices.Sorted(maps.Keys(names))
-	return 0, fmt.Errorf("must be an integer or %s, got %q", strings.Join(words, " or "), text)
+	return 0, fmt.Errorf("must be a whole number or %s, got %q", strings.Join(words, " or "), text)
 }

@@ -90,8 +90,13 @@
 // fails fails only the requests it had and is replaced. Rows keep their
 // order within a batch and within a stream; batches on different streams
 // are not ordered relative to each other, so keep 1 where the table's
-// order matters. What a sender moves is what it keeps in flight divided by
-// the latency: with SendReader, raise WithConcurrency with the streams
+// order matters. StreamsAuto (streams: auto) starts with one stream and
+// opens another, up to WithMaxStreams (default 16), while the least loaded
+// one is pressed: 0.2 s of the service's quota (20,000 records or 20 MiB)
+// or half its window in flight, or its writer held back by the server; an
+// extra stream idle for 10 s is closed at the next send. What a sender
+// moves is what it keeps in flight divided by the latency: SendReader
+// keeps DefaultConcurrency chunks in flight per stream the Wrapper may use
 // (BenchmarkStreamsUnderQuota runs against the local server's databricks
 // profile).
 //

@@ -358,16 +358,20 @@ func TestStreamsAutoSetting(t *testing.T) {
 			t.Errorf("encoded: %s, %v", b, err)
 		}
 	}
-	for _, doc := range []string{"streams: lots\n", `{"streams": "lots"}`} {
+	// Words and counts only: the Go value of auto is not a number to write.
+	for _, doc := range []string{"streams: lots\n", `{"streams": "lots"}`, "streams: -1\n", `{"streams": -1}`} {
 		format := ConfigYAML
 		if doc[0] == '{' {
 			format = ConfigJSON
 		}
 		var c Config
 		err := DecodeConfig([]byte(doc), format, &c, nil)
-		if !slices.Equal(settingsOf(err), []string{"streams"}) || !strings.Contains(err.Error(), `integer or auto, got "lots"`) {
+		if !slices.Equal(settingsOf(err), []string{"streams"}) || !strings.Contains(err.Error(), `whole number or auto, got `) {
 			t.Errorf("%q: %v", doc, err)
 		}
+	}
+	if _, err := ParseConfig(nil, func(k string) (string, bool) { return "-1", k == "ZEROBUS_STREAMS" }); !slices.Equal(settingsOf(err), []string{"streams"}) {
+		t.Errorf("ZEROBUS_STREAMS=-1: %v", err)
 	}
 	c := validConfig()
 	c.Streams = 4

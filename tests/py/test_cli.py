@@ -131,7 +131,15 @@ def test_mixed_directory_lands_every_row(
     local_server: LocalServer, table_name: str, tmp_path: pathlib.Path
 ) -> None:
     n = mixed_dir(tmp_path / "in")
-    res = run("send", str(tmp_path / "in"), "--table", table_name, env=clean_env(**server_env(local_server)))
+    res = run(
+        "send",
+        str(tmp_path / "in"),
+        "--table",
+        table_name,
+        "--streams",
+        "auto",
+        env=clean_env(**server_env(local_server)),
+    )
     assert res.returncode == 0, res.stderr
     assert "5 of 5 files sent" in res.stdout
     assert f"rows: {n:,} read, {n:,} acknowledged, 0 failed" in res.stdout
@@ -398,7 +406,9 @@ def test_unknown_table_exits_2(
     [
         (["--streams", "-1"], "streams (--streams): must be"),
         (["-t", "nodots"], "table_name (--table): must be catalog.schema.table"),
-        (["--set", "streams=x"], "setting streams: 'x' is not an integer"),
+        (["--set", "streams=x"], "streams (--streams): must be a whole number or auto"),
+        (["--set", "retry_max_attempts=x"], "setting retry_max_attempts: 'x' is not an integer"),
+        (["--streams", "lots"], "--streams: must be a number or auto"),
         (["--set", "recovery_disabled=maybe"], "setting recovery_disabled: 'maybe' is not a boolean"),
         (["--set", "streams"], "--set 'streams': expected KEY=VALUE"),
         (["--set", "zzz=1"], "unknown setting 'zzz'"),

@@ -102,7 +102,7 @@ def test_from_yaml_then_environment(tmp_path: pathlib.Path, monkeypatch: pytest.
 
     plain = WrapperConfiguration.from_yaml(str(path), env=False)
     got = (plain.table_name, plain.client_secret, plain.max_concurrent_batches)
-    assert got == ("main.app.events", "", 16)
+    assert got == ("main.app.events", "", 0)  # 0: the default, 16 for one stream
 
 
 def test_from_env() -> None:
@@ -140,3 +140,27 @@ def test_path_settings_accept_paths(tmp_path: pathlib.Path) -> None:
     with pytest.raises(ConfigurationError) as info:
         cfg.replace(zerobus_writer_disabled=True).validate()
     assert [p.setting for p in info.value.problems] == ["tls_ca_file"]
+
+
+def test_streams_auto(tmp_path: pathlib.Path) -> None:
+    """streams takes a count or "auto", from code, YAML and the environment; anything else is named."""
+    WrapperConfiguration(table_name="a.b.c", zerobus_writer_disabled=True, streams="auto").validate()
+    path = tmp_path / "zerobus.yaml"
+    path.write_text("table_name: a.b.c\nstreams: auto\nmax_streams: 8\n")
+    cfg = WrapperConfiguration.from_yaml(path, env=False)
+    assert (cfg.streams, cfg.max_streams) == ("auto", 8)
+    assert WrapperConfiguration.from_env({"ZEROBUS_STREAMS": "auto"}).streams == "auto"
+    assert WrapperConfiguration.from_env({"ZEROBUS_STREAMS": "3"}).streams == 3
+    for bad, message in (
+        ("lots", "whole number or auto"),
+        (-1, "whole number or auto"),
+        (1.5, "must be int or str"),
+        (True, "must be int or str"),
+    ):
+        with pytest.raises(pyzerobus.ConfigurationError) as exc:
+            WrapperConfiguration(table_name="a.b.c", zerobus_writer_disabled=True, streams=bad).validate()
+        assert [p.setting for p in exc.value.problems] == ["streams"], exc.value
+        assert message in str(exc.value)
+    with pytest.raises(pyzerobus.ConfigurationError) as exc:
+        WrapperConfiguration(table_name="a.b.c", zerobus_writer_disabled=True, max_streams=100).validate()
+    assert [p.setting for p in exc.value.problems] == ["max_streams"]

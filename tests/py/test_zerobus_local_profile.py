@@ -152,3 +152,24 @@ def test_pyzerobus_streams_spread_over_the_stream_quota(databricks_server: Local
     server.stop()
     ids = deltalake.DeltaTable(str(server.table_dir(table))).to_pyarrow_table().column("id").to_pylist()
     assert sorted(ids) == list(range(20_000))
+
+
+def test_pyzerobus_streams_auto_grows_under_the_stream_quota(databricks_server: LocalServer) -> None:
+    """streams="auto" opens more streams while one holds more than it can move, up to max_streams."""
+    server = databricks_server
+    table = "main.profile.auto_py"
+    # A small window makes a stream pressed early (half of it in flight), so the test stays short.
+    cfg = wrapper_config(
+        server, table, streams="auto", max_streams=4, max_inflight_records=4000, batch_rows=1000
+    )
+    data = pa.table({"id": pa.array(range(30_000), pa.int64())})
+    with pyzerobus.ZerobusWrapper(cfg) as w:
+        res = w.send_batch(data)
+        assert res.success and res.successful_count == 30_000
+        opened = w.stats()["streams"]
+        assert 2 <= opened <= 4, opened
+    busy = [s for s in stats(server)["streams"] if s["table"] == table and s["records_received"] > 0]
+    assert len(busy) == opened, busy
+    server.stop()
+    ids = deltalake.DeltaTable(str(server.table_dir(table))).to_pyarrow_table().column("id").to_pylist()
+    assert sorted(ids) == list(range(30_000))
