@@ -230,3 +230,42 @@ func BenchmarkStreamsUnderQuota(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSyncSendLatency is the latency of a synchronous SendBatch of
+// 1,000 rows when the server takes the real service's time to durability:
+// a fixed 150 ms (the engine's overhead is what goes past it) and the
+// databricks profile's distribution (median 150 ms, p95 500 ms, with its
+// quotas). Run with -benchtime=200x or so for stable percentiles.
+func BenchmarkSyncSendLatency(b *testing.B) {
+	rec := makeBatch(0, 1000, 200)
+	defer rec.Release()
+	for _, tc := range []struct {
+		name string
+		opts []zerobustest.Option
+	}{
+		{"fixed150ms", []zerobustest.Option{zerobustest.WithAckLatency(zerobustest.AckLatency{Median: 150 * time.Millisecond})}},
+		{"databricks", []zerobustest.Option{zerobustest.WithProfile(zerobustest.ProfileDatabricks)}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			srv := newServer(b, append([]zerobustest.Option{zerobustest.WithDiscard()}, tc.opts...)...)
+			w := newWrapper(b, srv)
+			if _, err := w.SendBatch(context.Background(), rec); err != nil { // opens the stream
+				b.Fatal(err)
+			}
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				start := time.Now()
+				if _, err := w.SendBatch(context.Background(), rec); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			ms := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))]) / float64(time.Millisecond) }
+			b.ReportMetric(ms(0.5), "p50-ms")
+			b.ReportMetric(ms(0.95), "p95-ms")
+			b.ReportMetric(ms(0.99), "p99-ms")
+		})
+	}
+}

@@ -411,3 +411,70 @@ func TestReaderConcurrencyFollowsStreams(t *testing.T) {
 		_ = w.Close(context.Background())
 	}
 }
+
+// With several streams under the service's latency, a call that fails
+// mid-run costs nothing acknowledged: its stream reconnects and replays,
+// the others go on, and every row is in the table.
+func TestStreamsOneCallKilledMidRun(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t, zerobustest.WithAckLatency(zerobustest.AckLatency{Median: 20 * time.Millisecond, P95: 40 * time.Millisecond}))
+	w := newWrapper(t, srv, WithStreams(4))
+	if err := srv.InjectFault(zerobustest.Fault{Kind: zerobustest.FaultFailCall, AfterRecords: 15_000}); err != nil {
+		t.Fatal(err)
+	}
+	rdr := readerOf(t, 40, 1000)
+	defer rdr.Release()
+	res, err := w.SendReader(context.Background(), rdr, WithChunkRows(1000))
+	if err != nil || res.SuccessfulCount != 40_000 {
+		t.Fatalf("SendReader: %v, %v", res, err)
+	}
+	st := w.Stats()
+	if st.CallFailures != 1 || st.Streams != 4 {
+		t.Errorf("Stats: %d call failures (want 1), %d streams (want 4)", st.CallFailures, st.Streams)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dups, ids := 0, tableIDs(t, srv)
+	for id := range int64(40_000) {
+		switch n := ids[id]; {
+		case n == 0:
+			t.Fatalf("acknowledged id %d is not in the table", id)
+		case n > 1:
+			dups += n - 1
+		}
+	}
+	if int64(dups) > st.RecordsMaybeDuplicated {
+		t.Errorf("%d duplicates in the table, only %d flagged as possibly duplicated", dups, st.RecordsMaybeDuplicated)
+	}
+}
+
+// A server that answers RESOURCE_EXHAUSTED to streams over their quota:
+// the streams back off and retry until every row is in.
+func TestStreamsRideOutResourceExhausted(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t, zerobustest.WithStreamQuota(zerobustest.Quota{RecordsPerSec: 10_000}),
+		zerobustest.WithQuotaMode(zerobustest.QuotaReject))
+	w := newWrapper(t, srv, WithStreams(2), WithRetryBaseDelay(20*time.Millisecond),
+		WithRetryMaxDelay(200*time.Millisecond), WithRetryMaxAttempts(50))
+	rdr := readerOf(t, 30, 1000)
+	defer rdr.Release()
+	res, err := w.SendReader(context.Background(), rdr, WithChunkRows(1000))
+	if err != nil || res.SuccessfulCount != 30_000 {
+		t.Fatalf("SendReader: %v, %v", res, err)
+	}
+	st := w.Stats()
+	if st.CallFailures == 0 {
+		t.Errorf("no call failed: the quota was never met (%+v)", st)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ids := tableIDs(t, srv)
+	for id := range int64(30_000) {
+		if ids[id] == 0 {
+			t.Fatalf("acknowledged id %d is not in the table", id)
+		}
+	}
+	t.Logf("%d call failures, %d requests replayed", st.CallFailures, st.ReplayedRequests)
+}
