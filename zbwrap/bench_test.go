@@ -193,16 +193,24 @@ func benchModes(b *testing.B, modes map[string]func(b *testing.B) []Option) {
 // enough is in flight (Little's law: rate times latency).
 func BenchmarkStreamsUnderQuota(b *testing.B) {
 	srv := newServer(b, zerobustest.WithDiscard(), zerobustest.WithProfile(zerobustest.ProfileDatabricks))
-	const rows, perBatch = 400_000, 10_000
-	recs := make([]arrow.RecordBatch, rows/perBatch)
-	for i := range recs {
-		recs[i] = makeBatch(i*perBatch, perBatch, 200)
+	// 2,000,000 rows (40 batches sent 5 times over: the server discards
+	// them), so that a run lasts seconds even at a million rows/s and the
+	// time to durability of the last batches does not dominate.
+	const perBatch, distinct, rounds = 10_000, 40, 5
+	const rows = perBatch * distinct * rounds
+	batches := make([]arrow.RecordBatch, distinct)
+	for i := range batches {
+		batches[i] = makeBatch(i*perBatch, perBatch, 200)
 	}
 	defer func() {
-		for _, r := range recs {
+		for _, r := range batches {
 			r.Release()
 		}
 	}()
+	var recs []arrow.RecordBatch
+	for range rounds {
+		recs = append(recs, batches...)
+	}
 	// SendReader's default concurrency: DefaultConcurrency chunks per
 	// stream the Wrapper may use.
 	for _, n := range []int{1, 4, 16, StreamsAuto} {

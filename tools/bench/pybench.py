@@ -190,6 +190,14 @@ def bench_sdk(
     return len(records), sum(len(r) for r in records), secs
 
 
+def concurrency(cfg: pyzerobus.WrapperConfiguration) -> int:
+    """The chunks a wrapper keeps in flight: max_concurrent_batches, or its default (16, or 4 per stream)."""
+    if cfg.max_concurrent_batches:
+        return cfg.max_concurrent_batches
+    streams = cfg.max_streams if cfg.streams == "auto" else int(cfg.streams)
+    return max(16, 4 * streams)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="20,220,1024", help="encoded record sizes in bytes")
@@ -199,7 +207,12 @@ def main() -> None:
     p.add_argument("--skip-sdk", action="store_true")
     p.add_argument("--profile", choices=["default", "databricks"], default="default", help="server profile")
     p.add_argument("--ack-latency-only", action="store_true", help="with --profile databricks: no quotas")
-    p.add_argument("--streams", type=int, default=1, help="streams of pyzerobus and the Go engine")
+    p.add_argument(
+        "--streams",
+        type=lambda v: v if v == "auto" else int(v),
+        default=1,
+        help="streams of pyzerobus and the Go engine (a count or auto)",
+    )
     args = p.parse_args()
 
     binary = REPO / "build" / "_bench" / "goengine"
@@ -231,7 +244,7 @@ def main() -> None:
             ipc_file = tmp / f"rows-{size}.arrow"
             with pa.OSFile(str(ipc_file), "wb") as f, pa.ipc.new_file(f, table.schema) as w:
                 w.write_table(table)
-            conc = cfg.max_concurrent_batches
+            conc = concurrency(cfg)
             rows_go = chunk_rows(table, cfg)  # the Go engine gets the same chunks
             contenders: dict[str, tuple[Callable[..., tuple[int, int, float]], tuple[Any, ...]]] = {
                 "c-stream": (bench_pyzerobus, (cfg, table, warm)),

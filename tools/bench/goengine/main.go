@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,13 +48,20 @@ func run(args []string, stdout io.Writer) error {
 		batchRows   = fs.Int("batch-rows", 10_000, "rows per batch")
 		concurrency = fs.Int("concurrency", 4, "SendBatch calls at once (-mode sync)")
 		mode        = fs.String("mode", "sync", "sync: concurrent SendBatch; async: SendBatchAsync then Flush")
-		streams     = fs.Int("streams", 1, "streams of the table (the streams setting)")
+		streams     = fs.String("streams", "1", "streams of the table (the streams setting: a count or auto)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *mode != "sync" && *mode != "async" {
 		return fmt.Errorf("unknown -mode %q", *mode)
+	}
+	nStreams := zbwrap.StreamsAuto
+	if *streams != "auto" {
+		var err error
+		if nStreams, err = strconv.Atoi(*streams); err != nil {
+			return fmt.Errorf("-streams %q: a count or auto", *streams)
+		}
 	}
 	chunks, err := load(*path, *batchRows)
 	if err != nil {
@@ -67,7 +75,7 @@ func run(args []string, stdout io.Writer) error {
 	ctx := context.Background()
 	w, err := zbwrap.New(ctx, zbwrap.Config{
 		ZerobusEndpoint: *endpoint, UnityCatalogURL: *workspace, ClientID: *clientID,
-		ClientSecret: zbwrap.Secret(*secret), TableName: *table, Streams: *streams,
+		ClientSecret: zbwrap.Secret(*secret), TableName: *table, Streams: nStreams,
 	})
 	if err != nil {
 		return err
