@@ -11,13 +11,17 @@ import (
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
 )
 
+// asyncBatch is a batch of SendBatchAsync: a PendingBatch that its stream
+// resolves instead of a caller waiting on it, with an offset. Two owners
+// hold it, the stream resolving it and the call returning; the last one
+// settles it.
 type asyncBatch struct {
+	PendingBatch
 	off     int64
 	refs    atomic.Int32
-	sub     *submission
 	discard bool // failed before anything was queued: reported by the send call
 	done    chan struct{}
-	res     *TransmissionResult // set before done closes when the batch failed
+	failed  *TransmissionResult // set before done closes when the batch failed
 }
 
 // SendBatchAsync converts rec and queues its records, waiting only for room
@@ -54,7 +58,7 @@ func (w *Wrapper) sendAsync(ctx context.Context, req sendRequest) (int64, error)
 	w.active.Add(1)
 	w.mu.Unlock()
 	defer w.active.Done()
-	a := &asyncBatch{done: make(chan struct{})}
+	a := &asyncBatch{PendingBatch: PendingBatch{w: w}, done: make(chan struct{})}
 	// Two references: the stream resolving the batch and this call
 	// returning; the last one finishes the batch.
 	a.refs.Store(2)
@@ -118,26 +122,17 @@ func (w *Wrapper) releaseAsync(a *asyncBatch) {
 		return
 	}
 	var res *TransmissionResult
-	switch {
-	case a.discard:
-	case !a.sub.succeeded() || len(w.hooks.done) > 0:
-		if r := w.result(a.sub); !r.Success {
-			res = r
-		}
-	default:
-		w.mu.Lock()
-		w.counts.batches++
-		w.counts.rowsOK += int64(a.sub.rows)
-		w.mu.Unlock()
-		if w.tel != nil {
-			w.tel.BatchDone(context.Background(), a.sub.rows)
-		}
-	}
-	if a.sub != nil {
-		a.sub.release()
+	if a.discard { // the send call reported it
+		a.once.Do(func() {
+			if a.sub != nil {
+				a.sub.release()
+			}
+		})
+	} else if res = a.settle(true); res != nil && res.Success {
+		res = nil
 	}
 	w.amu.Lock()
-	a.res = res
+	a.failed = res
 	close(a.done)
 	if res != nil {
 		w.failed = append(w.failed, a)
@@ -199,9 +194,9 @@ func (w *Wrapper) takeFailures(off int64) error {
 	kept := w.failed[:0]
 	for _, a := range w.failed {
 		if a.off <= off {
-			e := a.res.Error.(*Error)
+			e := a.failed.Error.(*Error)
 			errs = append(errs, &Error{Kind: e.Kind, Op: fmt.Sprintf("batch at offset %d", a.off),
-				Msg: e.Msg, Err: e.Err, Result: a.res, retryable: e.retryable})
+				Msg: e.Msg, Err: e.Err, Result: a.failed, retryable: e.retryable})
 		} else {
 			kept = append(kept, a)
 		}

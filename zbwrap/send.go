@@ -229,12 +229,14 @@ func (b *PreparedBatch) Enqueue(ctx context.Context) (*PendingBatch, error) {
 	return &PendingBatch{w: b.w, sub: b.sub, sp: b.sp}, nil
 }
 
-// PendingBatch is a batch queued by Enqueue.
+// PendingBatch is a batch queued by Enqueue. It is the engine's one
+// future: SendBatchAsync's batches are PendingBatches too, which their
+// stream resolves instead of a caller waiting (asyncBatch).
 type PendingBatch struct {
 	w    *Wrapper
 	sub  *submission
 	sp   *telemetry.Send
-	once sync.Once
+	once sync.Once // settles the batch: its result built, its memory given back, its span ended
 	res  *TransmissionResult
 }
 
@@ -244,32 +246,62 @@ type PendingBatch struct {
 // written are withdrawn, and rows of requests already written are reported
 // failed with MayHaveLanded true. Later calls return the first result.
 func (p *PendingBatch) Wait(ctx context.Context) (*TransmissionResult, error) {
-	p.once.Do(func() { p.res = p.wait(ctx) })
+	p.once.Do(func() {
+		p.wait(ctx)
+		p.finish(false)
+	})
 	if !p.res.Success {
 		return p.res, p.res.Error
 	}
 	return p.res, nil
 }
 
-func (p *PendingBatch) wait(ctx context.Context) *TransmissionResult {
+// wait waits for the stream to resolve the batch, abandoning it if ctx
+// ends first.
+func (p *PendingBatch) wait(ctx context.Context) {
 	sub, sp := p.sub, p.sp
-	if sub.sb != nil {
-		if sp != nil {
-			sp.WaitStart(sub.obs)
-		}
-		if werr := sub.sb.Wait(ctx); werr != nil {
-			sub.sb.Abandon(werr)
-		}
-		if sp != nil {
-			sp.WaitEnd(waitKind(sub.sb))
-		}
+	if sub.sb == nil {
+		return
 	}
-	res := p.w.result(sub)
-	sub.release()
 	if sp != nil {
-		sp.End(outcome(res, res.Error))
+		sp.WaitStart(sub.obs)
 	}
-	return res
+	if werr := sub.sb.Wait(ctx); werr != nil {
+		sub.sb.Abandon(werr)
+	}
+	if sp != nil {
+		sp.WaitEnd(waitKind(sub.sb))
+	}
+}
+
+// settle finishes a batch its stream has resolved (see finish) and returns
+// its result.
+func (p *PendingBatch) settle(quiet bool) *TransmissionResult {
+	p.once.Do(func() { p.finish(quiet) })
+	return p.res
+}
+
+// finish ends the life of a resolved batch: its result built (and
+// counted), its memory given back, its span ended. quiet, for async
+// batches, which report only failures, skips building the result when
+// every row was acknowledged and no hook wants it (res stays nil).
+func (p *PendingBatch) finish(quiet bool) {
+	w, sub := p.w, p.sub
+	if quiet && sub.succeeded() && len(w.hooks.done) == 0 {
+		w.mu.Lock()
+		w.counts.batches++
+		w.counts.rowsOK += int64(sub.rows)
+		w.mu.Unlock()
+		if w.tel != nil {
+			w.tel.BatchDone(context.Background(), sub.rows)
+		}
+	} else {
+		p.res = w.result(sub)
+	}
+	sub.release()
+	if p.sp != nil && p.res != nil {
+		p.sp.End(outcome(p.res, p.res.Error))
+	}
 }
 
 // waitKind is the error kind of a batch's first failed request, "" if none.
