@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import io
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +19,7 @@ from typing import Any
 import deltalake
 import pyarrow as pa
 import pytest
+
 from conftest import REPO, LocalServer, arm_fault
 
 SOAK_DIR = REPO / "tools" / "soak"
@@ -35,7 +38,9 @@ soak = load("soak")
 pysender = load("pysender")
 
 
-def send_line(sender: str, first: int, rows: int, acked: list, failed: list, attempts: int = 1, ms: float = 5.0):
+def send_line(
+    sender: str, first: int, rows: int, acked: list, failed: list, attempts: int = 1, ms: float = 5.0
+):
     return {
         "sender": sender,
         "first": first,
@@ -108,11 +113,15 @@ def test_checker_clean(tmp_path: pathlib.Path) -> None:
     assert s["duplicates_replayed_send"] == 1 and s["duplicates_replayed_stats"] == 1
     assert s["duplicates_unexplained"] == 0 and s["unreported_rows"] == 0
     # Latency buckets by payload (1000 bytes a row): 4 and 6 rows are <=16 KB.
-    assert s["latency_by_batch_size"] == {"<=16 KB": {"sends": 4, "p50_ms": 5.0, "p95_ms": 900.0, "p99_ms": 900.0}}
+    assert s["latency_by_batch_size"] == {
+        "<=16 KB": {"sends": 4, "p50_ms": 5.0, "p95_ms": 900.0, "p99_ms": 900.0}
+    }
     assert s["latency_by_batch_size_first_call"]["<=16 KB"]["sends"] == 1
 
 
-def test_checker_fails_on_a_lost_or_unexpected_row(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
+def test_checker_fails_on_a_lost_or_unexpected_row(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture
+) -> None:
     # seq 3 of a is acknowledged but missing; b's seq 1 was reported
     # certainly not sent but landed, and b/7 and c/0 are keys no ledger
     # reported; a's seq 0 landed twice from a send written on one call.
@@ -206,6 +215,37 @@ def test_pysender_ledger_matches_table(
     assert s["rows_failed_by_kind"].get("transmission", 0) > 0, s
     assert s["rows_acked"] > 0 and s["landed_rows"] >= s["rows_acked"]
     assert s["stats"][mode]["calls_opened"] >= 2
+
+
+def test_pysender_main(
+    local_server: LocalServer, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command stops cleanly on SIGTERM and leaves a complete ledger."""
+    monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", local_server.client_secret)
+    ledger_path = tmp_path / "l.jsonl"
+    argv = ["--id", "m", "--ledger", str(ledger_path), "--endpoint", local_server.endpoint]
+    argv += ["--workspace-url", local_server.workspace_url, "--client-id", local_server.client_id]
+    argv += ["--max-batch-bytes", "5000", "--pause", "0.01"]
+    saved = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        assert pysender.main(argv) == 0
+    finally:
+        timer.join()
+        signal.signal(signal.SIGTERM, saved[0])
+        signal.signal(signal.SIGINT, saved[1])
+    lines = [json.loads(ln) for ln in ledger_path.read_text().splitlines()]
+    assert lines[-1]["final"] and lines[-1]["close_error"] == ""
+    assert len(lines) > 2 and all(ln["success"] for ln in lines[:-1])
+    assert lines[-1]["next_seq"] == sum(ln["rows"] for ln in lines[:-1])
+
+
+def test_pysender_ledger_without_result() -> None:
+    """A send the engine never took: every row failed, certainly not sent, with the error's kind."""
+    out = io.StringIO()
+    pysender.Ledger(out, "s").result(7, 3, 1.5, None, "conversion")
+    assert json.loads(out.getvalue()) == send_line("s", 7, 3, [], [[0, 3, "conversion", False]], 0, 1.5)
 
 
 def test_pysender_without_secret(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

@@ -124,7 +124,7 @@ def config(args: argparse.Namespace) -> pyzerobus.WrapperConfiguration:
 
 
 def pause(args: argparse.Namespace, rng: random.Random, rows: int, took: float, workers: int = 1) -> float:
-    """Seconds to wait: random below --pause, longer when the rows sent in took go over the share of --rate."""
+    """Seconds to wait: random below --pause, more when rows sent in took exceed the share of --rate."""
     d = rng.uniform(0, args.pause)
     if args.rate > 0:
         d += rows * args.row_bytes / (args.rate / workers) - took
@@ -146,21 +146,10 @@ def send_sync(w: pyzerobus.ZerobusWrapper, batches: Batches, ledger: Ledger) -> 
     return table.num_rows, took
 
 
-def open_sync(args: argparse.Namespace, stop: threading.Event) -> Optional[pyzerobus.ZerobusWrapper]:
-    """Open the wrapper, retrying while the server restarts."""
-    while not stop.is_set():
-        try:
-            return pyzerobus.ZerobusWrapper(config(args))
-        except pyzerobus.ConnectionError as e:
-            print(f"pysender: open: {e}", file=sys.stderr)
-            stop.wait(0.5)
-    return None
-
-
 def run_sync(args: argparse.Namespace, batches: Batches, ledger: Ledger, stop: threading.Event) -> None:
-    w = open_sync(args, stop)
-    if w is None:
-        return
+    # The wrapper opens its streams on the first send; the engine's retries
+    # carry them through a restarting server.
+    w = pyzerobus.ZerobusWrapper(config(args))
     rng = random.Random(args.seed + 1)
     while not stop.is_set():
         rows, took = send_sync(w, batches, ledger)
@@ -173,16 +162,10 @@ def run_sync(args: argparse.Namespace, batches: Batches, ledger: Ledger, stop: t
     final(ledger, batches, w.stats(), close_error)
 
 
-async def run_async(args: argparse.Namespace, batches: Batches, ledger: Ledger, stop: threading.Event) -> None:
-    w = None
-    while w is None and not stop.is_set():
-        try:
-            w = pyzerobus.AsyncZerobusWrapper(config(args))
-        except pyzerobus.ConnectionError as e:
-            print(f"pysender: open: {e}", file=sys.stderr)
-            await asyncio.sleep(0.5)
-    if w is None:
-        return
+async def run_async(
+    args: argparse.Namespace, batches: Batches, ledger: Ledger, stop: threading.Event
+) -> None:
+    w = pyzerobus.AsyncZerobusWrapper(config(args))
 
     async def worker(i: int) -> None:
         rng = random.Random(args.seed + 10 + i)
@@ -234,7 +217,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--row-bytes", type=int, default=1000)
     p.add_argument("--max-batch-bytes", type=int, default=10_000_000)
     p.add_argument("--pause", type=float, default=0.02, help="longest random pause between sends, seconds")
-    p.add_argument("--rate", type=int, default=1_000_000, help="payload bytes per second to stay below (0: no limit)")
+    p.add_argument(
+        "--rate", type=int, default=1_000_000, help="payload bytes per second to stay below (0: no limit)"
+    )
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
     if not os.environ.get("DATABRICKS_CLIENT_SECRET"):

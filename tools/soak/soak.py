@@ -141,7 +141,8 @@ def read_ledgers(paths: Iterable[pathlib.Path], row_bytes: int) -> tuple[dict[st
                     finals[line["sender"]] = line
                 else:
                     lines.setdefault(line["sender"], []).append(line)
-    sends = {"sends": 0, "succeeded": 0, "rows": 0, "acked": 0, "failed_by_kind": {}, "may_have_landed": 0}
+    sends: dict[str, Any] = {"sends": 0, "succeeded": 0, "rows": 0, "acked": 0, "failed_by_kind": {}}
+    sends["may_have_landed"] = 0
     latency: dict[str, list[float]] = {}
     first_call: dict[str, list[float]] = {}  # sends written on one call: no fault touched them
     senders: dict[str, Sender] = {}
@@ -170,7 +171,9 @@ def read_ledgers(paths: Iterable[pathlib.Path], row_bytes: int) -> tuple[dict[st
                 sends["may_have_landed"] += count if maybe else 0
                 covered += count
             if covered != rows:
-                raise ValueError(f"{name}: the send of seq {first}..{first + rows - 1} accounts for {covered} rows")
+                raise ValueError(
+                    f"{name}: the send of seq {first}..{first + rows - 1} accounts for {covered} rows"
+                )
         senders[name] = Sender(name, status, attempts, finals.get(name))
     sends["latency"] = latency
     sends["latency_first_call"] = first_call
@@ -205,7 +208,11 @@ def check(senders: dict[str, Sender], sends: dict[str, Any], landed: dict[str, n
         "duplicates_replayed_stats": 0,
         "duplicates_unexplained": 0,
     }
-    examples: dict[str, list[str]] = {"acked_missing": [], "landed_never_sent": [], "duplicates_unexplained": []}
+    examples: dict[str, list[str]] = {
+        "acked_missing": [],
+        "landed_never_sent": [],
+        "duplicates_unexplained": [],
+    }
 
     def note(what: str, name: str, seqs: np.ndarray) -> None:
         examples[what].extend(f"{name}/{int(s)}" for s in seqs[: 10 - len(examples[what])])
@@ -251,7 +258,9 @@ def check(senders: dict[str, Sender], sends: dict[str, Any], landed: dict[str, n
         note("duplicates_unexplained", name, rest)
 
     succeeded, total = sends["succeeded"], sends["sends"]
-    close_errors = {n: s.final["close_error"] for n, s in senders.items() if s.final and s.final.get("close_error")}
+    close_errors = {
+        n: s.final["close_error"] for n, s in senders.items() if s.final and s.final.get("close_error")
+    }
     return {
         "senders": sorted(senders),
         "sends": total,
@@ -304,8 +313,9 @@ def render(summary: dict[str, Any]) -> str:
         f"{s['landed_may_have_landed']:,})",
         f"acknowledged but missing: {s['acked_missing']:,}   (must be 0)",
         f"landed although reported never sent: {s['landed_never_sent']:,}   (must be 0)",
-        f"duplicates: {s['duplicate_keys']:,} keys, {s['duplicate_rows']:,} extra rows; flagged may-have-landed "
-        f"{s['duplicates_may_have_landed']:,}, in a replayed send {s['duplicates_replayed_send']:,}, "
+        f"duplicates: {s['duplicate_keys']:,} keys, {s['duplicate_rows']:,} extra rows; "
+        f"flagged may-have-landed {s['duplicates_may_have_landed']:,}, "
+        f"in a replayed send {s['duplicates_replayed_send']:,}, "
         f"counted by records_maybe_duplicated {s['duplicates_replayed_stats']:,}, "
         f"unexplained {s['duplicates_unexplained']:,}",
     ]
@@ -319,12 +329,17 @@ def render(summary: dict[str, Any]) -> str:
         out.append(f"close error of {name}: {err}")
     for key, title in (
         ("latency_by_batch_size", "send latency by batch payload size, every send:"),
-        ("latency_by_batch_size_first_call", "send latency of the sends that succeeded on their first call:"),
+        (
+            "latency_by_batch_size_first_call",
+            "send latency of the sends that succeeded on their first call (attempts 1):",
+        ),
     ):
         out.append(title)
         out.append(f"  {'size':<10}{'sends':>9}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
         for label, v in s[key].items():
-            out.append(f"  {label:<10}{v['sends']:>9,}{v['p50_ms']:>10.1f}{v['p95_ms']:>10.1f}{v['p99_ms']:>10.1f}")
+            out.append(
+                f"  {label:<10}{v['sends']:>9,}{v['p50_ms']:>10.1f}{v['p95_ms']:>10.1f}{v['p99_ms']:>10.1f}"
+            )
     if "run" in s:
         r = s["run"]
         out.append(
@@ -333,7 +348,9 @@ def render(summary: dict[str, Any]) -> str:
             f"{r['server_kills']} server kills"
         )
     bad = must_be_zero(s)
-    out.append("RESULT: " + ("FAIL (" + ", ".join(bad) + " not 0)" if bad else "ok: nothing acknowledged was lost"))
+    out.append(
+        "RESULT: " + ("FAIL (" + ", ".join(bad) + " not 0)" if bad else "ok: nothing acknowledged was lost")
+    )
     return "\n".join(out)
 
 
@@ -391,7 +408,9 @@ class Server:
                 return
             self.proc.wait()
             if time.monotonic() > deadline:
-                raise RuntimeError(f"zerobus-local did not start (exit {self.proc.returncode}); see {self.log.name}")
+                raise RuntimeError(
+                    f"zerobus-local did not start (exit {self.proc.returncode}); see {self.log.name}"
+                )
             time.sleep(0.2)
 
     def kill(self) -> None:
@@ -463,7 +482,16 @@ def sender_procs(
     return [
         SenderProc(
             name,
-            [*cmd, "--id", name, "--ledger", str(ledger_dir / f"{name}.jsonl"), "--seed", str(args.seed + i), *common],
+            [
+                *cmd,
+                "--id",
+                name,
+                "--ledger",
+                str(ledger_dir / f"{name}.jsonl"),
+                "--seed",
+                str(args.seed + i),
+                *common,
+            ],
         )
         for i, (name, cmd) in enumerate(specs)
     ]
@@ -571,15 +599,23 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run the soak, then check it")
-    r.add_argument("--duration", type=parse_duration, default=parse_duration(os.environ.get("SOAK_DURATION", "10m")))
+    r.add_argument(
+        "--duration", type=parse_duration, default=parse_duration(os.environ.get("SOAK_DURATION", "10m"))
+    )
     r.add_argument("--seed", type=int, default=int(os.environ.get("SOAK_SEED", "1")))
     r.add_argument("--fault-every", type=parse_duration, default=3.0, help="mean seconds between faults")
-    r.add_argument("--kill-every", type=parse_duration, default=90.0, help="mean seconds between server kills")
+    r.add_argument(
+        "--kill-every", type=parse_duration, default=90.0, help="mean seconds between server kills"
+    )
     r.add_argument("--rate", type=int, default=2_000_000, help="payload bytes per second per sender")
     r.add_argument("--row-bytes", type=int, default=1000)
     r.add_argument("--max-batch-bytes", type=int, default=10_000_000)
-    r.add_argument("--work-dir", help="where the data, ledgers and logs go (default: a new temporary directory)")
-    r.add_argument("--zerobus-local", default=os.environ.get("ZEROBUS_LOCAL_BIN", str(REPO / ".bin/zerobus-local")))
+    r.add_argument(
+        "--work-dir", help="where the data, ledgers and logs go (default: a new temporary directory)"
+    )
+    r.add_argument(
+        "--zerobus-local", default=os.environ.get("ZEROBUS_LOCAL_BIN", str(REPO / ".bin/zerobus-local"))
+    )
     r.add_argument("--sender", default=os.environ.get("SOAK_SENDER_BIN", str(REPO / ".bin/soak-sender")))
     r.add_argument("--json", help="also write the summary to this JSON file")
     c = sub.add_parser("check", help="check ledgers against a Delta table")
