@@ -106,6 +106,7 @@ def test_checker_clean(tmp_path: pathlib.Path) -> None:
     s = json.loads(out.read_text())
     assert (s["acked_missing"], s["landed_never_sent"]) == (0, 0)
     assert s["sends"] == 4 and s["sends_succeeded"] == 3 and s["success_rate"] == 0.75
+    assert s["sends_failed_by_kind"] == {"connection": 1}
     assert (s["rows_sent"], s["rows_acked"], s["landed_rows"]) == (16, 14, 17)
     assert s["rows_failed_by_kind"] == {"connection": 1, "transmission": 1}
     assert s["rows_failed_may_have_landed"] == 1 and s["landed_may_have_landed"] == 1
@@ -292,6 +293,7 @@ def test_soak_short(tmp_path: pathlib.Path) -> None:
     assert rc == 0, s
     assert (s["acked_missing"], s["landed_never_sent"]) == (0, 0)
     assert s["run"]["error"] == "" and s["run"]["server_kills"] >= 1 and s["run"]["faults_armed"] >= 5
+    assert 1 <= s["run"]["faults_fired"] <= s["run"]["faults_armed"]
     assert len(s["senders"]) == 5 and s["senders_without_final_line"] == []
     assert s["unreported_rows"] == 0 and s["rows_acked"] > 0
     assert s["rows_sent"] == s["rows_acked"] + sum(s["rows_failed_by_kind"].values())

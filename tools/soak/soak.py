@@ -143,6 +143,7 @@ def read_ledgers(paths: Iterable[pathlib.Path], row_bytes: int) -> tuple[dict[st
                     lines.setdefault(line["sender"], []).append(line)
     sends: dict[str, Any] = {"sends": 0, "succeeded": 0, "rows": 0, "acked": 0, "failed_by_kind": {}}
     sends["may_have_landed"] = 0
+    sends["failed_sends_by_kind"] = {}
     latency: dict[str, list[float]] = {}
     first_call: dict[str, list[float]] = {}  # sends written on one call: no fault touched them
     senders: dict[str, Sender] = {}
@@ -155,6 +156,9 @@ def read_ledgers(paths: Iterable[pathlib.Path], row_bytes: int) -> tuple[dict[st
             first, rows = ln["first"], ln["rows"]
             sends["sends"] += 1
             sends["succeeded"] += bool(ln["success"])
+            if not ln["success"]:
+                kind = ln["failed"][0][2] if ln["failed"] else "none"
+                sends["failed_sends_by_kind"][kind] = sends["failed_sends_by_kind"].get(kind, 0) + 1
             sends["rows"] += rows
             latency.setdefault(bucket(rows * row_bytes), []).append(ln["latency_ms"])
             if ln["success"] and ln["attempts"] == 1:
@@ -266,6 +270,7 @@ def check(senders: dict[str, Sender], sends: dict[str, Any], landed: dict[str, n
         "sends": total,
         "sends_succeeded": succeeded,
         "success_rate": succeeded / total if total else 0.0,
+        "sends_failed_by_kind": dict(sorted(sends["failed_sends_by_kind"].items())),
         "rows_sent": sends["rows"],
         "rows_acked": sends["acked"],
         "rows_failed_by_kind": dict(sorted(sends["failed_by_kind"].items())),
@@ -305,7 +310,8 @@ def render(summary: dict[str, Any]) -> str:
     out = [
         f"senders: {', '.join(s['senders'])}",
         f"sends: {s['sends']:,}, returned success: {s['sends_succeeded']:,} "
-        f"(success rate {s['success_rate'] * 100:.4f}%)",
+        f"(success rate {s['success_rate'] * 100:.4f}%); failed sends by the kind of their first failed row: "
+        + (", ".join(f"{k} {v:,}" for k, v in s["sends_failed_by_kind"].items()) or "none"),
         f"rows sent: {s['rows_sent']:,}  acknowledged: {s['rows_acked']:,}  landed: {s['landed_rows']:,}",
         "rows reported failed: "
         + (", ".join(f"{k} {v:,}" for k, v in s["rows_failed_by_kind"].items()) or "none")
@@ -345,6 +351,7 @@ def render(summary: dict[str, Any]) -> str:
         out.append(
             f"run: {r['duration_s']:.0f} s, {r['faults_armed']} faults armed "
             f"({', '.join(f'{k} {v}' for k, v in sorted(r['faults_by_kind'].items()))}), "
+            f"{r['faults_fired']} fired (the others were cleared by a kill or never reached), "
             f"{r['server_kills']} server kills"
         )
     bad = must_be_zero(s)
@@ -438,6 +445,14 @@ class Server:
         with urllib.request.urlopen(req, timeout=10) as resp:
             resp.read()
 
+    def faults_fired(self) -> int:
+        """Faults fired since this process started (GET /stats); 0 if the server does not answer."""
+        try:
+            with urllib.request.urlopen(self.workspace_url + "/stats", timeout=10) as resp:
+                return int(json.loads(resp.read())["faults_fired"])
+        except OSError:
+            return 0
+
     def table_dir(self) -> pathlib.Path:
         return self.data_dir.joinpath(*TABLE.split("."))
 
@@ -519,9 +534,11 @@ def run(args: argparse.Namespace) -> int:
     began = time.monotonic()
     end = began + args.duration
     faults: dict[str, int] = {}
-    kills = 0
+    kills = fired = 0
     next_fault = began + rng.uniform(0.5, 2) * args.fault_every
     next_kill = began + rng.uniform(0.5, 1.5) * args.kill_every if args.kill_every > 0 else end + 1
+    if args.no_faults:
+        next_fault = next_kill = end + 1
     failed_run = ""
     try:
         while (now := time.monotonic()) < end:
@@ -530,6 +547,7 @@ def run(args: argparse.Namespace) -> int:
                 failed_run = f"senders exited early: {', '.join(dead)} (see their logs in {work})"
                 break
             if now >= next_kill:
+                fired += server.faults_fired()
                 server.kill()
                 kills += 1
                 time.sleep(rng.uniform(0.2, 3))
@@ -549,6 +567,7 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(0.1)
         # Quiet down, then stop the senders: they finish their sends and close.
         server.admin("DELETE", "/admin/faults")
+        fired += server.faults_fired()
         for p in procs:
             if p.proc is not None and p.proc.poll() is None:
                 p.proc.send_signal(signal.SIGTERM)
@@ -576,9 +595,11 @@ def run(args: argparse.Namespace) -> int:
     summary["run"] = {
         "duration_s": round(duration, 1),
         "faults_armed": sum(faults.values()),
+        "faults_fired": fired,
         "faults_by_kind": faults,
         "server_kills": kills,
         "seed": args.seed,
+        "no_faults": args.no_faults,
         "rate_per_sender_bytes": args.rate,
         "error": failed_run,
     }
@@ -607,6 +628,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     r.add_argument(
         "--kill-every", type=parse_duration, default=90.0, help="mean seconds between server kills"
     )
+    r.add_argument("--no-faults", action="store_true", help="no faults, no kills: a baseline")
     r.add_argument("--rate", type=int, default=2_000_000, help="payload bytes per second per sender")
     r.add_argument("--row-bytes", type=int, default=1000)
     r.add_argument("--max-batch-bytes", type=int, default=10_000_000)
