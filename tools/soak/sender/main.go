@@ -96,16 +96,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	l := &ledger{enc: json.NewEncoder(f), sender: o.id}
-	cfg := zbwrap.Config{
-		ZerobusEndpoint:  o.endpoint,
-		UnityCatalogURL:  o.workspaceURL,
-		ClientID:         o.clientID,
-		ClientSecret:     zbwrap.Secret(getenv("DATABRICKS_CLIENT_SECRET")),
-		TableName:        o.table,
-		Streams:          o.streams,
-		RetryMaxAttempts: 30,
-		RetryMaxDelayMs:  2000,
-		AckTimeoutMs:     10_000,
+	// The settings by their configuration keys (as a zerobus.yaml has them),
+	// with the retries a restarting server needs. (Marshal cannot fail on
+	// strings and ints.)
+	settings, _ := json.Marshal(map[string]any{
+		"zerobus_endpoint":   o.endpoint,
+		"unity_catalog_url":  o.workspaceURL,
+		"client_id":          o.clientID,
+		"client_secret":      getenv("DATABRICKS_CLIENT_SECRET"),
+		"table_name":         o.table,
+		"streams":            o.streams,
+		"retry_max_attempts": 30,
+		"retry_max_delay_ms": 2000,
+		"ack_timeout_ms":     10_000,
+	})
+	cfg, err := zbwrap.ParseConfigJSON(settings, nil)
+	if err != nil {
+		f.Close()
+		return err
 	}
 	// New checks the settings; the streams open on the first send, and the
 	// engine's retries carry them through a restarting server.
