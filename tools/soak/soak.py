@@ -337,7 +337,7 @@ def render(summary: dict[str, Any]) -> str:
         ("latency_by_batch_size", "send latency by batch payload size, every send:"),
         (
             "latency_by_batch_size_first_call",
-            "send latency of the sends that succeeded on their first call (attempts 1):",
+            "send latency of the sends that succeeded with attempts 1 (async Go batches report none):",
         ),
     ):
         out.append(title)
@@ -348,12 +348,15 @@ def render(summary: dict[str, Any]) -> str:
             )
     if "run" in s:
         r = s["run"]
-        out.append(
-            f"run: {r['duration_s']:.0f} s, {r['faults_armed']} faults armed "
-            f"({', '.join(f'{k} {v}' for k, v in sorted(r['faults_by_kind'].items()))}), "
-            f"{r['faults_fired']} fired (the others were cleared by a kill or never reached), "
-            f"{r['server_kills']} server kills"
-        )
+        if r["no_faults"]:
+            out.append(f"run: {r['duration_s']:.0f} s, no faults, no server kills")
+        else:
+            out.append(
+                f"run: {r['duration_s']:.0f} s, {r['faults_armed']} faults armed "
+                f"({', '.join(f'{k} {v}' for k, v in sorted(r['faults_by_kind'].items()))}), "
+                f"{r['faults_fired']} fired (the others were cleared by a kill or never reached), "
+                f"{r['server_kills']} server kills"
+            )
     bad = must_be_zero(s)
     out.append(
         "RESULT: " + ("FAIL (" + ", ".join(bad) + " not 0)" if bad else "ok: nothing acknowledged was lost")
