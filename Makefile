@@ -18,7 +18,7 @@ export OTLP_SINK_BIN := $(BIN)/otlp-sink
 export PYZEROBUS_PYTHON := $(PY)
 
 .PHONY: all deps go-deps py-deps py-build build test lint test-go test-conformance test-py \
-        tox demo py-bench bench cover proto lint clean wheel wheels
+        tox demo py-bench bench soak cover proto lint clean wheel wheels
 
 all: build
 
@@ -48,12 +48,14 @@ $(VENV)/.pyzerobus-stamp: $(VENV)/.deps-stamp $(PY_PKG_SOURCES)
 	$(PY) -m pip install -q --no-build-isolation --no-deps --force-reinstall .
 	touch $@
 
-## build: the zerobus-local server and the otlp-sink receiver commands into .bin/.
+## build: the zerobus-local server, the otlp-sink receiver and the soak sender commands into .bin/.
 build: go-deps
 	$(GO) build -o $(BIN)/zerobus-local ./tools/zerobus-local
 	$(GO) build -o $(BIN)/otlp-sink ./tools/otlp-sink
+	$(GO) build -o $(BIN)/soak-sender ./tools/soak/sender
 
-## test: vet, Go tests with the race detector, conformance with Databricks' SDKs, pytest.
+## test: vet, Go tests with the race detector, conformance with Databricks' SDKs, pytest (with a
+## 60-second soak, tests/py/test_soak.py).
 test: deps build lint test-go test-conformance test-py
 
 ## lint: go vet (also for darwin and windows), gofmt, staticcheck, ruff check and format, mypy.
@@ -110,6 +112,15 @@ demo: deps build py-build
 ## py-bench: pyzerobus (C stream, IPC) vs the Go engine vs Databricks' Python SDK, one discard-mode server.
 py-bench: py-deps build py-build
 	$(PY) tools/bench/pybench.py
+
+## soak: Go and Python senders (sync and async, several streams) push unique rows into zerobus-local
+## for SOAK_DURATION (default 10m; e.g. SOAK_DURATION=60s) while it injects random faults and is
+## SIGKILLed and restarted; then the Delta table is checked against what each send reported and a
+## summary printed (exit 1 if an acknowledged row is missing or a row never sent landed).
+## SOAK_JSON=FILE also writes the summary as JSON; SOAK_SEED picks the faults and batch sizes.
+SOAK_DURATION ?= 10m
+soak: py-deps build py-build
+	$(PY) tools/soak/soak.py run --duration $(SOAK_DURATION) $(if $(SOAK_JSON),--json $(SOAK_JSON))
 
 ## bench: benchmarks of the encoder, the server and the engine, then the engine beside Databricks' pure-Go SDK.
 bench: go-deps
