@@ -18,7 +18,7 @@ export OTLP_SINK_BIN := $(BIN)/otlp-sink
 export PYZEROBUS_PYTHON := $(PY)
 
 .PHONY: all deps go-deps py-deps py-build build test lint test-go test-conformance test-py \
-        tox demo py-bench bench soak cover proto lint clean wheel wheels
+        tox demo py-bench bench-spark bench soak cover proto lint clean wheel wheels
 
 all: build
 
@@ -121,6 +121,10 @@ py-bench: py-deps build py-build
 SOAK_DURATION ?= 10m
 soak: py-deps build py-build
 	$(PY) tools/soak/soak.py run --duration $(SOAK_DURATION) $(if $(SOAK_JSON),--json $(SOAK_JSON))
+
+## bench-spark: df.write.format("zerobus") on local[2] vs one wrapper on the driver vs df.write.parquet.
+bench-spark: py-deps build py-build
+	$(PY) tools/bench/sparkbench.py
 
 ## bench: benchmarks of the encoder, the server and the engine, then the engine beside Databricks' pure-Go SDK.
 bench: go-deps

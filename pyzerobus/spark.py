@@ -24,9 +24,25 @@ streams to the table), hands it its partition as one stream of Arrow record
 batches, exactly as Spark produced them (no row-by-row step, the partition is
 never held in memory), waits until every row is acknowledged or has failed,
 closes the wrapper and returns a :class:`ZerobusCommitMessage`. The driver's
-``commit`` adds the messages up into a :class:`WriteSummary` and logs it
-(logger ``pyzerobus.spark``); ``abort`` logs what the finished tasks had
-landed.
+``commit`` (once per write, or per micro-batch) adds the messages up into a
+:class:`WriteSummary` and logs one line; ``abort`` logs what the tasks that
+finished had landed.
+
+Logging. Logger ``pyzerobus.spark``, at the level of the ``log_level``
+option (``info`` by default; ``debug``, ``warning``, ``error``): one line
+per task (on its executor) and one summary per commit or abort. Those run in
+Python processes that Spark starts, not in the driver's own Python, and
+Spark configures no logging there; so unless such a process has handlers of
+its own, the lines go to its stderr: the executor's log for the tasks, the
+driver's log (the console, in local mode) for ``commit`` and ``abort``::
+
+    INFO pyzerobus.spark: zerobus write to main.app.events committed: 4 tasks:
+        1,000,000 rows acknowledged, 0 failed, 221,000,000 bytes
+
+With ``spark.sql.pyspark.worker.logging.enabled`` set, they are also rows of
+``spark.tvf.python_worker_logs()`` (Spark 4.3 collects there the lines of
+tasks and of a batch write's commit and abort, not those of a stream's
+commits).
 
 Options:
     Every field of WrapperConfiguration (``table_name``, ``endpoint``,
@@ -43,6 +59,8 @@ Options:
     failed, after its wrapper is closed, so Spark retries it; ``quarantine``
     writes the failed rows to ``quarantine_path`` and goes on.
 
+    ``log_level``: see Logging above.
+
     ``quarantine_path``: a directory (local, or a URI pyarrow's filesystems
     open: ``s3://``, ``gs://``, ``hdfs://``...). Each task attempt with
     failed rows writes one Parquet file there, the rows as they were sent
@@ -52,26 +70,33 @@ Options:
     the local temporary directory while it sends. Errors that are not about
     rows (configuration, authentication) fail the task in both modes.
 
-Delivery: at least once. A task returns only when the service has
-acknowledged every row it sent as durable, so a job that succeeds, and a
-micro-batch that Spark commits to its checkpoint, has every row in the table
-(those of ``failed`` counts aside). Duplicates come from
+Delivery: at least once, for batch writes and streams alike. A task
+returns only when the service has acknowledged every row it sent as
+durable, and Spark commits a write (or a micro-batch, to the query's
+checkpoint) only when every task has returned; so a job that succeeds, and
+every micro-batch in the checkpoint's commits, has every row in the table
+(those counted as failed aside: they failed the task, or are in the
+quarantine files). Rows land more than once only after a failure:
 
-- a task that fails after some of its rows were acknowledged (the engine's
-  error, a failing upstream, a lost executor): Spark runs the whole
-  partition again and those rows land twice;
+- a task that fails after some of its rows were acknowledged (failed rows
+  with ``on_failed_rows=fail``, an error of the engine or of the upstream
+  plan, a lost executor): Spark runs the whole partition again and the rows
+  acknowledged by the failed attempt land twice;
 - a speculative copy of a task (``spark.speculation``): both copies land;
-- a streaming query that stops after a micro-batch was written but before
-  Spark committed it to the checkpoint: the micro-batch is written again on
-  restart;
+- a streaming query that stops or fails after a micro-batch was written (in
+  full or in part) but before Spark committed it to the checkpoint: on
+  restart, the micro-batch is written again;
 - a stream that broke and reconnected inside the engine: rows sent but not
-  yet acknowledged are sent again (see the engine's delivery notes).
+  yet acknowledged are sent again, and some of them may have been durable
+  already (see the engine's delivery notes).
 
-Rows are never lost silently: a row not acknowledged fails the task, or is
-quarantined. Nothing is rolled back: Zerobus has no transactions, so a job
-that fails leaves the rows its tasks had landed (``abort`` logs how many of
-those the finished tasks report). If the target needs exactly once, give each
-row a key and deduplicate downstream.
+A job that succeeds without any task retried, any speculative task or any
+reconnection has each row exactly once. Rows are never lost silently: a row
+not acknowledged fails the task, or is quarantined. Nothing is rolled back:
+Zerobus has no transactions, so a job that fails leaves the rows its tasks
+had landed (``abort`` logs how many of those the finished tasks report; the
+error of a failed task says how many it had landed). If the target needs
+exactly once, give each row a key and deduplicate downstream.
 
 Spark must reach pyzerobus in every executor's Python (install the wheel
 on the cluster). In local mode the workers are this machine's Python.
@@ -84,6 +109,7 @@ import dataclasses
 import itertools
 import logging
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -112,6 +138,7 @@ __all__ = [
     "ZerobusCommitMessage",
     "ZerobusDataSource",
     "check_schema",
+    "use_spark_logging",
     "write_partition",
 ]
 
@@ -120,8 +147,14 @@ logger = logging.getLogger("pyzerobus.spark")
 _CONFIG_TYPES = {f.name: f.type for f in dataclasses.fields(WrapperConfiguration)}
 _SECRET_OPTIONS = {"client_secret"}
 _ON_FAILED_ROWS = ("fail", "quarantine")
+_LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 # Options of this source that are not settings of the engine.
-_SINK_OPTIONS = {"on_failed_rows", "quarantine_path", "_fail_task_once_at_row"}
+_SINK_OPTIONS = {"on_failed_rows", "quarantine_path", "log_level", "_fail_task_once_at_row"}
 # Options Spark itself adds or reads; not ours, not errors.
 _SPARK_OPTIONS = {"path", "checkpointlocation", "queryname", "mergeschema"}
 # Failures that are not about the rows: no mode quarantines them.
@@ -148,6 +181,8 @@ class SinkOptions:
         quarantine_path: where ``quarantine`` writes failed rows.
         fail_task_once_at_row: tests only: the first attempt of the task of
             partition 0 fails once it has sent this many rows.
+        log_level: the level of the ``pyzerobus.spark`` logger in Spark's
+            Python processes (``logging.INFO`` unless ``log_level`` says).
 
     """
 
@@ -155,6 +190,7 @@ class SinkOptions:
     on_failed_rows: str = "fail"
     quarantine_path: Optional[str] = None
     fail_task_once_at_row: Optional[int] = None
+    log_level: int = logging.INFO
 
     @classmethod
     def parse(cls, options: Mapping[str, str]) -> SinkOptions:
@@ -192,12 +228,19 @@ class SinkOptions:
                 fail_at = _convert("_fail_task_once_at_row", opts["_fail_task_once_at_row"], "int")
             except ValueError as exc:
                 problems.append(ConfigProblem("_fail_task_once_at_row", str(exc)))
+        level_name = opts.get("log_level", "info").strip().lower()
+        if level_name not in _LOG_LEVELS:
+            problems.append(
+                ConfigProblem(
+                    "log_level", f"must be one of {', '.join(_LOG_LEVELS)}, got {opts['log_level']!r}"
+                )
+            )
         problems.extend(_value_problems(settings, {p.setting for p in problems}))
         if problems:
             raise ConfigurationError(
                 "invalid zerobus options: " + "; ".join(str(p) for p in problems), problems=problems
             )
-        return cls(settings, on_failed, quarantine_path, fail_at)
+        return cls(settings, on_failed, quarantine_path, fail_at, _LOG_LEVELS[level_name])
 
     def configuration(self, environ: Optional[Mapping[str, str]] = None) -> WrapperConfiguration:
         """The task's configuration: the environment (``os.environ`` by default), then the options."""
@@ -208,7 +251,7 @@ class SinkOptions:
         shown = {k: ("***" if k in _SECRET_OPTIONS else v) for k, v in self.settings.items()}
         return (
             f"SinkOptions(settings={shown!r}, on_failed_rows={self.on_failed_rows!r}, "
-            f"quarantine_path={self.quarantine_path!r})"
+            f"quarantine_path={self.quarantine_path!r}, log_level={logging.getLevelName(self.log_level)!r})"
         )
 
 
@@ -608,6 +651,36 @@ class WriteSummary:
         return text
 
 
+_STDERR_HANDLER = "_pyzerobus_spark_stderr"
+
+
+def use_spark_logging(level: int) -> None:
+    """Let the sink's log records out of a Python process that Spark started.
+
+    Spark's Python processes (the tasks' workers, and those the driver starts
+    for ``commit`` and ``abort``) configure no logging: the root logger is at
+    WARNING without a handler, so the tasks' lines and the commit's summary
+    would go nowhere. This sets the ``pyzerobus.spark`` logger to ``level``
+    and, unless the process has a logging configuration of its own, gives it
+    a handler that writes to the process's stderr: the executor's log for the
+    tasks, the driver's log (the console, in local mode) for ``commit`` and
+    ``abort``. With ``spark.sql.pyspark.worker.logging.enabled``, the records
+    also reach Spark's handler on the root logger and become rows of
+    ``spark.tvf.python_worker_logs()`` (Spark 4.3 collects those of tasks and
+    of a batch write's commit and abort, not those of a stream's commits).
+    """
+    logger.setLevel(level)
+    if any(getattr(h, _STDERR_HANDLER, False) for h in logger.handlers):
+        return
+    # Spark's own handler (worker logging) marks its records for the JVM; any other is the user's.
+    if any(type(h.formatter).__name__ != "JSONFormatterWithMarker" for h in logging.getLogger().handlers):
+        return
+    handler = logging.StreamHandler(sys.__stderr__)  # not Spark's wrapper of sys.stderr
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    setattr(handler, _STDERR_HANDLER, True)
+    logger.addHandler(handler)
+
+
 class _Writer:
     """What the batch and the streaming writers share: the options, and a task's write."""
 
@@ -621,6 +694,7 @@ class _Writer:
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> ZerobusCommitMessage:
         """Send this task's partition (see :func:`write_partition`)."""
+        use_spark_logging(self.options.log_level)
         return write_partition(self.options, iterator, TaskInfo.current())
 
 
@@ -629,17 +703,19 @@ class ZerobusWriter(_Writer, DataSourceArrowWriter):
 
     def commit(self, messages: list[Optional[WriterCommitMessage]]) -> None:
         """Log what the write sent (on the driver, once every task succeeded)."""
+        use_spark_logging(self.options.log_level)
         logger.info("zerobus write to %s committed: %s", self.table, WriteSummary.of(messages))
 
     def abort(self, messages: list[Optional[WriterCommitMessage]]) -> None:
         """Log what the finished tasks had landed; nothing is rolled back."""
+        use_spark_logging(self.options.log_level)
         s = WriteSummary.of(messages)
         logger.error(
-            "zerobus write to %s aborted: %s. Their %d acknowledged rows stay in the table, and "
-            "so do the rows the failed tasks had acknowledged (their logs say how many).",
+            "zerobus write to %s aborted: %s. Their %s acknowledged rows stay in the table, and "
+            "so do the rows the failed tasks had acknowledged (their errors say how many).",
             self.table,
             s,
-            s.rows_acknowledged,
+            f"{s.rows_acknowledged:,}",
         )
 
 
@@ -648,20 +724,22 @@ class ZerobusStreamWriter(_Writer, DataSourceStreamArrowWriter):
 
     def commit(self, messages: list[Optional[WriterCommitMessage]], batchId: int) -> None:  # noqa: N803
         """Log what the micro-batch sent; every row of it is durable when this runs."""
+        use_spark_logging(self.options.log_level)
         logger.info(
             "zerobus micro-batch %d to %s committed: %s", batchId, self.table, WriteSummary.of(messages)
         )
 
     def abort(self, messages: list[Optional[WriterCommitMessage]], batchId: int) -> None:  # noqa: N803
         """Log what the finished tasks of the micro-batch had landed (it runs again after a restart)."""
+        use_spark_logging(self.options.log_level)
         s = WriteSummary.of(messages)
         logger.error(
-            "zerobus micro-batch %d to %s aborted: %s; those %d rows stay in the table and land "
+            "zerobus micro-batch %d to %s aborted: %s; those %s rows stay in the table and land "
             "again when the micro-batch is retried.",
             batchId,
             self.table,
             s,
-            s.rows_acknowledged,
+            f"{s.rows_acknowledged:,}",
         )
 
 

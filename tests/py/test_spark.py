@@ -9,11 +9,13 @@ the rows back from the Delta table.
 from __future__ import annotations
 
 import collections
+import io
 import logging
 import os
 import pathlib
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +27,7 @@ pytest.importorskip("pyspark")
 if shutil.which("java") is None:  # pragma: no cover - Java is on the test machines
     pytest.skip("pyspark needs Java", allow_module_level=True)
 
+from pyspark.logger.worker_io import JSONFormatterWithMarker
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as st
@@ -44,6 +47,7 @@ from pyzerobus.spark import (
     ZerobusStreamWriter,
     ZerobusWriter,
     check_schema,
+    use_spark_logging,
     write_partition,
 )
 
@@ -84,8 +88,9 @@ def test_options_are_converted_to_the_settings_types() -> None:
         "observability_enabled": False,
         "client_secret": "s3cret",
     }
-    assert opts.on_failed_rows == "fail"
-    assert "s3cret" not in repr(opts)
+    assert opts.on_failed_rows == "fail" and opts.log_level == logging.INFO
+    assert "s3cret" not in repr(opts) and "log_level='INFO'" in repr(opts)
+    assert SinkOptions.parse({"log_level": " Warning"}).log_level == logging.WARNING
     # The executor's environment fills what the options leave out; an option wins.
     cfg = opts.configuration({"ZEROBUS_TABLE_NAME": "main.x.y", "DATABRICKS_CLIENT_ID": "from-env"})
     assert (cfg.table_name, cfg.client_id, cfg.client_secret, cfg.streams) == (
@@ -109,10 +114,12 @@ def test_bad_options_are_named_together() -> None:
                 "tabel_name": "main.a.b",
                 "on_failed_rows": "ignore",
                 "_fail_task_once_at_row": "x",
+                "log_level": "loud",
             }
         )
     named = {p.setting for p in info.value.problems}
     assert named == {
+        "log_level",
         "streams",
         "recovery_disabled",
         "max_request_bytes",
@@ -349,6 +356,33 @@ def test_commit_and_abort_log_the_sums(caplog: pytest.LogCaptureFixture) -> None
     assert "micro-batch 8" in text and "aborted" in text
 
 
+def test_spark_logging_reaches_stderr_unless_the_process_has_a_handler(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    sink = logging.getLogger("pyzerobus.spark")
+    root = logging.getLogger()
+    saved_root, saved_level = root.handlers[:], sink.level
+    try:
+        # A process with a logging configuration of its own (here pytest's): only the level is set.
+        use_spark_logging(logging.WARNING)
+        assert sink.level == logging.WARNING and sink.handlers == []
+        # A process Spark started: no handler, or only Spark's worker-logging one.
+        spark_handler = logging.StreamHandler(io.StringIO())
+        spark_handler.setFormatter(JSONFormatterWithMarker("PYTHON_WORKER_LOGGING", "1", dict))
+        root.handlers = [spark_handler]
+        use_spark_logging(logging.INFO)
+        use_spark_logging(logging.INFO)  # once per process
+        assert len(sink.handlers) == 1
+        sink.info("zerobus write to main.a.b committed: 1 tasks")
+        sink.debug("not shown")
+        assert "INFO pyzerobus.spark: zerobus write to main.a.b committed: 1 tasks" in capfd.readouterr().err
+        assert "zerobus write to main.a.b committed" in spark_handler.stream.getvalue()
+    finally:
+        root.handlers = saved_root
+        sink.handlers = []
+        sink.setLevel(saved_level)
+
+
 # ---------------------------------------------------------------- Spark, local mode
 
 
@@ -368,6 +402,8 @@ def spark() -> Iterator[SparkSession]:
         .config("spark.driver.memory", "1g")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "5000")
         .config("spark.executorEnv.DATABRICKS_CLIENT_SECRET", CLIENT_SECRET)
+        # commit's and abort's log lines become rows of spark.tvf.python_worker_logs().
+        .config("spark.sql.pyspark.worker.logging.enabled", "true")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
@@ -392,6 +428,18 @@ def generated(spark: SparkSession, n: int, partitions: int) -> Any:
     )
 
 
+def sink_log(spark: SparkSession, table: str) -> list[str]:
+    """The lines pyzerobus.spark logged about writes to ``table`` in Spark's Python processes, in order."""
+    rows = (
+        spark.tvf.python_worker_logs()
+        .where((F.col("logger") == "pyzerobus.spark") & F.col("msg").contains(f" to {table} "))
+        .orderBy("ts")
+        .select("msg")
+        .collect()
+    )
+    return [r.msg for r in rows]
+
+
 def test_a_dataframe_lands_every_row(spark: SparkSession, local_server: LocalServer, table_name: str) -> None:
     n = 1_000_000
     df = generated(spark, n, partitions=4)
@@ -406,6 +454,11 @@ def test_a_dataframe_lands_every_row(spark: SparkSession, local_server: LocalSer
     row = got.filter(pa.compute.equal(ids, 12345)).to_pylist()[0]
     assert row["name"] == "event-12345" and row["tags"] == ["a", "0"]
     assert row["device"] == {"even": False, "bucket": 12345 % 7} and row["attrs"] == [("k", 12345.0)]
+    # The driver's commit added the four tasks' messages up and logged one summary.
+    (summary,) = sink_log(spark, table_name)
+    assert summary.startswith(
+        f"zerobus write to {table_name} committed: 4 tasks: 1,000,000 rows acknowledged, 0 failed"
+    )
 
 
 def test_schema_errors_stop_the_write_on_the_driver(
@@ -445,34 +498,104 @@ def test_quarantine_mode_lands_the_good_rows_and_keeps_the_bad(
     assert sorted(got.column("id").to_pylist()) == [i for i in range(10_000) if i % 100 != 7]
 
 
-def test_a_stream_lands_every_micro_batch(
-    spark: SparkSession, local_server: LocalServer, table_name: str, tmp_path: pathlib.Path
-) -> None:
-    source = tmp_path / "in"
-    for k in range(3):
-        generated(spark, 2000, 2).withColumn("id", F.col("id") + k * 2000).write.parquet(
-            str(source / f"f{k}")
-        )
-        for f in (source / f"f{k}").glob("*.parquet"):
-            f.rename(source / f"f{k}-{f.name}")
-        shutil.rmtree(source / f"f{k}")
-    schema = generated(spark, 1, 1).schema
-    stream = spark.readStream.schema(schema).option("maxFilesPerTrigger", 2).parquet(str(source))
-    ckpt = tmp_path / "ckpt"
+def run_rate_stream(
+    spark: SparkSession, options: dict[str, str], ckpt: pathlib.Path, batches: int
+) -> list[dict[str, Any]]:
+    """Run a query from the rate source until ``batches`` micro-batches with rows are committed; stop it.
+
+    Returns the progress of the micro-batches it committed. The micro-batch
+    running when the query stops may have landed rows without being
+    committed.
+    """
+    rate = spark.readStream.format("rate").option("rowsPerSecond", 2000).option("numPartitions", 2).load()
     query = (
-        stream.writeStream.format("zerobus")
-        .options(**conn(local_server, table_name))
+        rate.select(
+            F.col("value").alias("id"),
+            F.col("timestamp").alias("ts"),
+            F.struct((F.col("value") % 7).cast("int").alias("bucket")).alias("device"),
+        )
+        .writeStream.format("zerobus")
+        .options(**options)
         .option("checkpointLocation", str(ckpt))
-        .trigger(availableNow=True)
+        .trigger(processingTime="500 milliseconds")
         .start()
     )
-    query.awaitTermination(120)
+    try:
+        deadline = time.monotonic() + 180
+        while sum(1 for p in query.recentProgress if p["numInputRows"]) < batches:
+            assert query.exception() is None
+            if time.monotonic() > deadline:  # pragma: no cover - a stalled query
+                pytest.fail(f"the stream did not commit {batches} micro-batches in 180 s")
+            time.sleep(0.1)
+    finally:
+        query.stop()
     assert query.exception() is None
-    batches = [p for p in query.recentProgress if p["numInputRows"]]
-    assert len(batches) >= 3 and sum(p["numInputRows"] for p in batches) == 6000
-    assert len(list((ckpt / "commits").glob("[0-9]*"))) == len(batches)
+    return [p for p in query.recentProgress if p["numInputRows"]]
+
+
+def test_a_rate_stream_acknowledges_each_micro_batch_before_spark_commits_it(
+    spark: SparkSession, local_server: LocalServer, table_name: str, tmp_path: pathlib.Path
+) -> None:
+    ckpt = tmp_path / "ckpt"
+    options = conn(local_server, table_name)
+    first = run_rate_stream(spark, options, ckpt, batches=3)
+    # Restarted from its checkpoint, the query goes on where it was committed.
+    second = run_rate_stream(spark, options, ckpt, batches=2)
+    progress = first + second
+    ids = [p["batchId"] for p in progress]
+    assert ids == sorted(set(ids)) and len(ids) >= 5
+    committed = {int(f.name) for f in (ckpt / "commits").iterdir() if f.name.isdigit()}
+    assert set(ids) <= committed
+
+    # The rate source numbers its rows 0, 1, 2... in the order of its micro-batches, so each
+    # committed micro-batch holds the ids that follow those of the one before it: every one of
+    # them is in the table, in the count the query reports it processed.
     got = read_delta(local_server, table_name)
-    assert sorted(got.column("id").to_pylist()) == list(range(6000))
+    counts = collections.Counter(got.column("id").to_pylist())
+    start = 0
+    for p in progress:
+        end = start + p["numInputRows"]
+        landed = sum(1 for i in range(start, end) if i in counts)
+        assert landed == p["numInputRows"], (
+            f"micro-batch {p['batchId']}: {landed} of {end - start} rows landed"
+        )
+        start = end
+    # Duplicates can only come from the micro-batch that was running when the first query
+    # stopped (written, maybe in part, but not committed), which the restarted query wrote again
+    # as its first. (Rows past the last committed micro-batch are those of the one running when
+    # the second query stopped.)
+    replayed_start = sum(p["numInputRows"] for p in first)
+    replayed = range(replayed_start, replayed_start + second[0]["numInputRows"])
+    assert all(i in replayed and c == 2 for i, c in counts.items() if c > 1), "unexpected duplicates"
+    row = got.filter(pa.compute.equal(got.column("id"), 5)).to_pylist()[0]
+    assert row["device"] == {"bucket": 5} and row["ts"] is not None
+
+
+def test_a_failed_write_is_aborted_and_abort_reports_what_landed(
+    spark: SparkSession, local_server: LocalServer, table_name: str
+) -> None:
+    # Partition 0 (ids 0..4,999) has 50 rows the engine refuses, on every attempt: the job fails
+    # after its second attempt, and the driver's abort logs what partition 1 (ids 5,000..9,999,
+    # written while partition 0 fails and is retried) had landed.
+    df = spark.range(0, 10_000, numPartitions=2).select(
+        "id",
+        F.when((F.col("id") < 5000) & (F.col("id") % 100 == 7), F.array(F.lit(1), F.lit(None).cast("int")))
+        .otherwise(F.array(F.lit(1)))
+        .alias("values"),
+    )
+    with pytest.raises(
+        Exception, match="50 of 5000 rows failed \\(conversion: 50\\); 4950 acknowledged rows"
+    ):
+        df.write.format("zerobus").options(**conn(local_server, table_name)).mode("append").save()
+    (aborted,) = [line for line in sink_log(spark, table_name) if "aborted" in line]
+    assert aborted.startswith(
+        f"zerobus write to {table_name} aborted: 1 tasks: 5,000 rows acknowledged, 0 failed"
+    ), aborted
+    assert "1 tasks did not report. Their 5,000 acknowledged rows stay in the table" in aborted
+    # Nothing is rolled back: partition 1's rows, and the good rows of both failed attempts.
+    counts = collections.Counter(read_delta(local_server, table_name).column("id").to_pylist())
+    good0 = [i for i in range(5000) if i % 100 != 7]
+    assert counts == collections.Counter(list(range(5000, 10_000)) + good0 * 2)
 
 
 def test_a_failed_task_is_retried_and_nothing_acknowledged_is_lost(
