@@ -11,8 +11,11 @@ import (
 // /proc/self/status), 0 where /proc does not say. A benchmark reads it
 // here rather than from its parent's wait4: on Linux the ru_maxrss of a
 // child starts from the resident set of the process that forked it.
-func peakRSS() int64 {
-	f, err := os.Open("/proc/self/status")
+func peakRSS() int64 { return peakRSSFrom("/proc/self/status") }
+
+// peakRSSFrom reads VmHWM from a file in the format of /proc/PID/status.
+func peakRSSFrom(path string) int64 {
+	f, err := os.Open(path)
 	if err != nil {
 		return 0
 	}
