@@ -204,3 +204,13 @@ def test_table_names_are_per_run() -> None:
     assert len(names) == len(bench.CONTENDERS) * len(bench.SIZES) * 3
     assert all(re.fullmatch(r"main\.bench\.[a-z0-9_]+", n) for n in names)
     assert bench.table_name(bench.CONTENDERS[0], 20, 1) == "main.bench.go_engine_proto_1_stream_20_r1"
+
+
+def test_only_picks_contenders_by_name(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A stored run (--durable, the real persistence path) of two contenders at one size.
+    argv = ["--durable", "--quick", "--sizes", "220", "--out", str(tmp_path)]
+    assert bench.main([*argv, "--only", "pure-go sdk, pre", "--only", "Arrow C stream"]) == 0
+    text = (tmp_path / "bench-default-durable.md").read_text()
+    assert "profile default, durable" in text
+    assert [r[1] for r in table_rows(text)] == ["pyzerobus, Arrow C stream", "pure-Go SDK, pre-encoded"]
+    assert capsys.readouterr().out.count("| 220 B |") == 2

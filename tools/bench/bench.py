@@ -594,7 +594,7 @@ def chart(table: Sequence[Row], title: str, path: pathlib.Path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("rows/s (median, log scale)")
     ax.set_title(title)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=len(sizes), frameon=False)
     ax.grid(axis="x", which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -609,7 +609,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", choices=["default", "databricks"], default="default", help="server profile")
     p.add_argument("--durable", action="store_true", help="store what is acknowledged (not --discard)")
     p.add_argument("--quick", action="store_true", help="a fast smoke run: 3,000 rows, one round")
-    p.add_argument("--only", default="", help="comma-separated contender names (or parts of them) to run")
+    p.add_argument(
+        "--only", action="append", default=[], help="run the contenders whose name contains this (repeatable)"
+    )
     p.add_argument(
         "--out", type=pathlib.Path, default=REPO / "docs" / "bench", help="where the .md and .png go"
     )
@@ -635,7 +637,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))), flush=True)
         return 0
-    contenders = [c for c in CONTENDERS if not args.only or any(o in c.name for o in args.only.split(","))]
+    contenders = [
+        c for c in CONTENDERS if not args.only or any(o.lower() in c.name.lower() for o in args.only)
+    ]
     binary = os.environ.get("ZEROBUS_LOCAL_BIN") or str(REPO / ".bin" / "zerobus-local")
     flags = [] if args.durable else ["--discard"]
     if args.profile == "databricks":
