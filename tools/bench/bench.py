@@ -49,6 +49,7 @@ import argparse
 import dataclasses
 import datetime
 import json
+import math
 import os
 import pathlib
 import platform
@@ -600,6 +601,8 @@ def chart(table: Sequence[Row], title: str, path: pathlib.Path) -> None:
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
     ax.set_xscale("log")
+    lowest = min((r.rate for r in table if r.runs), default=1.0)
+    ax.set_xlim(left=10 ** math.floor(math.log10(lowest)))  # a decade below the slowest, labelled
     ax.set_xlabel("rows/s (median, log scale)")
     ax.set_title(title)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=len(sizes), frameon=False)
