@@ -18,7 +18,7 @@ export OTLP_SINK_BIN := $(BIN)/otlp-sink
 export PYZEROBUS_PYTHON := $(PY)
 
 .PHONY: all deps go-deps py-deps py-build build test lint test-go test-conformance test-py \
-        tox demo py-bench bench-spark bench soak cover proto lint clean wheel wheels
+        tox demo py-bench bench-spark bench bench-go soak cover proto lint clean wheel wheels
 
 all: build
 
@@ -126,8 +126,14 @@ soak: py-deps build py-build
 bench-spark: py-deps build py-build
 	$(PY) tools/bench/sparkbench.py
 
-## bench: benchmarks of the encoder, the server and the engine, then the engine beside Databricks' pure-Go SDK.
-bench: go-deps
+## bench: one table of every way to put the same rows into one zerobus-local (tools/bench/bench.py),
+## also written with a chart to docs/bench/; BENCH_ARGS passes flags (--quick, --profile databricks, --durable, --rows N).
+BENCH_ARGS ?=
+bench: py-deps build py-build
+	$(PY) tools/bench/bench.py $(BENCH_ARGS)
+
+## bench-go: Go benchmarks of the encoder, the server and the engine, then the engine beside Databricks' pure-Go SDK.
+bench-go: go-deps
 	$(GOTEST) -run '^$$' -bench . -benchmem ./zbwrap/...
 	cd tests/go/conformance && $(CONFORMANCE_ENV) $(GOTEST) -run '^$$' -bench 'BenchmarkIngest|BenchmarkStreamMemory' -benchtime 2s .
 

@@ -1,19 +1,30 @@
 // Command goengine sends Arrow data with the zbwrap engine directly, for
-// tools/bench/pybench.py: it is the Go-engine column of that comparison.
+// tools/bench/bench.py and tools/bench/pybench.py: it is the Go-engine row of
+// those comparisons.
 //
 // It loads an Arrow IPC file into memory, cuts its batches into chunks of
 // -batch-rows rows, sends one chunk first to open the stream, then sends the
 // rest the way the Python package does (-concurrency SendBatch calls at
 // once), or with SendBatchAsync then Flush (-mode async), and prints one JSON
-// line: {"rows": N, "bytes": B, "seconds": S}.
+// line: {"rows": N, "bytes": B, "seconds": S, "cpu_seconds": C,
+// "peak_rss_bytes": R}, where C is the CPU time (user and system) the
+// process spent while sending and R its peak resident set, each 0 where the
+// platform does not report it.
+//
+// It exits with status 2 when the engine refuses the configuration (for
+// example a -transport it does not know), before it reads any data, so that
+// a benchmark can tell a contender that does not exist yet from a failure.
 //
 //	goengine -endpoint URL -workspace-url URL -client-id ID -client-secret S \
-//	    -table main.bench.t -ipc data.arrow [-batch-rows 10000] [-concurrency 4] [-mode sync|async]
+//	    -table main.bench.t -ipc data.arrow [-batch-rows 10000] [-concurrency 4] \
+//	    [-mode sync|async] [-streams 1] [-transport proto] [-ca-file ca.pem]
 package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,6 +43,9 @@ import (
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "goengine:", err)
+		if errors.Is(err, zbwrap.ErrConfiguration) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -49,6 +63,8 @@ func run(args []string, stdout io.Writer) error {
 		concurrency = fs.Int("concurrency", 4, "SendBatch calls at once (-mode sync)")
 		mode        = fs.String("mode", "sync", "sync: concurrent SendBatch; async: SendBatchAsync then Flush")
 		streams     = fs.String("streams", "1", "streams of the table (the streams setting: a count or auto)")
+		transport   = fs.String("transport", zbwrap.DefaultTransport, "record encoding on the wire (the transport setting)")
+		caFile      = fs.String("ca-file", "", "PEM file of CA certificates to trust (a TLS endpoint)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -63,6 +79,26 @@ func run(args []string, stdout io.Writer) error {
 			return fmt.Errorf("-streams %q: a count or auto", *streams)
 		}
 	}
+	cfg := zbwrap.Config{
+		ZerobusEndpoint: *endpoint, UnityCatalogURL: *workspace, ClientID: *clientID,
+		ClientSecret: zbwrap.Secret(*secret), TableName: *table, Streams: nStreams,
+		Transport: *transport,
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	var opts []zbwrap.Option
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("%s: no PEM certificate", *caFile)
+		}
+		opts = append(opts, zbwrap.WithRootCAs(pool))
+	}
 	chunks, err := load(*path, *batchRows)
 	if err != nil {
 		return err
@@ -73,10 +109,7 @@ func run(args []string, stdout io.Writer) error {
 		}
 	}()
 	ctx := context.Background()
-	w, err := zbwrap.New(ctx, zbwrap.Config{
-		ZerobusEndpoint: *endpoint, UnityCatalogURL: *workspace, ClientID: *clientID,
-		ClientSecret: zbwrap.Secret(*secret), TableName: *table, Streams: nStreams,
-	})
+	w, err := zbwrap.New(ctx, cfg, opts...)
 	if err != nil {
 		return err
 	}
@@ -87,6 +120,7 @@ func run(args []string, stdout io.Writer) error {
 	chunks = chunks[1:]
 
 	var rows, bytes atomic.Int64
+	cpu0 := cpuSeconds()
 	start := time.Now()
 	switch *mode {
 	case "sync":
@@ -104,10 +138,14 @@ func run(args []string, stdout io.Writer) error {
 		bytes.Store(-1) // not reported by the async API
 	}
 	secs := time.Since(start).Seconds()
+	cpu := cpuSeconds() - cpu0
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(stdout).Encode(map[string]any{"rows": rows.Load(), "bytes": bytes.Load(), "seconds": secs})
+	return json.NewEncoder(stdout).Encode(map[string]any{
+		"rows": rows.Load(), "bytes": bytes.Load(), "seconds": secs, "cpu_seconds": cpu,
+		"peak_rss_bytes": peakRSS(),
+	})
 }
 
 // sendConcurrently sends every chunk with at most n SendBatch calls at once.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/pyzerobus/pyzerobus/zbwrap"
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
 
@@ -69,19 +71,66 @@ func TestRunSendsEveryChunk(t *testing.T) {
 			if err := run(append(base, "-mode", mode), &out); err != nil {
 				t.Fatal(err)
 			}
-			var got struct {
-				Rows    int64   `json:"rows"`
-				Bytes   int64   `json:"bytes"`
-				Seconds float64 `json:"seconds"`
-			}
-			if err := json.Unmarshal(out.Bytes(), &got); err != nil {
-				t.Fatalf("%s: %v", out.String(), err)
-			}
+			got := decode(t, &out)
 			// The first chunk opens the stream and is not counted.
-			if got.Rows != 4000 || got.Seconds <= 0 || (mode == "sync" && got.Bytes <= 0) {
+			if got.Rows != 4000 || got.Seconds <= 0 || (mode == "sync" && got.Bytes <= 0) || got.CPUSeconds < 0 {
 				t.Fatalf("%+v", got)
 			}
+			if runtime.GOOS == "linux" && got.PeakRSS < 1<<20 {
+				t.Fatalf("peak RSS %d bytes", got.PeakRSS)
+			}
+			if st := srv.Stats().Tables["main.bench.t"]; st.RecordsAcked < 5000 {
+				t.Fatalf("server acknowledged %d records", st.RecordsAcked)
+			}
 		})
+	}
+}
+
+type result struct {
+	Rows       int64   `json:"rows"`
+	Bytes      int64   `json:"bytes"`
+	Seconds    float64 `json:"seconds"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	PeakRSS    int64   `json:"peak_rss_bytes"`
+}
+
+func decode(t *testing.T, out *bytes.Buffer) result {
+	t.Helper()
+	var got result
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("%s: %v", out.String(), err)
+	}
+	return got
+}
+
+// Over TLS, the server's CA trusted through -ca-file, with several streams.
+func TestRunTLSWithCAFile(t *testing.T) {
+	srv, err := zerobustest.NewServer(zerobustest.WithClient("id", "secret"), zerobustest.WithDiscard(),
+		zerobustest.WithTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var out bytes.Buffer
+	err = run([]string{"-endpoint", srv.Endpoint(), "-workspace-url", srv.WorkspaceURL(), "-client-id", "id",
+		"-client-secret", "secret", "-table", "main.bench.tls", "-ipc", writeIPC(t, 3000), "-batch-rows", "500",
+		"-streams", "2", "-ca-file", srv.CAFile()}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decode(t, &out); got.Rows != 2500 {
+		t.Fatalf("%+v", got)
+	}
+}
+
+// A transport the engine does not know is a configuration error, found
+// before any data is read: the benchmark shows such a row as skipped.
+func TestRunRefusesUnknownTransport(t *testing.T) {
+	err := run([]string{"-endpoint", "http://127.0.0.1:1", "-workspace-url", "http://127.0.0.1:1",
+		"-client-id", "id", "-client-secret", "s", "-table", "main.bench.t", "-ipc", "/no/such/file",
+		"-transport", "carrier-pigeon"}, &bytes.Buffer{})
+	if !errors.Is(err, zbwrap.ErrConfiguration) || !strings.Contains(err.Error(), "transport") {
+		t.Fatalf("err = %v", err)
 	}
 }
 
@@ -96,15 +145,19 @@ func TestRunRefusesBadArguments(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
+	// conn passes the engine's configuration check, so that the later steps fail.
+	conn := []string{"-endpoint", srv.Endpoint(), "-workspace-url", srv.WorkspaceURL(), "-client-id", "id",
+		"-client-secret", "secret", "-table", "main.bench.t"}
 	for name, args := range map[string][]string{
-		"not arrow": {"-ipc", text},
-		"refused credentials": {"-endpoint", srv.Endpoint(), "-workspace-url", srv.WorkspaceURL(), "-client-id", "id",
-			"-client-secret", "wrong", "-table", "main.bench.t", "-ipc", path, "-batch-rows", "5"},
-		"unknown flag": {"-nope"},
-		"bad mode":     {"-mode", "fast"},
-		"missing file": {"-ipc", "/no/such/file"},
-		"one chunk":    {"-ipc", path},
-		"bad config":   {"-ipc", path, "-batch-rows", "5"},
+		"not arrow":           append(conn, "-ipc", text),
+		"refused credentials": {"-endpoint", srv.Endpoint(), "-workspace-url", srv.WorkspaceURL(), "-client-id", "id", "-client-secret", "wrong", "-table", "main.bench.t", "-ipc", path, "-batch-rows", "5"},
+		"unknown flag":        {"-nope"},
+		"bad mode":            {"-mode", "fast"},
+		"missing file":        append(conn, "-ipc", "/no/such/file"),
+		"one chunk":           append(conn, "-ipc", path),
+		"bad config":          {"-ipc", path, "-batch-rows", "5"},
+		"missing CA file":     append(conn, "-ipc", path, "-ca-file", "/no/such/ca.pem"),
+		"CA file not PEM":     append(conn, "-ipc", path, "-ca-file", text),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := run(args, &bytes.Buffer{}); err == nil {
@@ -114,23 +167,57 @@ func TestRunRefusesBadArguments(t *testing.T) {
 	}
 }
 
-// The command as a process: a failure exits 1 with its reason on stderr.
+// The command as a process: a failure exits 1 with its reason on stderr, a
+// configuration the engine refuses exits 2.
 func TestMainExitStatus(t *testing.T) {
 	if os.Getenv("GOENGINE_AS_MAIN") == "1" {
 		os.Args = append([]string{"goengine"}, strings.Fields(os.Getenv("GOENGINE_ARGS"))...)
 		main()
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestMainExitStatus$")
-	cmd.Env = append(os.Environ(), "GOENGINE_AS_MAIN=1", "GOENGINE_ARGS=-mode fast")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("exit: %v", err)
+	for _, tc := range []struct {
+		args   string
+		status int
+		stderr string
+	}{
+		{"-mode fast", 1, `goengine: unknown -mode "fast"`},
+		{"-table main.bench.t -transport carrier-pigeon", 2, "transport"},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestMainExitStatus$")
+		cmd.Env = append(os.Environ(), "GOENGINE_AS_MAIN=1", "GOENGINE_ARGS="+tc.args)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != tc.status {
+			t.Fatalf("%s: exit: %v", tc.args, err)
+		}
+		if !strings.Contains(stderr.String(), tc.stderr) {
+			t.Fatalf("%s: stderr %q", tc.args, stderr.String())
+		}
 	}
-	if !strings.Contains(stderr.String(), `goengine: unknown -mode "fast"`) {
-		t.Fatalf("stderr %q", stderr.String())
+}
+
+func TestPeakRSSFrom(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		path string
+		want int64
+	}{
+		{write("ok", "Name:\tgoengine\nVmHWM:\t   2048 kB\nVmRSS:\t1024 kB\n"), 2048 * 1024},
+		{write("bad", "VmHWM:\tmany kB\n"), 0},
+		{write("none", "Name:\tgoengine\n"), 0},
+		{filepath.Join(dir, "missing"), 0},
+	} {
+		if got := peakRSSFrom(tc.path); got != tc.want {
+			t.Errorf("%s: %d, want %d", filepath.Base(tc.path), got, tc.want)
+		}
 	}
 }
