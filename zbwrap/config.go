@@ -59,6 +59,15 @@ func (s *Secret) UnmarshalText(b []byte) error {
 // debug file.
 const KeepAllDebugFiles = -1
 
+// The transports (Config.Transport).
+const (
+	// TransportProto converts rows to protobuf records sent on the Zerobus
+	// gRPC service.
+	TransportProto = "proto"
+	// TransportArrow sends batches as Arrow IPC over Arrow Flight DoPut.
+	TransportArrow = "arrow"
+)
+
 // Defaults of Config; a zero field means its default.
 const (
 	DefaultDebugFlushIntervalSec = 5
@@ -75,7 +84,8 @@ const (
 	DefaultAckTimeoutMs          = 60_000
 	DefaultFlushTimeoutMs        = 300_000
 	DefaultStreamCreateTimeoutMs = 15_000
-	DefaultTransport             = "proto"
+	DefaultTransport             = TransportProto
+	DefaultArrowCompression      = "none"
 	DefaultStreams               = 1
 	// MaxStreams bounds the streams setting.
 	MaxStreams = 64
@@ -181,9 +191,15 @@ type Config struct {
 	// StreamCreateTimeoutMs bounds opening one stream (token, handshake).
 	// Default 15000.
 	StreamCreateTimeoutMs int `json:"stream_create_timeout_ms" yaml:"stream_create_timeout_ms"`
-	// Transport is the record encoding on the wire: proto (the only one so
-	// far, and the default).
+	// Transport is how batches go on the wire: proto (the default; rows
+	// converted to protobuf records on the Zerobus gRPC service) or arrow
+	// (the batch as Arrow IPC over Arrow Flight DoPut, no per-row
+	// conversion; a column the table cannot take fails the whole batch).
 	Transport string `json:"transport" yaml:"transport"`
+	// ArrowCompression compresses the Arrow IPC bodies of the arrow
+	// transport: none (the default), lz4 (LZ4 frame) or zstd. Ignored by the
+	// proto transport.
+	ArrowCompression string `json:"arrow_compression" yaml:"arrow_compression"`
 	// Streams is how many streams one table and schema may use at once:
 	// each batch goes whole to the one with the least in flight, so the
 	// table takes up to Streams times one stream's quota (the service's is
@@ -215,6 +231,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.FlushTimeoutMs, DefaultFlushTimeoutMs)
 	setDefault(&c.StreamCreateTimeoutMs, DefaultStreamCreateTimeoutMs)
 	setDefault(&c.Transport, DefaultTransport)
+	setDefault(&c.ArrowCompression, DefaultArrowCompression)
 	setDefault(&c.Streams, DefaultStreams)
 	return c
 }
@@ -320,8 +337,13 @@ func (c Config) validate(customHeaders bool) error {
 	if c.Streams < 0 || c.Streams > MaxStreams {
 		bad("streams", "must be 1 to %d, got %d", MaxStreams, c.Streams)
 	}
-	if c.Transport != "proto" {
-		bad("transport", "only proto is supported, got %q", c.Transport)
+	if c.Transport != TransportProto && c.Transport != TransportArrow {
+		bad("transport", "must be proto or arrow, got %q", c.Transport)
+	}
+	switch c.ArrowCompression {
+	case "none", "lz4", "zstd":
+	default:
+		bad("arrow_compression", "must be none, lz4 or zstd, got %q", c.ArrowCompression)
 	}
 	return errors.Join(errs...)
 }

@@ -66,20 +66,12 @@ func (m *multiStream) pick() (batchStream, error) {
 	return best, nil
 }
 
-func (m *multiStream) SendFramed(ctx context.Context, frames []byte, records [][]byte, onDone func(*stream.Batch), onRelease func()) (*stream.Batch, error) {
+func (m *multiStream) send(ctx context.Context, out outbound, block bool) (*stream.Batch, error) {
 	s, err := m.pick()
 	if err != nil {
 		return nil, err
 	}
-	return s.SendFramed(ctx, frames, records, onDone, onRelease)
-}
-
-func (m *multiStream) TrySendFramed(frames []byte, records [][]byte, onDone func(*stream.Batch), onRelease func()) (*stream.Batch, error) {
-	s, err := m.pick()
-	if err != nil {
-		return nil, err
-	}
-	return s.TrySendFramed(frames, records, onDone, onRelease)
+	return s.send(ctx, out, block)
 }
 
 // live returns the streams opened so far.
