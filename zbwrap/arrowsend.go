@@ -25,9 +25,13 @@ func (w *Wrapper) encodeArrow(req sendRequest, sub *submission) (*submission, *t
 		return nil, nil, &Error{Kind: KindConfiguration, Op: "send", Setting: "transport",
 			Msg: "a protobuf descriptor (WithDescriptor) applies to the proto transport only; the arrow transport sends the batch's Arrow schema"}
 	}
-	enc, err := w.encoderFor(rec)
+	// View layouts (string_view, binary_view, as polars makes them) go as
+	// the plain ones the table takes.
+	norm := flightstream.Normalize(rec)
+	defer norm.Release()
+	enc, err := w.encoderFor(norm)
 	if err == nil {
-		sub.arrow, err = enc.Encode(rec)
+		sub.arrow, err = enc.Encode(norm)
 	}
 	if sp != nil {
 		if err != nil {
@@ -46,7 +50,7 @@ func (w *Wrapper) encodeArrow(req sendRequest, sub *submission) (*submission, *t
 	if w.cfg.ZerobusWriterDisabled || sub.rows == 0 {
 		return sub, nil, nil
 	}
-	return sub, &target{key: arrowKeyPrefix + rec.Schema().Fingerprint(), enc: enc}, nil
+	return sub, &target{key: arrowKeyPrefix + norm.Schema().Fingerprint(), enc: enc}, nil
 }
 
 // encoderFor returns the encoder of rec's schema, made on first use.
