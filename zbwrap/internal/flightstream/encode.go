@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"sync"
+	"runtime"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -57,15 +57,20 @@ func (b *Batch) Parts() []stream.Part {
 }
 
 // Encoder encodes record batches of one schema. It is safe for concurrent
-// use: each Encode takes an IPC writer of its own from a pool, so that
-// compressors are reused.
+// use: each Encode takes an IPC writer of its own from a free list, so that
+// compressors (a ZSTD encoder holds megabytes of state) are made once per
+// writer, not once per batch. The list keeps up to freeWriters writers.
 type Encoder struct {
 	schema *arrow.Schema
 	opts   []ipc.Option
 	limit  int
 	header []byte // the schema message
-	pool   sync.Pool
+	free   chan *writer
 }
+
+// freeWriters bounds the idle writers an Encoder keeps: as many as
+// batches are usually encoded at once.
+var freeWriters = max(runtime.GOMAXPROCS(0), 4)
 
 // NewEncoder returns an encoder of batches of schema whose messages stay
 // under limit bytes (the request size limit).
@@ -89,7 +94,8 @@ func NewEncoder(schema *arrow.Schema, c Compression, limit int) (*Encoder, error
 	defer p.Release()
 	m := p.Meta()
 	defer m.Release()
-	return &Encoder{schema: schema, opts: opts, limit: limit, header: bytes.Clone(m.Bytes())}, nil
+	return &Encoder{schema: schema, opts: opts, limit: limit, header: bytes.Clone(m.Bytes()),
+		free: make(chan *writer, freeWriters)}, nil
 }
 
 func hasDictionary(t arrow.DataType) bool {
@@ -115,10 +121,25 @@ func (e *Encoder) SchemaHeader() []byte { return e.header }
 
 // writer is an IPC writer whose payloads land in out.
 type writer struct {
-	w     *ipc.Writer
-	fresh bool // the next payload is the schema
-	out   *Message
-	est   int
+	w      *ipc.Writer
+	fresh  bool // the next payload is the schema
+	out    *Message
+	pieces pieces
+}
+
+// pieces collects the buffers of a payload's body without copying them, so
+// that the body is then copied once into memory of its exact size (the
+// buffers of a sliced batch are those of the whole: their sizes say
+// nothing of the slice's).
+type pieces struct {
+	parts [][]byte
+	n     int
+}
+
+func (p *pieces) Write(b []byte) (int, error) {
+	p.parts = append(p.parts, b)
+	p.n += len(b)
+	return len(b), nil
 }
 
 func (w *writer) Start() error { return nil }
@@ -131,12 +152,16 @@ func (w *writer) WritePayload(p ipc.Payload) error {
 	}
 	m := p.Meta()
 	defer m.Release()
-	var body bytes.Buffer
-	body.Grow(w.est)
-	if err := p.SerializeBody(&body); err != nil {
+	w.pieces.parts, w.pieces.n = w.pieces.parts[:0], 0
+	if err := p.SerializeBody(&w.pieces); err != nil {
 		return err
 	}
-	w.out = &Message{Header: bytes.Clone(m.Bytes()), Body: body.Bytes()}
+	body := make([]byte, 0, w.pieces.n)
+	for _, b := range w.pieces.parts {
+		body = append(body, b...)
+	}
+	clear(w.pieces.parts) // the payload's buffers go back to the writer
+	w.out = &Message{Header: bytes.Clone(m.Bytes()), Body: body}
 	return nil
 }
 
@@ -147,12 +172,19 @@ func (e *Encoder) Encode(rec arrow.RecordBatch) (*Batch, error) {
 	if !rec.Schema().Equal(e.schema) {
 		return nil, fmt.Errorf("the batch's schema %s is not the stream's %s", rec.Schema(), e.schema)
 	}
-	w, _ := e.pool.Get().(*writer)
-	if w == nil {
+	var w *writer
+	select {
+	case w = <-e.free:
+	default:
 		w = &writer{fresh: true}
 		w.w = ipc.NewWriterWithPayloadWriter(w, e.opts...)
 	}
-	defer e.pool.Put(w)
+	defer func() {
+		select {
+		case e.free <- w:
+		default: // enough idle writers: this one is garbage collected
+		}
+	}()
 	b := &Batch{Rows: int(rec.NumRows())}
 	if err := e.encode(w, rec, 0, b); err != nil {
 		return nil, err
@@ -195,14 +227,6 @@ func (e *Encoder) encode(w *writer, rec arrow.RecordBatch, first int, b *Batch) 
 
 // one encodes rec as one message.
 func (e *Encoder) one(w *writer, rec arrow.RecordBatch) (*Message, error) {
-	w.est = 0
-	for _, c := range rec.Columns() {
-		for _, buf := range c.Data().Buffers() {
-			if buf != nil {
-				w.est += buf.Len()
-			}
-		}
-	}
 	w.out = nil
 	if err := w.w.Write(rec); err != nil {
 		return nil, err
