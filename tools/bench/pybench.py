@@ -26,8 +26,9 @@ random hex, so that compression meets realistic data) and the same server:
                   of 10,000 rows each (its users' way: it writes the IPC bytes), then flush
   sdk-proto       Databricks' SDK protobuf path, as python-sdk above
 
-and reports rows/s, MB/s of Arrow data (the table's buffers) and the bytes
-the server received per row.
+and reports rows/s, MB/s of Arrow data (the table's buffers), the bytes
+the server received per row, and the client's CPU time per row (this
+process, every thread; the server runs in another).
 
 --profile databricks runs the server like the real service (about 150 ms to
 durability, 100 MB/s and 100,000 records/s per stream; --ack-latency-only
@@ -41,6 +42,7 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import subprocess
 import sys
 import tempfile
@@ -156,11 +158,16 @@ def bench_sdk_arrow(
 
 def with_wire(
     server: LocalServer, fn: Callable[..., tuple[int, int, float]], *fn_args: Any
-) -> tuple[int, int, float, int]:
-    """fn's figures and the bytes the server received meanwhile (warm-up included)."""
+) -> tuple[int, int, float, int, float]:
+    """fn's figures, the bytes the server received meanwhile and the CPU seconds this
+    process spent (every thread: the client's whole cost; the server is another
+    process), warm-up and setup included."""
     before = server_bytes(server)
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     rows, nbytes, secs = fn(*fn_args)
-    return rows, nbytes, secs, server_bytes(server) - before
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    used = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
+    return rows, nbytes, secs, server_bytes(server) - before, used
 
 
 def bench_arrow(args: argparse.Namespace, server: LocalServer, cfg: pyzerobus.WrapperConfiguration) -> None:
@@ -170,7 +177,7 @@ def bench_arrow(args: argparse.Namespace, server: LocalServer, cfg: pyzerobus.Wr
         table = random_table(rows, size)
         warm = table.slice(0, 1000)
         min_wire = size // 4  # bytes per row that even ZSTD cannot go below on random hex
-        contenders: dict[str, tuple[Callable[..., tuple[int, int, float, int]], tuple[Any, ...]]] = {
+        contenders: dict[str, tuple[Callable[..., tuple[int, int, float, int, float]], tuple[Any, ...]]] = {
             "pz-proto": (with_wire, (server, bench_pyzerobus, cfg, table, warm)),
         }
         for comp in ("none", "lz4", "zstd"):
@@ -193,7 +200,7 @@ def bench_arrow(args: argparse.Namespace, server: LocalServer, cfg: pyzerobus.Wr
                 with_wire,
                 (server, bench_sdk, server, "main.bench.sdk", records, msg.DESCRIPTOR),
             )
-        runs: dict[str, list[tuple[int, int, float, int]]] = {name: [] for name in contenders}
+        runs: dict[str, list[tuple[int, int, float, int, float]]] = {name: [] for name in contenders}
         for _ in range(args.repeat):
             for name, (fn, fn_args) in contenders.items():
                 runs[name].append(fn(*fn_args))
@@ -209,16 +216,17 @@ def bench_arrow(args: argparse.Namespace, server: LocalServer, cfg: pyzerobus.Wr
         print(
             f"\nrows of {size} encoded bytes ({per_row:.0f} bytes of Arrow data each), best of {args.repeat}"
         )
-        head = f"  {'contender':<15} {'rows/s':>12} {'Arrow MB/s':>11} {'wire B/row':>11}"
+        head = f"  {'contender':<15} {'rows/s':>12} {'Arrow MB/s':>11} {'wire B/row':>11} {'CPU ns/row':>11}"
         print(head + f" {'vs pz-proto':>12} {'vs sdk-arrow':>13}")
         rate = {k: v[0] / v[2] for k, v in best.items()}
-        for name, (n, _, secs, wire) in best.items():
+        for name, (n, _, secs, wire, cpu) in best.items():
             vs_proto = f"{rate[name] / rate['pz-proto']:.2f}x"
             vs_sdk = f"{rate[name] / rate['sdk-arrow']:.2f}x" if "sdk-arrow" in rate else "-"
             warm_rows = 1000
             print(
                 f"  {name:<15} {n / secs:>12,.0f} {n * per_row / secs / 1e6:>11,.0f}"
-                f" {wire / (n + warm_rows):>11,.1f} {vs_proto:>12} {vs_sdk:>13}"
+                f" {wire / (n + warm_rows):>11,.1f} {cpu * 1e9 / (n + warm_rows):>11,.0f}"
+                f" {vs_proto:>12} {vs_sdk:>13}"
             )
         sys.stdout.flush()
 
