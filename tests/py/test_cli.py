@@ -110,6 +110,7 @@ def test_help_reads_well() -> None:
         "--config",
         "--streams",
         "--transport",
+        "--arrow-compression",
         "--set KEY=VALUE",
         "--quarantine",
         "--dry-run",
@@ -397,6 +398,11 @@ def test_unknown_table_exits_2(
     ("args", "message"),
     [
         (["--streams", "-1"], "streams (--streams): must be"),
+        (["--transport", "avro"], "transport (--transport): must be proto or arrow"),
+        (
+            ["--arrow-compression", "gzip"],
+            "arrow_compression (--arrow-compression): must be none, lz4 or zstd",
+        ),
         (["-t", "nodots"], "table_name (--table): must be catalog.schema.table"),
         (["--set", "streams=x"], "setting streams: 'x' is not an integer"),
         (["--set", "recovery_disabled=maybe"], "setting recovery_disabled: 'maybe' is not a boolean"),
