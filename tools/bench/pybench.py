@@ -27,8 +27,8 @@ random hex, so that compression meets realistic data) and the same server:
   sdk-proto       Databricks' SDK protobuf path, as python-sdk above
 
 and reports rows/s, MB/s of Arrow data (the table's buffers), the bytes
-the server received per row, and the client's CPU time per row (this
-process, every thread; the server runs in another).
+the server received per row, and the CPU time per row of the client (this
+process, every thread) and of the server (another process).
 
 --profile databricks runs the server like the real service (about 150 ms to
 durability, 100 MB/s and 100,000 records/s per stream; --ack-latency-only
@@ -156,18 +156,28 @@ def bench_sdk_arrow(
     return data.num_rows, data.nbytes, secs
 
 
+def server_cpu(server: LocalServer) -> float:
+    """CPU seconds the server process has used (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = pathlib.Path(f"/proc/{server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def with_wire(
     server: LocalServer, fn: Callable[..., tuple[int, int, float]], *fn_args: Any
-) -> tuple[int, int, float, int, float]:
-    """fn's figures, the bytes the server received meanwhile and the CPU seconds this
-    process spent (every thread: the client's whole cost; the server is another
-    process), warm-up and setup included."""
+) -> tuple[int, int, float, int, float, float]:
+    """fn's figures, the bytes the server received meanwhile, and the CPU seconds
+    this process (every thread: the client's whole cost) and the server process
+    spent, warm-up and setup included."""
     before = server_bytes(server)
     cpu = resource.getrusage(resource.RUSAGE_SELF)
+    scpu = server_cpu(server)
     rows, nbytes, secs = fn(*fn_args)
     after = resource.getrusage(resource.RUSAGE_SELF)
     used = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
-    return rows, nbytes, secs, server_bytes(server) - before, used
+    return rows, nbytes, secs, server_bytes(server) - before, used, server_cpu(server) - scpu
 
 
 def bench_arrow(args: argparse.Namespace, server: LocalServer, cfg: pyzerobus.WrapperConfiguration) -> None:
@@ -177,7 +187,9 @@ def bench_arrow(args: argparse.Namespace, server: LocalServer, cfg: pyzerobus.Wr
         table = random_table(rows, size)
         warm = table.slice(0, 1000)
         min_wire = size // 4  # bytes per row that even ZSTD cannot go below on random hex
-        contenders: dict[str, tuple[Callable[..., tuple[int, int, float, int, float]], tuple[Any, ...]]] = {
+        contenders: dict[
+            str, tuple[Callable[..., tuple[int, int, float, int, float, float]], tuple[Any, ...]]
+        ] = {
             "pz-proto": (with_wire, (server, bench_pyzerobus, cfg, table, warm)),
         }
         for comp in ("none", "lz4", "zstd"):
@@ -200,7 +212,7 @@ def bench_arrow(args: argparse.Namespace, server: LocalServer, cfg: pyzerobus.Wr
                 with_wire,
                 (server, bench_sdk, server, "main.bench.sdk", records, msg.DESCRIPTOR),
             )
-        runs: dict[str, list[tuple[int, int, float, int, float]]] = {name: [] for name in contenders}
+        runs: dict[str, list[tuple[int, int, float, int, float, float]]] = {name: [] for name in contenders}
         for _ in range(args.repeat):
             for name, (fn, fn_args) in contenders.items():
                 runs[name].append(fn(*fn_args))
@@ -216,16 +228,18 @@ def bench_arrow(args: argparse.Namespace, server: LocalServer, cfg: pyzerobus.Wr
         print(
             f"\nrows of {size} encoded bytes ({per_row:.0f} bytes of Arrow data each), best of {args.repeat}"
         )
-        head = f"  {'contender':<15} {'rows/s':>12} {'Arrow MB/s':>11} {'wire B/row':>11} {'CPU ns/row':>11}"
+        head = f"  {'contender':<15} {'rows/s':>12} {'Arrow MB/s':>11} {'wire B/row':>11}"
+        head += f" {'CPU ns/row':>11} {'server ns/row':>14}"
         print(head + f" {'vs pz-proto':>12} {'vs sdk-arrow':>13}")
         rate = {k: v[0] / v[2] for k, v in best.items()}
-        for name, (n, _, secs, wire, cpu) in best.items():
+        for name, (n, _, secs, wire, cpu, scpu) in best.items():
             vs_proto = f"{rate[name] / rate['pz-proto']:.2f}x"
             vs_sdk = f"{rate[name] / rate['sdk-arrow']:.2f}x" if "sdk-arrow" in rate else "-"
             warm_rows = 1000
             print(
                 f"  {name:<15} {n / secs:>12,.0f} {n * per_row / secs / 1e6:>11,.0f}"
                 f" {wire / (n + warm_rows):>11,.1f} {cpu * 1e9 / (n + warm_rows):>11,.0f}"
+                f" {scpu * 1e9 / (n + warm_rows):>14,.0f}"
                 f" {vs_proto:>12} {vs_sdk:>13}"
             )
         sys.stdout.flush()

@@ -70,7 +70,7 @@ func parseAck(b []byte) (ackMetadata, error) {
 // dial opens a DoPut call: the schema message, then the server's ready
 // PutResult.
 func dial(ctx context.Context, client flight.FlightServiceClient, schema []byte) (stream.Call, string, error) {
-	st, err := client.DoPut(ctx)
+	st, err := client.DoPut(ctx, grpc.ForceCodecV2(newCodec()))
 	if err != nil {
 		return nil, "", err
 	}
@@ -95,9 +95,7 @@ func dial(ctx context.Context, client flight.FlightServiceClient, schema []byte)
 // call is one DoPut call. Send is the stream's sender's, Recv its
 // receiver's; rows is shared under mu.
 type call struct {
-	st   flight.FlightService_DoPutClient
-	fd   flight.FlightData // the sender's, reused: gRPC marshals it in Send
-	meta []byte
+	st flight.FlightService_DoPutClient
 
 	mu   sync.Mutex
 	base int64   // wire offset of rows[0]
@@ -106,10 +104,10 @@ type call struct {
 
 func (c *call) Send(payload any, offset int64) error {
 	m := payload.(*Message)
-	c.meta = append(c.meta[:0], `{"offset_id":`...)
-	c.meta = strconv.AppendInt(c.meta, offset, 10)
-	c.meta = append(c.meta, '}')
-	c.fd.DataHeader, c.fd.DataBody, c.fd.AppMetadata = m.Header, m.Body, c.meta
+	meta := make([]byte, 0, 32) // gRPC may hold the write after SendMsg returns
+	meta = append(meta, `{"offset_id":`...)
+	meta = strconv.AppendInt(meta, offset, 10)
+	meta = append(meta, '}')
 	c.mu.Lock()
 	total := int64(m.Rows)
 	if n := len(c.rows); n > 0 {
@@ -120,9 +118,7 @@ func (c *call) Send(payload any, offset int64) error {
 	}
 	c.rows = append(c.rows, total)
 	c.mu.Unlock()
-	err := c.st.Send(&c.fd)
-	c.fd.DataHeader, c.fd.DataBody = nil, nil
-	return err
+	return c.st.SendMsg(&dataWrite{m: m, meta: meta})
 }
 
 func (c *call) Recv() (stream.Event, error) {
