@@ -282,3 +282,45 @@ func TestArrowDebugFilesAreArrowOnly(t *testing.T) {
 		t.Fatalf("protobuf debug file written by the arrow transport: %v", err)
 	}
 }
+
+// Writer-disabled mode with the arrow transport encodes (a batch it could
+// not send fails whole) and writes Arrow debug files, never dialling; many
+// schemas keep the encoder cache bounded.
+func TestArrowWriterDisabled(t *testing.T) {
+	dir := t.TempDir()
+	w, err := New(context.Background(), Config{TableName: testTable, ZerobusWriterDisabled: true,
+		Transport: TransportArrow, ArrowCompression: "zstd", DebugArrowEnabled: true, DebugOutputDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := makeBatch(0, 100, 40)
+	defer rec.Release()
+	res, err := w.SendBatch(context.Background(), rec)
+	if err != nil || res.SuccessfulCount != 100 || res.BatchSizeBytes == 0 || res.SuccessfulRows[99] != 99 {
+		t.Fatalf("SendBatch: %v %+v", err, res)
+	}
+	for i := range schemaCacheSize + 2 { // a new schema each time
+		sc := arrow.NewSchema([]arrow.Field{{Name: "c" + strings.Repeat("x", i), Type: arrow.PrimitiveTypes.Int64}}, nil)
+		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+		b.Field(0).(*array.Int64Builder).Append(1)
+		r := b.NewRecordBatch()
+		if _, err := w.SendBatch(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		r.Release()
+		b.Release()
+	}
+	w.mu.Lock()
+	n := len(w.encoders)
+	w.mu.Unlock()
+	if n > schemaCacheSize {
+		t.Fatalf("%d encoders cached, bound %d", n, schemaCacheSize)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	arrowPath, _, _ := debugFiles(dir)
+	if _, err := os.Stat(arrowPath); err != nil {
+		t.Fatalf("Arrow debug file: %v", err)
+	}
+}
