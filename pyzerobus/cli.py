@@ -68,6 +68,7 @@ _FLAG_OF = {
     "tls_ca_file": "--tls-ca-file",
     "streams": "--streams",
     "transport": "--transport",
+    "arrow_compression": "--arrow-compression",
     "batch_rows": "--batch-rows",
     "max_concurrent_batches": "--max-concurrent-batches",
 }
@@ -857,7 +858,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N|auto",
         help="streams the table may use at once, or auto (1)",
     )
-    tuning.add_argument("--transport", metavar="NAME", help="the wire format (proto)")
+    tuning.add_argument("--transport", metavar="NAME", help="the wire format: proto or arrow (proto)")
+    tuning.add_argument(
+        "--arrow-compression",
+        metavar="NAME",
+        help="compression of the arrow transport: none, lz4 or zstd (none)",
+    )
     tuning.add_argument("--batch-rows", type=int, metavar="N", help="the most rows per chunk (10000)")
     tuning.add_argument(
         "--max-concurrent-batches",

@@ -15,6 +15,10 @@ import (
 // Close with a deadline returns by it, every step included, with the rows
 // still unacknowledged reported failed; Flush returns when its context ends.
 func TestCloseAndFlushKeepTheirDeadline(t *testing.T) {
+	eachTransport(t, testCloseAndFlushKeepTheirDeadline)
+}
+
+func testCloseAndFlushKeepTheirDeadline(t *testing.T, topts []Option) {
 	checkLeaks(t)
 	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks}))
 	col, err := telemetrytest.NewCollector(context.Background())
@@ -22,8 +26,8 @@ func TestCloseAndFlushKeepTheirDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer col.Close()
-	w := newWrapper(t, srv, WithAckTimeout(time.Minute), WithFlushTimeout(time.Minute),
-		WithObservability(true), WithExporters(otelsetup.New), WithOTLPEndpoint(col.GRPCURL()))
+	w := newWrapper(t, srv, append(topts, WithAckTimeout(time.Minute), WithFlushTimeout(time.Minute),
+		WithObservability(true), WithExporters(otelsetup.New), WithOTLPEndpoint(col.GRPCURL()))...)
 	for i := range 3 {
 		rec := makeBatch(i*10, 10, 10)
 		_, err := w.SendBatchAsync(context.Background(), rec)

@@ -59,6 +59,15 @@ func (s *Secret) UnmarshalText(b []byte) error {
 // debug file.
 const KeepAllDebugFiles = -1
 
+// The transports (Config.Transport).
+const (
+	// TransportProto converts rows to protobuf records sent on the Zerobus
+	// gRPC service.
+	TransportProto = "proto"
+	// TransportArrow sends batches as Arrow IPC over Arrow Flight DoPut.
+	TransportArrow = "arrow"
+)
+
 // Defaults of Config; a zero field means its default.
 const (
 	DefaultDebugFlushInterval    = 5 * time.Second
@@ -75,7 +84,8 @@ const (
 	DefaultAckTimeout          = time.Minute
 	DefaultFlushTimeout        = 5 * time.Minute
 	DefaultStreamCreateTimeout = 15 * time.Second
-	DefaultTransport           = "proto"
+	DefaultTransport           = TransportProto
+	DefaultArrowCompression    = "none"
 	DefaultStreams             = 1
 	// StreamsAuto is the Streams value of "streams: auto".
 	StreamsAuto = -1
@@ -189,9 +199,15 @@ type Config struct {
 	// StreamCreateTimeout bounds opening one stream (token, handshake).
 	// Default 15 s.
 	StreamCreateTimeout time.Duration `json:"stream_create_timeout_ms" yaml:"stream_create_timeout_ms"`
-	// Transport is the record encoding on the wire: proto (the only one so
-	// far, and the default).
+	// Transport is how batches go on the wire: proto (the default; rows
+	// converted to protobuf records on the Zerobus gRPC service) or arrow
+	// (the batch as Arrow IPC over Arrow Flight DoPut, no per-row
+	// conversion; a column the table cannot take fails the whole batch).
 	Transport string `json:"transport" yaml:"transport"`
+	// ArrowCompression compresses the Arrow IPC bodies of the arrow
+	// transport: none (the default), lz4 (LZ4 frame) or zstd. Ignored by the
+	// proto transport.
+	ArrowCompression string `json:"arrow_compression" yaml:"arrow_compression"`
 	// Streams is how many streams one table and schema may use at once:
 	// each batch goes whole to the one with the least in flight, so the
 	// table takes up to Streams times one stream's quota (the service's is
@@ -229,6 +245,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.FlushTimeout, DefaultFlushTimeout)
 	setDefault(&c.StreamCreateTimeout, DefaultStreamCreateTimeout)
 	setDefault(&c.Transport, DefaultTransport)
+	setDefault(&c.ArrowCompression, DefaultArrowCompression)
 	setDefault(&c.Streams, DefaultStreams)
 	setDefault(&c.MaxStreams, DefaultMaxStreams)
 	return c
@@ -345,8 +362,13 @@ func (c Config) validate(customHeaders bool) error {
 	if c.MaxStreams < 0 || c.MaxStreams > StreamsLimit {
 		bad("max_streams", "must be 1 to %d, got %d", StreamsLimit, c.MaxStreams)
 	}
-	if c.Transport != "proto" {
-		bad("transport", "only proto is supported, got %q", c.Transport)
+	if c.Transport != TransportProto && c.Transport != TransportArrow {
+		bad("transport", "must be proto or arrow, got %q", c.Transport)
+	}
+	switch c.ArrowCompression {
+	case "none", "lz4", "zstd":
+	default:
+		bad("arrow_compression", "must be none, lz4 or zstd, got %q", c.ArrowCompression)
 	}
 	return errors.Join(errs...)
 }

@@ -26,7 +26,7 @@ func TestDefaultConfig(t *testing.T) {
 		DebugMaxFilesRetained: 10, RetryMaxAttempts: 5, RetryBaseDelay: 100 * time.Millisecond, RetryMaxDelay: 30 * time.Second,
 		MaxInflightRecords: 1_000_000, MaxInflightBytes: 64 << 20, MaxRequestBytes: 10<<20 - 64<<10,
 		AckTimeout: time.Minute, FlushTimeout: 5 * time.Minute, StreamCreateTimeout: 15 * time.Second, Transport: "proto",
-		Streams: 1, MaxStreams: 16,
+		ArrowCompression: "none", Streams: 1, MaxStreams: 16,
 	}
 	if c != want {
 		t.Fatalf("defaults\n got %v\nwant %v", c, want)
@@ -85,12 +85,15 @@ func TestValidate(t *testing.T) {
 				DebugEnabled: true, DebugFlushInterval: -time.Second, DebugMaxFileSize: -1, DebugMaxFilesRetained: -2,
 				RetryMaxAttempts: -1, RetryBaseDelay: 500 * time.Millisecond, RetryMaxDelay: 100 * time.Millisecond, MaxInflightRecords: -1,
 				MaxInflightBytes: -1, MaxRequestBytes: 20 << 20, AckTimeout: -time.Millisecond, FlushTimeout: -time.Millisecond,
-				StreamCreateTimeout: -time.Millisecond, Transport: "json", Streams: StreamsLimit + 1, MaxStreams: -1,
+				StreamCreateTimeout: -time.Millisecond, Transport: "json", Streams: StreamsLimit + 1, MaxStreams: -1, ArrowCompression: "gzip",
 			}
-		}, []string{"ack_timeout_ms", "client_id", "client_secret", "debug_flush_interval_secs", "debug_max_file_size",
+		}, []string{"ack_timeout_ms", "arrow_compression", "client_id", "client_secret", "debug_flush_interval_secs", "debug_max_file_size",
 			"debug_max_files_retained", "debug_output_dir", "flush_timeout_ms", "max_inflight_bytes", "max_inflight_records",
 			"max_request_bytes", "max_streams", "observability_otlp_protocol", "retry_base_delay_ms", "retry_max_attempts",
 			"stream_create_timeout_ms", "streams", "table_name", "transport", "unity_catalog_url", "zerobus_endpoint"}, false},
+		{"arrow transport", func(c *Config) { c.Transport, c.ArrowCompression = TransportArrow, "zstd" }, nil, false},
+		{"arrow transport, lz4", func(c *Config) { c.Transport, c.ArrowCompression = TransportArrow, "lz4" }, nil, false},
+		{"compression in upper case", func(c *Config) { c.ArrowCompression = "LZ4" }, []string{"arrow_compression"}, false},
 		{"table name characters", func(c *Config) { c.TableName = "main.default.my-table" }, []string{"table_name"}, false},
 		{"table name empty part", func(c *Config) { c.TableName = "main..t" }, []string{"table_name"}, false},
 		{"no table", func(c *Config) { c.TableName = "" }, []string{"table_name"}, false},
@@ -339,7 +342,8 @@ func TestEveryFieldFromOptions(t *testing.T) {
 		WithRetryMaxAttempts(7), WithRetryBaseDelay(7 * time.Millisecond), WithRetryMaxDelay(7 * time.Millisecond),
 		WithWriterDisabled(true), WithMaxInflightRecords(7), WithMaxInflightBytes(7), WithMaxRequestBytes(7),
 		WithRecovery(false), WithAckTimeout(7 * time.Millisecond), WithFlushTimeout(7 * time.Millisecond),
-		WithStreamCreateTimeout(time.Microsecond), WithTransport("x"), WithStreams(7), WithMaxStreams(7), WithApplicationName("app"),
+		WithStreamCreateTimeout(time.Microsecond), WithTransport("x"), WithArrowCompression("lz4"), WithStreams(7), WithMaxStreams(7),
+		WithApplicationName("app"),
 	}
 	var s settings
 	for _, o := range opts {

@@ -10,7 +10,8 @@ import (
 func (w *Wrapper) openDebug() error {
 	c := w.cfg
 	arrowOn := c.DebugEnabled || c.DebugArrowEnabled
-	protoOn := c.DebugEnabled || c.DebugProtobufEnabled
+	// The arrow transport makes no protobuf records: Arrow output only.
+	protoOn := (c.DebugEnabled || c.DebugProtobufEnabled) && c.Transport != TransportArrow
 	d, err := debugfiles.New(debugfiles.Config{
 		Dir:              c.DebugOutputDir,
 		Table:            c.TableName,

@@ -11,7 +11,8 @@
 // Each batch is converted to protobuf records (package arrowproto: the
 // descriptor is derived from the Arrow schema, once per schema), split into
 // requests under the service's 10 MiB limit and sent on a gRPC stream to the
-// table. The server acknowledges durability; SendBatch returns a
+// table; with transport: arrow it goes as Arrow IPC over Arrow Flight
+// instead (see Transports). The server acknowledges durability; SendBatch returns a
 // TransmissionResult saying which rows were acknowledged and which failed.
 //
 // # Configuration
@@ -99,6 +100,38 @@
 // keeps DefaultConcurrency chunks in flight per stream the Wrapper may use
 // (BenchmarkStreamsUnderQuota runs against the local server's databricks
 // profile).
+//
+// # Transports: proto and arrow
+//
+// The transport setting (WithTransport) chooses how batches travel; both
+// go to the same endpoint with the same token and table header, and
+// behave alike in everything else (window, backoff, recovery and replay,
+// results, errors, telemetry, several streams per table).
+//
+//   - proto (the default): each row becomes a protobuf record on the
+//     Zerobus gRPC service. A row that cannot be converted fails alone
+//     (KindConversion) and the others go; WithDescriptor can choose the
+//     message.
+//   - arrow: the batch goes as it is, Arrow IPC over Arrow Flight DoPut,
+//     cut into messages under the request limit; there is no per-row
+//     conversion, so it costs less CPU per row and keeps types the table
+//     has in Arrow form (TIMESTAMP stays a timestamp when the table is made
+//     from the stream). The server checks the Arrow schema against the
+//     table when the stream opens: a column it cannot take fails the whole
+//     batch (KindTransmission, InvalidArgument, the column named), and so
+//     does a dictionary-encoded column (KindConversion). View layouts
+//     (string_view, binary_view, as polars makes them) are sent as the
+//     plain ones. WithArrowCompression (arrow_compression: none, lz4,
+//     zstd) compresses the IPC bodies: fewer bytes on the wire for more
+//     CPU, worth it on a link slower than the encoder. Acknowledgements
+//     count rows: after a broken call only the messages past the last row
+//     acknowledged are written again, so a batch partly acknowledged is
+//     resent in part. Debug files are Arrow IPC only.
+//
+// Choose arrow when the data is Arrow already and the table's columns
+// match its types; keep proto when rows should fail one by one, or when
+// the rows need a conversion the table's types require (unsigned integers,
+// decimals as strings).
 //
 // # Delivery semantics
 //

@@ -17,6 +17,10 @@ import (
 // same call were not ingested, so they are written again on a new call and
 // acknowledged, and land exactly once.
 func TestRejectionFailsOnlyTheRejectedBatch(t *testing.T) {
+	eachTransport(t, testRejectionFailsOnlyTheRejectedBatch)
+}
+
+func testRejectionFailsOnlyTheRejectedBatch(t *testing.T, topts []Option) {
 	checkLeaks(t)
 	const batches, rows, bad = 12, 50, 5
 	srv := newServer(t,
@@ -25,7 +29,7 @@ func TestRejectionFailsOnlyTheRejectedBatch(t *testing.T) {
 		zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultDelayAcks, Delay: 300 * time.Millisecond}),
 		zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultFailCall, Code: codes.InvalidArgument,
 			Message: "record 3: column id: bad value", AfterRecords: bad * rows}))
-	w := newWrapper(t, srv)
+	w := newWrapper(t, srv, topts...)
 	ctx := context.Background()
 	results := make([]*TransmissionResult, batches)
 	var wg sync.WaitGroup
@@ -92,10 +96,14 @@ func TestRejectionFailsOnlyTheRejectedBatch(t *testing.T) {
 // the next one goes on a fresh call well within the ack timeout, and the
 // abandoned rows, which may have landed, are not written again.
 func TestAbandonedSendDoesNotHoldTheNextOne(t *testing.T) {
+	eachTransport(t, testAbandonedSendDoesNotHoldTheNextOne)
+}
+
+func testAbandonedSendDoesNotHoldTheNextOne(t *testing.T, topts []Option) {
 	checkLeaks(t)
 	// The first call stores requests but never acknowledges them.
 	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks}))
-	w := newWrapper(t, srv, WithAckTimeout(30*time.Second))
+	w := newWrapper(t, srv, append(topts, WithAckTimeout(30*time.Second))...)
 	first := makeBatch(0, 50, 10)
 	defer first.Release()
 	ctx, cancel := context.WithCancel(context.Background())

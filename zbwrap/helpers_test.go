@@ -158,3 +158,21 @@ func checkLeaks(t testing.TB) {
 		}
 	})
 }
+
+// transports are the engine's transports, for tests that run on each: the
+// options that choose it.
+var transports = []struct {
+	name string
+	opts []Option
+}{
+	{"proto", nil},
+	{"arrow", []Option{WithTransport(TransportArrow)}},
+	{"arrow-lz4", []Option{WithTransport(TransportArrow), WithArrowCompression("lz4")}},
+}
+
+// eachTransport runs f as a subtest on each transport.
+func eachTransport(t *testing.T, f func(t *testing.T, opts []Option)) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { f(t, tr.opts) })
+	}
+}

@@ -168,22 +168,12 @@ func (m *multiStream) closeIdle(idle []batchStream) {
 	}
 }
 
-func (m *multiStream) SendFramed(ctx context.Context, frames []byte, records [][]byte, onDone func(*stream.Batch), onRelease func()) (*stream.Batch, error) {
+func (m *multiStream) send(ctx context.Context, out outbound, block bool) (*stream.Batch, error) {
 	s, idle, err := m.pick()
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.SendFramed(ctx, frames, records, onDone, onRelease)
-	m.closeIdle(idle)
-	return b, err
-}
-
-func (m *multiStream) TrySendFramed(frames []byte, records [][]byte, onDone func(*stream.Batch), onRelease func()) (*stream.Batch, error) {
-	s, idle, err := m.pick()
-	if err != nil {
-		return nil, err
-	}
-	b, err := s.TrySendFramed(frames, records, onDone, onRelease)
+	b, err := s.send(ctx, out, block)
 	m.closeIdle(idle)
 	return b, err
 }

@@ -127,12 +127,7 @@ type fixedStream struct {
 	closed   bool
 }
 
-func (f *fixedStream) SendFramed(context.Context, []byte, [][]byte, func(*stream.Batch), func()) (*stream.Batch, error) {
-	f.sent++
-	return nil, nil
-}
-
-func (f *fixedStream) TrySendFramed([]byte, [][]byte, func(*stream.Batch), func()) (*stream.Batch, error) {
+func (f *fixedStream) send(context.Context, outbound, bool) (*stream.Batch, error) {
 	f.sent++
 	return nil, nil
 }
@@ -156,7 +151,7 @@ func TestMultiStreamChoices(t *testing.T) {
 	ctx := context.Background()
 	// An idle stream is used before another opens.
 	for range 2 {
-		if _, err := m.SendFramed(ctx, nil, nil, nil, nil); err != nil {
+		if _, err := m.send(ctx, outbound{}, true); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -166,11 +161,11 @@ func TestMultiStreamChoices(t *testing.T) {
 	// A busy stream makes the next batch open another, up to the limit;
 	// then the least loaded one takes it.
 	opened[0].inflight = 10
-	_, _ = m.TrySendFramed(nil, nil, nil, nil)
+	_, _ = m.send(ctx, outbound{}, false)
 	opened[1].inflight = 5
-	_, _ = m.SendFramed(ctx, nil, nil, nil, nil)
+	_, _ = m.send(ctx, outbound{}, true)
 	opened[2].inflight = 7
-	_, _ = m.SendFramed(ctx, nil, nil, nil, nil)
+	_, _ = m.send(ctx, outbound{}, true)
 	if len(opened) != 3 || opened[1].sent != 2 || m.count() != 3 {
 		t.Fatalf("sent %d, %d, %d with %d streams; want the least loaded, the second, to get two",
 			opened[0].sent, opened[1].sent, opened[2].sent, len(opened))
@@ -183,7 +178,7 @@ func TestMultiStreamChoices(t *testing.T) {
 	if err := m.Flush(ctx); err == nil {
 		t.Fatal("Flush hides a stream's error")
 	}
-	_, _ = m.SendFramed(ctx, nil, nil, nil, nil)
+	_, _ = m.send(ctx, outbound{}, true)
 	if !opened[1].closed || len(opened) != 4 || opened[3].sent != 1 {
 		t.Fatal("the failed stream was not replaced in its slot")
 	}
@@ -194,19 +189,19 @@ func TestMultiStreamChoices(t *testing.T) {
 	opened[0].err = errors.New("broken")
 	opened[3].inflight = 1
 	openErr = errors.New("no connection")
-	if _, err := m.SendFramed(ctx, nil, nil, nil, nil); !errors.Is(err, openErr) {
-		t.Fatalf("SendFramed with no stream to open: %v", err)
+	if _, err := m.send(ctx, outbound{}, true); !errors.Is(err, openErr) {
+		t.Fatalf("send with no stream to open: %v", err)
 	}
-	if _, err := m.TrySendFramed(nil, nil, nil, nil); !errors.Is(err, openErr) {
-		t.Fatalf("TrySendFramed with no stream to open: %v", err)
+	if _, err := m.send(ctx, outbound{}, false); !errors.Is(err, openErr) {
+		t.Fatalf("send without waiting with no stream to open: %v", err)
 	}
 	// After Close, nothing opens.
 	openErr = nil
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.SendFramed(ctx, nil, nil, nil, nil); !errors.Is(err, ErrClosed) {
-		t.Fatalf("SendFramed after Close: %v", err)
+	if _, err := m.send(ctx, outbound{}, true); !errors.Is(err, ErrClosed) {
+		t.Fatalf("send after Close: %v", err)
 	}
 }
 
@@ -229,7 +224,7 @@ func TestAutoStreamChoices(t *testing.T) {
 	ctx := context.Background()
 	send := func() {
 		t.Helper()
-		if _, err := m.SendFramed(ctx, nil, nil, nil, nil); err != nil {
+		if _, err := m.send(ctx, outbound{}, true); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -186,8 +186,19 @@ func WithStreams(n int) Option { return func(s *settings) { s.cfg.Streams = n } 
 // Default 16.
 func WithMaxStreams(n int) Option { return func(s *settings) { s.cfg.MaxStreams = n } }
 
-// WithTransport sets transport; only "proto" exists so far. Default proto.
+// WithTransport sets transport: TransportProto ("proto", protobuf records
+// on the Zerobus gRPC service) or TransportArrow ("arrow", Arrow IPC over
+// Arrow Flight DoPut, on the same connection and credentials). Default
+// proto.
 func WithTransport(t string) Option { return func(s *settings) { s.cfg.Transport = t } }
+
+// WithArrowCompression sets arrow_compression, the compression of the
+// arrow transport's IPC bodies: "none", "lz4" (LZ4 frame) or "zstd". It
+// trades CPU for bytes on the wire; the proto transport ignores it.
+// Default none.
+func WithArrowCompression(c string) Option {
+	return func(s *settings) { s.cfg.ArrowCompression = c }
+}
 
 // WithTLSConfig sets the TLS configuration of the gRPC connection and of
 // token requests (cloned; ServerName is set from the endpoint when empty).

@@ -17,7 +17,9 @@ import (
 // recovered by writing the unacknowledged requests again: each replay
 // rebuilds the request header around the same encoded records, and every
 // row reaches the table, with its payload intact.
-func TestReplayOverTLS(t *testing.T) {
+func TestReplayOverTLS(t *testing.T) { eachTransport(t, testReplayOverTLS) }
+
+func testReplayOverTLS(t *testing.T, topts []Option) {
 	for name, f := range map[string]zerobustest.Fault{
 		"connection dropped": {Kind: zerobustest.FaultDropConnection, AfterRecords: 700, Times: 2},
 		"call fails":         {Kind: zerobustest.FaultFailCall, Code: codes.Unavailable, AfterRecords: 900, Times: 2},
@@ -25,7 +27,7 @@ func TestReplayOverTLS(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			checkLeaks(t)
 			srv := newServer(t, zerobustest.WithTLS(), zerobustest.WithFault(f))
-			w := newWrapper(t, srv, WithMaxRequestBytes(4096)) // several requests per batch
+			w := newWrapper(t, srv, append(topts, WithMaxRequestBytes(4096))...) // several requests per batch
 			ctx := context.Background()
 			for i := range 20 {
 				rec := makeBatch(i*100, 100, 60)

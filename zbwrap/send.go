@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/pyzerobus/pyzerobus/zbwrap/arrowproto"
+	"github.com/pyzerobus/pyzerobus/zbwrap/internal/flightstream"
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/stream"
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
 )
@@ -30,9 +31,10 @@ type submission struct {
 	offset   int64 // async offset, -1 for SendBatch
 	start    time.Time
 	rows     int
-	enc      *arrowproto.Batch // nil when the whole batch failed to convert
-	convErr  *Error            // the whole batch failed to convert
-	sb       *stream.Batch     // nil when nothing was sent
+	enc      *arrowproto.Batch   // proto transport; nil when the whole batch failed to convert
+	arrow    *flightstream.Batch // arrow transport; nil when the whole batch failed to encode
+	convErr  *Error              // the whole batch failed to convert
+	sb       *stream.Batch       // nil when nothing was sent
 	queueErr error
 	obs      *telemetry.Stream // the stream's observer, with telemetry on
 }
@@ -47,20 +49,28 @@ func (s *submission) release() { s.enc.Release() }
 // (only when sub.sb is set). The caller releases sub once its result is
 // built. req.span gets the encode span, and ctx carries it.
 func (w *Wrapper) submit(ctx context.Context, req sendRequest) (*submission, error) {
-	sub, schema, err := w.convert(req)
-	if err != nil || schema == nil {
+	sub, tgt, err := w.convert(req)
+	if err != nil || tgt == nil {
 		return sub, err
 	}
-	if err := w.queue(ctx, sub, schema, req.block, req.onDone); err != nil {
+	if err := w.queue(ctx, sub, tgt, req.block, req.onDone); err != nil {
 		return nil, err
 	}
 	return sub, nil
 }
 
-// convert checks that the Wrapper is open and converts rec. The schema is
+// target is where a converted batch goes: the stream of its descriptor
+// (proto) or of its Arrow schema (arrow).
+type target struct {
+	key    string                // of the stream in Wrapper.streams
+	schema *arrowproto.Schema    // proto transport
+	enc    *flightstream.Encoder // arrow transport
+}
+
+// convert checks that the Wrapper is open and converts rec. The target is
 // nil when there is nothing to queue: the whole batch failed to convert
 // (sub.convErr), the writer is disabled, or no row converted.
-func (w *Wrapper) convert(req sendRequest) (*submission, *arrowproto.Schema, error) {
+func (w *Wrapper) convert(req sendRequest) (*submission, *target, error) {
 	rec, sp := req.rec, req.span
 	if rec == nil {
 		return nil, nil, &Error{Kind: KindConfiguration, Op: "send", Msg: "nil record batch"}
@@ -72,6 +82,9 @@ func (w *Wrapper) convert(req sendRequest) (*submission, *arrowproto.Schema, err
 		return nil, nil, closedError("send")
 	}
 	sub := &submission{offset: req.offset, start: time.Now(), rows: int(rec.NumRows())}
+	if w.arrowTransport() {
+		return w.encodeArrow(req, sub)
+	}
 	schema, err := w.schemaFor(rec.Schema(), req.desc)
 	if err == nil {
 		// Framed as the records of a request: the stream sends ranges of
@@ -95,13 +108,13 @@ func (w *Wrapper) convert(req sendRequest) (*submission, *arrowproto.Schema, err
 	if w.cfg.ZerobusWriterDisabled || len(sub.enc.Records) == 0 {
 		return sub, nil, nil
 	}
-	return sub, schema, nil
+	return sub, &target{key: string(schema.DescriptorBytes()), schema: schema}, nil
 }
 
 // queue hands a converted batch to its stream, waiting for window room if
 // block. On an error it releases sub.
-func (w *Wrapper) queue(ctx context.Context, sub *submission, schema *arrowproto.Schema, block bool, onDone func()) error {
-	s, obs, err := w.streamFor(ctx, schema.DescriptorBytes())
+func (w *Wrapper) queue(ctx context.Context, sub *submission, tgt *target, block bool, onDone func()) error {
+	s, obs, err := w.streamFor(ctx, tgt)
 	if err != nil {
 		sub.release()
 		return err
@@ -111,12 +124,12 @@ func (w *Wrapper) queue(ctx context.Context, sub *submission, schema *arrowproto
 	if onDone != nil {
 		cb = func(*stream.Batch) { onDone() }
 	}
-	sub.enc.Retain() // the stream's, released once it lets go of the records
-	if block {
-		sub.sb, sub.queueErr = s.SendFramed(ctx, sub.enc.Frames, sub.enc.Records, cb, sub.enc.Release)
-	} else {
-		sub.sb, sub.queueErr = s.TrySendFramed(sub.enc.Frames, sub.enc.Records, cb, sub.enc.Release)
+	out := outbound{onDone: cb, arrow: sub.arrow}
+	if sub.enc != nil {
+		sub.enc.Retain() // the stream's, released once it lets go of the records
+		out.frames, out.records, out.onRelease = sub.enc.Frames, sub.enc.Records, sub.enc.Release
 	}
+	sub.sb, sub.queueErr = s.send(ctx, out, block)
 	return nil
 }
 
@@ -184,24 +197,24 @@ func (w *Wrapper) Prepare(ctx context.Context, rec arrow.RecordBatch, opts ...Se
 	if w.tel != nil && rec != nil {
 		_, sp = w.tel.StartSend(ctx, telemetry.SpanSendBatch, int(rec.NumRows()))
 	}
-	sub, schema, err := w.convert(sendRequest{rec: rec, desc: set.desc, offset: -1, block: true, span: sp})
+	sub, tgt, err := w.convert(sendRequest{rec: rec, desc: set.desc, offset: -1, block: true, span: sp})
 	if err != nil {
 		if sp != nil {
 			sp.End(outcome(nil, err))
 		}
 		return nil, err
 	}
-	return &PreparedBatch{w: w, sub: sub, schema: schema, sp: sp}, nil
+	return &PreparedBatch{w: w, sub: sub, tgt: tgt, sp: sp}, nil
 }
 
 // PreparedBatch is a batch converted by Prepare and not yet queued.
 type PreparedBatch struct {
-	w      *Wrapper
-	sub    *submission
-	schema *arrowproto.Schema // nil: nothing to queue
-	sp     *telemetry.Send
-	mu     sync.Mutex
-	done   bool // Enqueue was called
+	w    *Wrapper
+	sub  *submission
+	tgt  *target // nil: nothing to queue
+	sp   *telemetry.Send
+	mu   sync.Mutex
+	done bool // Enqueue was called
 }
 
 // Enqueue queues the prepared records, waiting only for room in the
@@ -215,11 +228,11 @@ func (b *PreparedBatch) Enqueue(ctx context.Context) (*PendingBatch, error) {
 		return nil, &Error{Kind: KindConfiguration, Op: "send", Msg: "prepared batch already enqueued"}
 	}
 	b.done = true
-	if b.schema != nil {
+	if b.tgt != nil {
 		if b.sp != nil {
 			ctx = b.sp.In(ctx)
 		}
-		if err := b.w.queue(ctx, b.sub, b.schema, true, nil); err != nil {
+		if err := b.w.queue(ctx, b.sub, b.tgt, true, nil); err != nil {
 			if b.sp != nil {
 				b.sp.End(outcome(nil, err))
 			}
@@ -322,6 +335,8 @@ func (w *Wrapper) result(sub *submission) *TransmissionResult {
 		for i := range res.FailedRows {
 			res.FailedRows[i] = FailedRow{Index: i, Error: sub.convErr}
 		}
+	} else if sub.enc == nil {
+		w.arrowOutcomes(sub, res)
 	} else {
 		enc := sub.enc
 		res.BatchSizeBytes = enc.Bytes
@@ -380,7 +395,7 @@ func (w *Wrapper) result(sub *submission) *TransmissionResult {
 
 // succeeded reports, once resolved, whether every row was acknowledged.
 func (s *submission) succeeded() bool {
-	if s.convErr != nil || len(s.enc.Errors) > 0 || s.queueErr != nil {
+	if s.convErr != nil || (s.enc != nil && len(s.enc.Errors) > 0) || s.queueErr != nil {
 		return false
 	}
 	if s.sb == nil {

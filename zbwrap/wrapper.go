@@ -13,6 +13,7 @@ import (
 	"github.com/pyzerobus/pyzerobus/zbwrap/arrowproto"
 	"github.com/pyzerobus/pyzerobus/zbwrap/debugfiles"
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/auth"
+	"github.com/pyzerobus/pyzerobus/zbwrap/internal/flightstream"
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/stream"
 	"github.com/pyzerobus/pyzerobus/zbwrap/internal/transport"
 	"github.com/pyzerobus/pyzerobus/zbwrap/telemetry"
@@ -52,6 +53,7 @@ type Wrapper struct {
 	streamIdle time.Duration         // streams: auto closes an extra stream idle this long (0: defaultStreamIdle); set by tests
 	retired    stream.Stats          // counters of streams no longer in use
 	described  map[string]*arrowproto.Schema
+	encoders   map[string]*flightstream.Encoder // by Arrow schema fingerprint (arrow transport)
 	counts     counts
 
 	amu       sync.Mutex
@@ -63,17 +65,17 @@ type Wrapper struct {
 // batchStream is the seam between the Wrapper and a transport: one stream
 // of encoded requests to the table, which owns their offsets, the in-flight
 // window, acknowledgements, recovery and replay, and resolves each batch's
-// requests exactly once. *stream.Stream (protobuf records over the Zerobus
-// gRPC service) is the implementation today; another transport, or several
-// streams per table and schema, plug in here (openStream) without the send
-// path knowing.
+// requests exactly once. protoStream (protobuf records over the Zerobus
+// gRPC service) and arrowStream (Arrow IPC over Flight DoPut) implement it,
+// and multiStream spreads batches over several of either; openStream makes
+// the one the configuration asks for, and the send path does not know
+// which.
 type batchStream interface {
-	// SendFramed queues records framed in frames, waiting for window room
-	// (bounded by ctx); TrySendFramed fails at once instead. onDone runs when
-	// every request is resolved, onRelease once the stream no longer reads
-	// frames.
-	SendFramed(ctx context.Context, frames []byte, records [][]byte, onDone func(*stream.Batch), onRelease func()) (*stream.Batch, error)
-	TrySendFramed(frames []byte, records [][]byte, onDone func(*stream.Batch), onRelease func()) (*stream.Batch, error)
+	// send queues a converted batch, waiting for window room (bounded by
+	// ctx) if block, else failing at once when there is none. out.onDone
+	// runs when every request is resolved, out.onRelease once the stream no
+	// longer reads the batch's memory.
+	send(ctx context.Context, out outbound, block bool) (*stream.Batch, error)
 	// Flush waits until every queued request is resolved.
 	Flush(ctx context.Context) error
 	// Close flushes (bounded by ctx), ends the stream and resolves whatever
@@ -86,7 +88,42 @@ type batchStream interface {
 	Inflight() (records, bytes int64)
 }
 
-var _ batchStream = (*stream.Stream)(nil)
+// outbound is a converted batch on its way to a stream: framed protobuf
+// records (proto transport) or Arrow IPC messages (arrow transport).
+type outbound struct {
+	frames    []byte
+	records   [][]byte
+	arrow     *flightstream.Batch
+	onDone    func(*stream.Batch)
+	onRelease func()
+}
+
+// protoStream is the proto transport's stream: framed records, each request
+// a range of the batch's buffer.
+type protoStream struct{ *stream.Stream }
+
+func (p protoStream) send(ctx context.Context, out outbound, block bool) (*stream.Batch, error) {
+	if block {
+		return p.SendFramed(ctx, out.frames, out.records, out.onDone, out.onRelease)
+	}
+	return p.TrySendFramed(out.frames, out.records, out.onDone, out.onRelease)
+}
+
+// arrowStream is the arrow transport's stream: Arrow IPC messages over
+// Flight DoPut.
+type arrowStream struct{ *flightstream.Stream }
+
+func (a arrowStream) send(ctx context.Context, out outbound, block bool) (*stream.Batch, error) {
+	if block {
+		return a.Send(ctx, out.arrow, out.onDone, out.onRelease)
+	}
+	return a.TrySend(out.arrow, out.onDone, out.onRelease)
+}
+
+var (
+	_ batchStream = protoStream{}
+	_ batchStream = arrowStream{}
+)
 
 // liveStream is a stream in use, with its telemetry observer (nil when
 // telemetry is off).
@@ -122,6 +159,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Wrapper, error) {
 		hooks:     newWrapperHooks(set.hooks),
 		streams:   map[string]liveStream{},
 		described: map[string]*arrowproto.Schema{},
+		encoders:  map[string]*flightstream.Encoder{},
 	}
 	if w.logger == nil {
 		w.logger = slog.New(slog.DiscardHandler)
@@ -212,16 +250,17 @@ func (h headerSource) Headers(ctx context.Context, _ bool) (map[string]string, e
 	return h.p.Headers(ctx)
 }
 
-// streamFor returns the live stream for a descriptor, creating it (and
-// replacing a failed one) as needed, with its telemetry observer (nil when
-// telemetry is off). ctx carries the span of the send that needs it.
-func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (batchStream, *telemetry.Stream, error) {
+// streamFor returns the live stream for a target (a descriptor, or an
+// Arrow schema), creating it (and replacing a failed one) as needed, with
+// its telemetry observer (nil when telemetry is off). ctx carries the span
+// of the send that needs it.
+func (w *Wrapper) streamFor(ctx context.Context, tgt *target) (batchStream, *telemetry.Stream, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return nil, nil, closedError("send")
 	}
-	if ls := w.streams[string(desc)]; ls.batchStream != nil {
+	if ls := w.streams[tgt.key]; ls.batchStream != nil {
 		if ls.Err() == nil {
 			return ls.batchStream, ls.obs, nil
 		}
@@ -234,7 +273,7 @@ func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (batchStream, *tel
 		obs = w.tel.NewStream(ctx)
 	}
 	var s batchStream
-	open := func() (batchStream, error) { return w.openStream(desc, obs) }
+	open := func() (batchStream, error) { return w.openStream(tgt, obs) }
 	switch {
 	case w.cfg.Streams == StreamsAuto:
 		m := newAutoStream(w.cfg.MaxStreams, int64(w.cfg.MaxInflightRecords), w.cfg.MaxInflightBytes, open)
@@ -250,13 +289,13 @@ func (w *Wrapper) streamFor(ctx context.Context, desc []byte) (batchStream, *tel
 			return nil, nil, err
 		}
 	}
-	w.streams[string(desc)] = liveStream{s, obs}
+	w.streams[tgt.key] = liveStream{s, obs}
 	return s, obs, nil
 }
 
-// openStream makes a stream of the configured transport for a descriptor;
-// it connects on its first send. obs, if set, observes it for telemetry.
-func (w *Wrapper) openStream(desc []byte, obs *telemetry.Stream) (batchStream, error) {
+// openStream makes a stream of the configured transport for a target; it
+// connects on its first send. obs, if set, observes it for telemetry.
+func (w *Wrapper) openStream(tgt *target, obs *telemetry.Stream) (batchStream, error) {
 	cc, err := w.conn.Get()
 	if err != nil {
 		return nil, &Error{Kind: KindConnection, Op: "connect", Err: err}
@@ -272,9 +311,8 @@ func (w *Wrapper) openStream(desc []byte, obs *telemetry.Stream) (batchStream, e
 	case w.tokens != nil:
 		hs = w.tokens.ForTable(w.cfg.TableName)
 	}
-	return stream.New(cc, stream.Config{
+	cfg := stream.Config{
 		Table:              w.cfg.TableName,
-		Descriptor:         desc,
 		Headers:            hs,
 		MaxInflightRecords: w.cfg.MaxInflightRecords,
 		MaxInflightBytes:   w.cfg.MaxInflightBytes,
@@ -289,7 +327,12 @@ func (w *Wrapper) openStream(desc []byte, obs *telemetry.Stream) (batchStream, e
 		HandshakeError:     w.conn.HandshakeError,
 		Hooks:              hooks,
 		Logger:             w.logger,
-	}), nil
+	}
+	if tgt.enc != nil {
+		return arrowStream{flightstream.New(cc, tgt.enc, cfg)}, nil
+	}
+	cfg.Descriptor = tgt.schema.DescriptorBytes()
+	return protoStream{stream.New(cc, cfg)}, nil
 }
 
 func closedError(op string) *Error {

@@ -30,10 +30,12 @@ import (
 	"github.com/pyzerobus/pyzerobus/zbwrap/zerobustest"
 )
 
-func TestSendBatchLandsInTable(t *testing.T) {
+func TestSendBatchLandsInTable(t *testing.T) { eachTransport(t, testSendBatchLandsInTable) }
+
+func testSendBatchLandsInTable(t *testing.T, topts []Option) {
 	checkLeaks(t)
 	srv := newServer(t)
-	w := newWrapper(t, srv)
+	w := newWrapper(t, srv, topts...)
 	rec := makeBatch(0, 1000, 50)
 	defer rec.Release()
 	res, err := w.SendBatch(context.Background(), rec)
@@ -51,6 +53,7 @@ func TestSendBatchLandsInTable(t *testing.T) {
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	wantTransport(t, srv, topts)
 	ids := tableIDs(t, srv)
 	if len(ids) != 1000 {
 		t.Fatalf("table holds %d distinct ids, want 1000", len(ids))
@@ -514,11 +517,13 @@ func TestSendBatchWithDescriptor(t *testing.T) {
 	}
 }
 
-func TestCallerGivesUp(t *testing.T) {
+func TestCallerGivesUp(t *testing.T) { eachTransport(t, testCallerGivesUp) }
+
+func testCallerGivesUp(t *testing.T, topts []Option) {
 	t.Run("written rows may land", func(t *testing.T) {
 		checkLeaks(t)
 		srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks}))
-		w := newWrapper(t, srv, WithAckTimeout(300*time.Millisecond))
+		w := newWrapper(t, srv, append(topts, WithAckTimeout(300*time.Millisecond))...)
 		rec := makeBatch(0, 50, 10)
 		defer rec.Release()
 		// Give up once the request is on the wire.
@@ -552,7 +557,7 @@ func TestCallerGivesUp(t *testing.T) {
 	t.Run("unwritten rows are withdrawn", func(t *testing.T) {
 		checkLeaks(t)
 		srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultFailCreate, Code: codes.Unavailable, Times: -1}))
-		w := newWrapper(t, srv, WithRetryBaseDelay(time.Second), WithRetryMaxDelay(time.Second))
+		w := newWrapper(t, srv, append(topts, WithRetryBaseDelay(time.Second), WithRetryMaxDelay(time.Second))...)
 		rec := makeBatch(0, 50, 10)
 		defer rec.Release()
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -567,10 +572,12 @@ func TestCallerGivesUp(t *testing.T) {
 	})
 }
 
-func TestFatalErrorThenNewStream(t *testing.T) {
+func TestFatalErrorThenNewStream(t *testing.T) { eachTransport(t, testFatalErrorThenNewStream) }
+
+func testFatalErrorThenNewStream(t *testing.T, topts []Option) {
 	checkLeaks(t)
 	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultFailCreate, Code: codes.NotFound, Message: "no such table"}))
-	w := newWrapper(t, srv)
+	w := newWrapper(t, srv, topts...)
 	rec := makeBatch(0, 10, 10)
 	defer rec.Release()
 	res, err := w.SendBatch(context.Background(), rec)

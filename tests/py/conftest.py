@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pathlib
 import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -162,6 +164,19 @@ def wrapper_config(server: LocalServer, table: str, **settings: object) -> pyzer
     return pyzerobus.WrapperConfiguration(**base)
 
 
+TRANSPORTS = {
+    "proto": {"transport": "proto"},
+    "arrow": {"transport": "arrow"},
+    "arrow-zstd": {"transport": "arrow", "arrow_compression": "zstd"},
+}
+
+
+@pytest.fixture(params=list(TRANSPORTS), ids=list(TRANSPORTS))
+def transport(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The settings of each transport, for tests that run on both."""
+    return TRANSPORTS[request.param]
+
+
 @pytest.fixture
 def table_name(request: pytest.FixtureRequest) -> str:
     """A table name unique to the test."""
@@ -239,3 +254,15 @@ def otlp_sink(tmp_path: pathlib.Path) -> Iterator[OTLPSink]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def server_stats(server: LocalServer) -> dict:
+    """The server's /stats."""
+    with urllib.request.urlopen(server.workspace_url + "/stats", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def assert_transport(server: LocalServer, transport: dict[str, str]) -> None:
+    """Every stream the server saw (it must be running) used the transport."""
+    streams = server_stats(server)["streams"]
+    assert streams and {s["transport"] for s in streams} == {transport["transport"]}

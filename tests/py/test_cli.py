@@ -110,6 +110,7 @@ def test_help_reads_well() -> None:
         "--config",
         "--streams",
         "--transport",
+        "--arrow-compression",
         "--set KEY=VALUE",
         "--quarantine",
         "--dry-run",
@@ -405,6 +406,11 @@ def test_unknown_table_exits_2(
     ("args", "message"),
     [
         (["--streams", "-1"], "streams (--streams): must be"),
+        (["--transport", "avro"], "transport (--transport): must be proto or arrow"),
+        (
+            ["--arrow-compression", "gzip"],
+            "arrow_compression (--arrow-compression): must be none, lz4 or zstd",
+        ),
         (["-t", "nodots"], "table_name (--table): must be catalog.schema.table"),
         (["--set", "streams=x"], "streams (--streams): must be a whole number or auto"),
         (["--set", "retry_max_attempts=x"], "setting retry_max_attempts: 'x' is not an integer"),

@@ -123,6 +123,27 @@ def test_from_env() -> None:
     assert [p.setting for p in info.value.problems] == ["retry_max_attempts"]
 
 
+def test_transport_settings() -> None:
+    cfg = WrapperConfiguration.from_env({"ZEROBUS_TRANSPORT": "arrow", "ZEROBUS_ARROW_COMPRESSION": "zstd"})
+    assert (cfg.transport, cfg.arrow_compression) == ("arrow", "zstd")
+    bad = WrapperConfiguration(
+        endpoint="https://ws.zerobus.example.com",
+        unity_catalog_url="https://dbc.example.com",
+        table_name="a.b.c",
+        client_id="id",
+        client_secret=SECRET,
+        transport="avro",
+        arrow_compression="gzip",
+    )
+    with pytest.raises(ConfigurationError) as info:
+        bad.validate()
+    problems = {p.setting: p.message for p in info.value.problems}
+    assert set(problems) == {"transport", "arrow_compression"}
+    assert "proto or arrow" in problems["transport"] and "avro" in problems["transport"]
+    assert "none, lz4 or zstd" in problems["arrow_compression"]
+    bad.replace(transport="arrow", arrow_compression="lz4").validate()
+
+
 def test_yaml_errors(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("table_name: a.b.c\nno_such_setting: 1\n")

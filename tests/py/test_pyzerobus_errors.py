@@ -36,11 +36,11 @@ def ids(first: int, n: int) -> pa.Table:
     )
 
 
-def test_missing_table_is_a_configuration_error(tmp_path: pathlib.Path) -> None:
+def test_missing_table_is_a_configuration_error(tmp_path: pathlib.Path, transport: dict[str, str]) -> None:
     server = start_server(tmp_path / "data", "--no-auto-create")
     try:
         with (
-            ZerobusWrapper(wrapper_config(server, "main.nowhere.events")) as w,
+            ZerobusWrapper(wrapper_config(server, "main.nowhere.events", **transport)) as w,
             pytest.raises(ConfigurationError) as info,
         ):
             w.send_batch(ids(0, 10))
@@ -62,9 +62,9 @@ def test_wrong_secret_is_an_authentication_error(local_server: LocalServer, tabl
 
 
 def test_broken_call_without_recovery_is_a_connection_error(
-    local_server: LocalServer, table_name: str
+    local_server: LocalServer, table_name: str, transport: dict[str, str]
 ) -> None:
-    with ZerobusWrapper(wrapper_config(local_server, table_name, recovery_disabled=True)) as w:
+    with ZerobusWrapper(wrapper_config(local_server, table_name, recovery_disabled=True, **transport)) as w:
         assert w.send_batch(ids(0, 10)).success
         arm_fault(local_server, kind="fail_call", code="Unavailable")
         with pytest.raises(pyzerobus.ConnectionError) as info:
@@ -75,8 +75,10 @@ def test_broken_call_without_recovery_is_a_connection_error(
         assert w.send_batch(ids(20, 10)).success
 
 
-def test_recovery_giving_up_is_retry_exhausted(local_server: LocalServer, table_name: str) -> None:
-    with ZerobusWrapper(wrapper_config(local_server, table_name, retry_max_attempts=2)) as w:
+def test_recovery_giving_up_is_retry_exhausted(
+    local_server: LocalServer, table_name: str, transport: dict[str, str]
+) -> None:
+    with ZerobusWrapper(wrapper_config(local_server, table_name, retry_max_attempts=2, **transport)) as w:
         assert w.send_batch(ids(0, 10)).success
         arm_fault(local_server, kind="fail_call", code="Unavailable", times=-1)
         with pytest.raises(RetryExhausted) as info:
@@ -85,13 +87,13 @@ def test_recovery_giving_up_is_retry_exhausted(local_server: LocalServer, table_
         assert w.stats()["calls_opened"] >= 3
 
 
-def test_rejected_data_is_a_transmission_error(tmp_path: pathlib.Path) -> None:
+def test_rejected_data_is_a_transmission_error(tmp_path: pathlib.Path, transport: dict[str, str]) -> None:
     tables = tmp_path / "tables.yaml"
     tables.write_text("main.pytest.declared:\n  - {name: id, type: string}\n  - {name: name, type: string}\n")
     server = start_server(tmp_path / "data", "--tables", str(tables))
     try:
         with (
-            ZerobusWrapper(wrapper_config(server, "main.pytest.declared")) as w,
+            ZerobusWrapper(wrapper_config(server, "main.pytest.declared", **transport)) as w,
             pytest.raises(TransmissionError) as info,
         ):
             w.send_batch(ids(0, 3))  # id is int64, the table says STRING
@@ -161,10 +163,14 @@ def token_proxy(tmp_path: pathlib.Path) -> Iterator[tuple[LocalServer, _TokenPro
         server.stop()
 
 
-def test_failed_renewal_is_a_token_refresh_error(token_proxy: tuple[LocalServer, _TokenProxy]) -> None:
+def test_failed_renewal_is_a_token_refresh_error(
+    token_proxy: tuple[LocalServer, _TokenProxy], transport: dict[str, str]
+) -> None:
     server, proxy = token_proxy
     url = f"http://127.0.0.1:{proxy.server_address[1]}"
-    cfg = wrapper_config(server, "main.pytest.tokens", unity_catalog_url=url, retry_max_attempts=2)
+    cfg = wrapper_config(
+        server, "main.pytest.tokens", unity_catalog_url=url, retry_max_attempts=2, **transport
+    )
     with ZerobusWrapper(cfg) as w:
         assert w.send_batch(ids(0, 10)).success
         assert proxy.token_requests == 1

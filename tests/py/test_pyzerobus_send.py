@@ -15,7 +15,7 @@ import pyarrow.ipc
 import pytest
 
 import pyzerobus
-from conftest import LocalServer, read_delta, wrapper_config
+from conftest import LocalServer, assert_transport, read_delta, wrapper_config
 from pyzerobus import TransmissionError, TransmissionResult, WrapperConfiguration, ZerobusWrapper
 
 SCHEMA = pa.schema(
@@ -48,10 +48,13 @@ def rows(first: int, n: int) -> pa.Table:
     )
 
 
-def as_stored(table: pa.Table) -> pa.Table:
+def as_stored(table: pa.Table, transport: dict[str, str]) -> pa.Table:
     """The table as an auto-created Delta table holds it: a table made from a
     stream's descriptor stores timestamps as BIGINT microseconds (declare the
-    table to get TIMESTAMP)."""
+    table to get TIMESTAMP); one made from an Arrow stream's schema keeps
+    TIMESTAMP."""
+    if transport["transport"] == "arrow":
+        return table
     i = table.schema.get_field_index("ts")
     return table.set_column(i, "ts", table.column("ts").cast(pa.int64()))
 
@@ -126,9 +129,11 @@ def inputs() -> list[tuple[str, Any, int]]:
     return out
 
 
-def test_every_input_kind_lands_in_the_table(local_server: LocalServer, table_name: str) -> None:
+def test_every_input_kind_lands_in_the_table(
+    local_server: LocalServer, table_name: str, transport: dict[str, str]
+) -> None:
     cases = inputs()
-    with ZerobusWrapper(wrapper_config(local_server, table_name, batch_rows=256)) as w:
+    with ZerobusWrapper(wrapper_config(local_server, table_name, batch_rows=256, **transport)) as w:
         for name, data, n in cases:
             res = w.send_batch(data)
             assert isinstance(res, TransmissionResult), name
@@ -137,19 +142,20 @@ def test_every_input_kind_lands_in_the_table(local_server: LocalServer, table_na
             assert res.batch_size_bytes > 0 and res.latency_ms > 0, name
             assert list(res.successful_rows) == list(range(n)), name
             assert res.offset is None and not res.cancelled
+    assert_transport(local_server, transport)
     total = sum(n for _, _, n in cases)
     got = read_delta(local_server, table_name).sort_by("id")
     assert got.column("id").to_pylist() == list(range(total))
-    assert got.select(FLAT).to_pylist() == as_stored(rows(0, total).select(FLAT)).to_pylist()
+    assert got.select(FLAT).to_pylist() == as_stored(rows(0, total).select(FLAT), transport).to_pylist()
 
 
-def test_nested_values_survive(local_server: LocalServer, table_name: str) -> None:
+def test_nested_values_survive(local_server: LocalServer, table_name: str, transport: dict[str, str]) -> None:
     table = rows(0, 3000)
-    with ZerobusWrapper(wrapper_config(local_server, table_name, batch_rows=700)) as w:
+    with ZerobusWrapper(wrapper_config(local_server, table_name, batch_rows=700, **transport)) as w:
         assert w.send_batch(table).successful_count == 3000
         assert w.send_batch(ipc_stream(rows(3000, 500))).successful_count == 500
     got = read_delta(local_server, table_name).sort_by("id").select(SCHEMA.names).to_pylist()
-    want = as_stored(rows(0, 3500)).to_pylist()
+    want = as_stored(rows(0, 3500), transport).to_pylist()
     for row in (*got, *want):
         row["attrs"] = sorted(row["attrs"])
     assert got == want
@@ -160,9 +166,11 @@ def deprecated() -> pytest.WarningsRecorder:
     return pytest.warns(DeprecationWarning, match="is deprecated: use")
 
 
-def test_async_sends_offsets_and_flush(local_server: LocalServer, table_name: str) -> None:
+def test_async_sends_offsets_and_flush(
+    local_server: LocalServer, table_name: str, transport: dict[str, str]
+) -> None:
     # The offset API (send_batch_async, wait_for_offset) is deprecated and still works.
-    with ZerobusWrapper(wrapper_config(local_server, table_name)) as w, deprecated():
+    with ZerobusWrapper(wrapper_config(local_server, table_name, **transport)) as w, deprecated():
         offsets = [w.send_batch_async(rows(i * 100, 100)) for i in range(10)]
         assert offsets == sorted(offsets) and len(set(offsets)) == 10
         got = w.wait_for_offset(offsets[4])
@@ -184,9 +192,11 @@ def test_async_sends_offsets_and_flush(local_server: LocalServer, table_name: st
     assert last == offsets[-1] + 1
 
 
-def test_threads_share_one_wrapper(local_server: LocalServer, table_name: str) -> None:
+def test_threads_share_one_wrapper(
+    local_server: LocalServer, table_name: str, transport: dict[str, str]
+) -> None:
     results: list[TransmissionResult] = []
-    with ZerobusWrapper(wrapper_config(local_server, table_name, batch_rows=100)) as w:
+    with ZerobusWrapper(wrapper_config(local_server, table_name, batch_rows=100, **transport)) as w:
 
         def send(k: int) -> None:
             results.append(w.send_batch(rows(k * 1000, 1000)))

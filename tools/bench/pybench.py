@@ -17,6 +17,19 @@ or 1,024 bytes. Contenders:
 Contenders take turns for --repeat rounds; each figure is a contender's best
 round: rows/s and MB/s of encoded records.
 
+--arrow compares the Arrow paths instead, on the same rows (payloads of
+random hex, so that compression meets realistic data) and the same server:
+
+  pz-proto        pyzerobus, send_batch(pyarrow.Table), transport proto
+  pz-arrow[-lz4|-zstd]   pyzerobus, send_batch(pyarrow.Table), transport arrow
+  sdk-arrow[-lz4|-zstd]  Databricks' SDK create_arrow_stream, ingest_batch(RecordBatch)
+                  of 10,000 rows each (its users' way: it writes the IPC bytes), then flush
+  sdk-proto       Databricks' SDK protobuf path, as python-sdk above
+
+and reports rows/s, MB/s of Arrow data (the table's buffers), the bytes
+the server received per row, and the CPU time per row of the client (this
+process, every thread) and of the server (another process).
+
 --profile databricks runs the server like the real service (about 150 ms to
 durability, 100 MB/s and 100,000 records/s per stream; --ack-latency-only
 keeps the latency and drops the quotas), with less data (--mb 100 is
@@ -29,10 +42,12 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -98,6 +113,136 @@ def interleaved(
         for name, (fn, fn_args) in contenders.items():
             runs[name].append(fn(*fn_args))
     return {name: min(out, key=lambda r: r[2]) for name, out in runs.items()}
+
+
+def server_bytes(server: LocalServer) -> int:
+    """Bytes of requests the server has received so far."""
+    with urllib.request.urlopen(server.workspace_url + "/stats", timeout=10) as resp:
+        return int(json.loads(resp.read())["bytes_received"])
+
+
+def random_table(rows: int, record_size: int) -> pa.Table:
+    """make_table's rows with payloads of random hex digits."""
+    import numpy as np
+
+    n = payload_len(record_size)
+    ids = pa.array(range(1 << 21, (1 << 21) + rows), pa.int64())
+    data = pa.py_buffer(os.urandom((rows * n + 1) // 2).hex().encode()[: rows * n])
+    offsets = pa.py_buffer((np.arange(rows + 1, dtype=np.int64) * n).astype(np.int32).tobytes())
+    payload = pa.StringArray.from_buffers(rows, offsets, data)
+    table = pa.table({"id": ids, "payload": payload})
+    return table.to_reader(max_chunksize=CHUNK_ROWS).read_all()
+
+
+def bench_sdk_arrow(
+    server: LocalServer, table: str, data: pa.Table, compression: str
+) -> tuple[int, int, float]:
+    from zerobus import ArrowStreamConfigurationOptions, IPCCompression
+    from zerobus.sdk.sync import ZerobusSdk
+
+    options = ArrowStreamConfigurationOptions()
+    options.ipc_compression = getattr(IPCCompression, compression)
+    sdk = ZerobusSdk(server.endpoint, server.workspace_url)
+    stream = sdk.create_arrow_stream(table, data.schema, server.client_id, server.client_secret, options)
+    batches = data.to_batches(max_chunksize=BATCH_ROWS)
+    stream.ingest_batch(batches[0].slice(0, 1000))  # warm up like the others
+    stream.flush()
+    start = time.perf_counter()
+    for b in batches:
+        stream.ingest_batch(b)
+    stream.flush()
+    secs = time.perf_counter() - start
+    stream.close()
+    return data.num_rows, data.nbytes, secs
+
+
+def server_cpu(server: LocalServer) -> float:
+    """CPU seconds the server process has used (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = pathlib.Path(f"/proc/{server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_wire(
+    server: LocalServer, fn: Callable[..., tuple[int, int, float]], *fn_args: Any
+) -> tuple[int, int, float, int, float, float]:
+    """fn's figures, the bytes the server received meanwhile, and the CPU seconds
+    this process (every thread: the client's whole cost) and the server process
+    spent, warm-up and setup included."""
+    before = server_bytes(server)
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    scpu = server_cpu(server)
+    rows, nbytes, secs = fn(*fn_args)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    used = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
+    return rows, nbytes, secs, server_bytes(server) - before, used, server_cpu(server) - scpu
+
+
+def bench_arrow(args: argparse.Namespace, server: LocalServer, cfg: pyzerobus.WrapperConfiguration) -> None:
+    """The --arrow comparison, one record size after another."""
+    for size in (int(s) for s in args.sizes.split(",")):
+        rows = args.mb * 1_000_000 // size
+        table = random_table(rows, size)
+        warm = table.slice(0, 1000)
+        min_wire = size // 4  # bytes per row that even ZSTD cannot go below on random hex
+        contenders: dict[
+            str, tuple[Callable[..., tuple[int, int, float, int, float, float]], tuple[Any, ...]]
+        ] = {
+            "pz-proto": (with_wire, (server, bench_pyzerobus, cfg, table, warm)),
+        }
+        for comp in ("none", "lz4", "zstd"):
+            name = "pz-arrow" + ("" if comp == "none" else "-" + comp)
+            acfg = cfg.replace(table_name="main.bench.arrow", transport="arrow", arrow_compression=comp)
+            contenders[name] = (with_wire, (server, bench_pyzerobus, acfg, table, warm))
+        if not args.skip_sdk:
+            for comp, sdk_comp in (("none", "NONE"), ("lz4", "LZ4_FRAME"), ("zstd", "ZSTD")):
+                name = "sdk-arrow" + ("" if comp == "none" else "-" + comp)
+                contenders[name] = (
+                    with_wire,
+                    (server, bench_sdk_arrow, server, "main.bench.sdkarrow", table, sdk_comp),
+                )
+            msg = message_class()
+            sdk_rows = min(rows, args.sdk_mb * 1_000_000 // size)
+            ids = table.column("id").to_pylist()[:sdk_rows]
+            payloads = table.column("payload").to_pylist()[:sdk_rows]
+            records = [msg(id=i, payload=p).SerializeToString() for i, p in zip(ids, payloads)]
+            contenders["sdk-proto"] = (
+                with_wire,
+                (server, bench_sdk, server, "main.bench.sdk", records, msg.DESCRIPTOR),
+            )
+        runs: dict[str, list[tuple[int, int, float, int, float, float]]] = {name: [] for name in contenders}
+        for _ in range(args.repeat):
+            for name, (fn, fn_args) in contenders.items():
+                runs[name].append(fn(*fn_args))
+        # A run whose rows did not all reach the server (a stream that broke)
+        # does not count.
+        best = {
+            name: min((r for r in out if r[3] >= r[0] * min_wire), key=lambda r: r[2], default=out[0])
+            for name, out in runs.items()
+        }
+        per_row = table.nbytes / table.num_rows
+        if any(r[3] < r[0] * min_wire for r in best.values()):
+            print("  (some contender had no complete run: its figures are not to be trusted)")
+        print(
+            f"\nrows of {size} encoded bytes ({per_row:.0f} bytes of Arrow data each), best of {args.repeat}"
+        )
+        head = f"  {'contender':<15} {'rows/s':>12} {'Arrow MB/s':>11} {'wire B/row':>11}"
+        head += f" {'CPU ns/row':>11} {'server ns/row':>14}"
+        print(head + f" {'vs pz-proto':>12} {'vs sdk-arrow':>13}")
+        rate = {k: v[0] / v[2] for k, v in best.items()}
+        for name, (n, _, secs, wire, cpu, scpu) in best.items():
+            vs_proto = f"{rate[name] / rate['pz-proto']:.2f}x"
+            vs_sdk = f"{rate[name] / rate['sdk-arrow']:.2f}x" if "sdk-arrow" in rate else "-"
+            warm_rows = 1000
+            print(
+                f"  {name:<15} {n / secs:>12,.0f} {n * per_row / secs / 1e6:>11,.0f}"
+                f" {wire / (n + warm_rows):>11,.1f} {cpu * 1e9 / (n + warm_rows):>11,.0f}"
+                f" {scpu * 1e9 / (n + warm_rows):>14,.0f}"
+                f" {vs_proto:>12} {vs_sdk:>13}"
+            )
+        sys.stdout.flush()
 
 
 def bench_pyzerobus(cfg: pyzerobus.WrapperConfiguration, data: Any, warm: pa.Table) -> tuple[int, int, float]:
@@ -213,6 +358,7 @@ def main() -> None:
         default=1,
         help="streams of pyzerobus and the Go engine (a count or auto)",
     )
+    p.add_argument("--arrow", action="store_true", help="compare the Arrow paths (see above)")
     args = p.parse_args()
 
     binary = REPO / "build" / "_bench" / "goengine"
@@ -236,6 +382,9 @@ def main() -> None:
             batch_rows=BATCH_ROWS,
             streams=args.streams,
         )
+        if args.arrow:
+            bench_arrow(args, server, cfg)
+            return
         for size in (int(s) for s in args.sizes.split(",")):
             rows = args.mb * 1_000_000 // size
             table = make_table(rows, size)

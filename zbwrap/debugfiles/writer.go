@@ -184,7 +184,7 @@ func (w *Writer) OnBatchEncoded(rec arrow.RecordBatch, descriptor []byte, record
 	}
 	if w.proto != nil {
 		w.proto.write(descriptor, records)
-	} else if !w.closed.Load() {
+	} else if descriptor != nil && !w.closed.Load() {
 		w.desc.update(descriptor, nil)
 	}
 }

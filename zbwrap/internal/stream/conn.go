@@ -26,6 +26,7 @@ const TableHeader = "x-databricks-zerobus-table-name"
 type conn struct {
 	s      *Stream
 	rpc    grpc.BidiStreamingClient[wire.EphemeralStreamRequest, wire.EphemeralStreamResponse]
+	call   Call // the call of another transport (Config.Dial); rpc is nil then
 	cancel context.CancelFunc
 	id     string
 	wake   chan struct{} // wakes the sender
@@ -93,7 +94,15 @@ func (s *Stream) open(refresh bool) (*conn, error) {
 	md.Set(TableHeader, s.cfg.Table)
 	callCtx, callCancel := context.WithCancel(metadata.NewOutgoingContext(s.life, md))
 	stop := context.AfterFunc(ctx, callCancel)
-	rpc, id, err := s.handshake(callCtx)
+	var rpc grpc.BidiStreamingClient[wire.EphemeralStreamRequest, wire.EphemeralStreamResponse]
+	var call Call
+	var id string
+	var err error
+	if s.cfg.Dial != nil {
+		call, id, err = s.cfg.Dial(callCtx)
+	} else {
+		rpc, id, err = s.handshake(callCtx)
+	}
 	if !stop() && s.life.Err() == nil {
 		callCancel()
 		return nil, &Error{Kind: KindConnection, Retryable: true, Code: codes.DeadlineExceeded,
@@ -113,7 +122,7 @@ func (s *Stream) open(refresh bool) (*conn, error) {
 		h.OnCallOpened(id, time.Since(start))
 	}
 	return &conn{
-		s: s, rpc: rpc, cancel: callCancel, id: id,
+		s: s, rpc: rpc, call: call, cancel: callCancel, id: id,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 	}, nil
 }
@@ -275,7 +284,11 @@ func (c *conn) sendLoop() {
 				s.stats.ReplayedRecords += int64(r.count())
 			}
 			var err error
-			if r.frames != nil {
+			switch {
+			case c.call != nil:
+				s.mu.Unlock()
+				err = c.call.Send(r.payload, r.wireOff)
+			case r.frames != nil:
 				// The write holds the frames until gRPC lets go of them.
 				r.batch.holds.Add(1)
 				w := &framedWrite{batch: r.batch, offset: r.wireOff, frames: r.frames}
@@ -283,7 +296,7 @@ func (c *conn) sendLoop() {
 				if err = c.rpc.SendMsg(w); !w.marshalled {
 					r.batch.unhold()
 				}
-			} else {
+			default:
 				s.mu.Unlock()
 				err = c.rpc.Send(r.msg)
 			}
@@ -302,7 +315,11 @@ func (c *conn) sendLoop() {
 		if s.closing && len(s.pending) == 0 && !c.halfClosed {
 			c.halfClosed = true
 			s.mu.Unlock()
-			_ = c.rpc.CloseSend() // a failure shows on the receive side
+			if c.call != nil {
+				_ = c.call.CloseSend() // a failure shows on the receive side
+			} else {
+				_ = c.rpc.CloseSend()
+			}
 			return
 		}
 		s.mu.Unlock()
@@ -316,22 +333,14 @@ func (c *conn) sendLoop() {
 
 // recvLoop reads acks and signals until the call ends.
 func (c *conn) recvLoop() {
-	s := c.s
+	if c.call != nil {
+		c.recvEvents()
+		return
+	}
 	for {
 		resp, err := c.rpc.Recv()
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				c.end(classify("receive", err))
-				return
-			}
-			s.mu.Lock()
-			if c.sentIdx > 0 {
-				c.endLocked(&Error{Kind: KindConnection, Retryable: true,
-					Msg: fmt.Sprintf("call ended with %d requests unacknowledged", c.sentIdx), Err: ErrCallEnded})
-			} else {
-				c.endLocked(nil)
-			}
-			s.mu.Unlock()
+			c.recvEnded(err)
 			return
 		}
 		switch p := resp.GetPayload().(type) {
@@ -347,6 +356,40 @@ func (c *conn) recvLoop() {
 			c.end(&Error{Kind: KindConnection, Retryable: true, Msg: fmt.Sprintf("unexpected response %T", p), Err: ErrProtocol})
 		}
 	}
+}
+
+// recvEvents is recvLoop for the call of another transport.
+func (c *conn) recvEvents() {
+	for {
+		ev, err := c.call.Recv()
+		switch {
+		case err != nil:
+			c.recvEnded(err)
+			return
+		case ev.Close:
+			c.closeSignal(ev.CloseAfter)
+		default:
+			c.ack(ev.AckUpTo)
+		}
+	}
+}
+
+// recvEnded ends the call after a failed receive: io.EOF is the server
+// ending it with OK, a failure if requests were still in flight.
+func (c *conn) recvEnded(err error) {
+	if !errors.Is(err, io.EOF) {
+		c.end(classify("receive", err))
+		return
+	}
+	s := c.s
+	s.mu.Lock()
+	if c.sentIdx > 0 {
+		c.endLocked(&Error{Kind: KindConnection, Retryable: true,
+			Msg: fmt.Sprintf("call ended with %d requests unacknowledged", c.sentIdx), Err: ErrCallEnded})
+	} else {
+		c.endLocked(nil)
+	}
+	s.mu.Unlock()
 }
 
 // ack resolves every request up to wire offset w (cumulative).

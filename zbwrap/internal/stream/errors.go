@@ -99,6 +99,8 @@ var (
 	ErrTooLarge = errors.New("record larger than the request size limit")
 	// ErrAbandoned: the caller gave up before the request was ever written.
 	ErrAbandoned = errors.New("abandoned before it was sent")
+	// ErrNoTransport: SendParts on a stream without Config.Dial.
+	ErrNoTransport = errors.New("parts need a stream of another transport (Config.Dial)")
 	// ErrBadFrames: SendFramed was given frames that do not hold its records.
 	ErrBadFrames = errors.New("frames do not match the records")
 	// ErrUntrustedCertificate: the server's TLS certificate failed

@@ -88,6 +88,11 @@ type Config struct {
 	// stream at once (ErrUntrustedCertificate).
 	HandshakeError func() error
 
+	// Dial, if set, opens the calls of another transport instead of the
+	// Zerobus protobuf service (see Call); requests are then queued with
+	// SendParts, and Descriptor is not used.
+	Dial DialFunc
+
 	// Hooks receive events; each is type-asserted once to the Hook*
 	// interfaces it implements.
 	Hooks  []any
@@ -210,6 +215,7 @@ type request struct {
 	offset     int64 // logical offset; -1 if never queued
 	records    [][]byte
 	frames     []byte // the records framed (SendFramed), or nil
+	payload    any    // the request of another transport (SendParts), or nil
 	bytes      int    // sum of record lengths
 	queued     bool
 
@@ -549,7 +555,7 @@ func (s *Stream) admit(ctx context.Context, r *request, block bool) error {
 			return &Error{Kind: KindTransmission, Retryable: true, Msg: "waiting for room in the in-flight window", Err: ctx.Err()}
 		}
 	}
-	if r.frames == nil {
+	if r.frames == nil && r.payload == nil {
 		r.msg = &wire.EphemeralStreamRequest{Payload: &wire.EphemeralStreamRequest_IngestRecordBatch{
 			IngestRecordBatch: &wire.IngestRecordBatchRequest{
 				OffsetId: &r.wireOff,

@@ -252,3 +252,43 @@ func TestReopenWhenWorkArrives(t *testing.T) {
 	st := s.Stats()
 	testutil.Require(t, "stats", testutil.Want("Opens", st.Opens, 2), testutil.Want("CloseSignals", st.CloseSignals, 1), testutil.Want("CallFailures", st.CallFailures, 0))
 }
+
+// Parts need a stream of another transport; a part that cannot be queued
+// fails with the rows of every part after it, numbered across the parts.
+func TestSendPartsRefusals(t *testing.T) {
+	parts := []Part{{Records: 3, Bytes: 30, Payload: "a"}, {Records: 2, Bytes: 20, Payload: "b"}}
+	s := New(nil, Config{Table: "main.default.t"})
+	b, err := s.SendParts(context.Background(), parts, nil, nil)
+	if !errors.Is(err, ErrNoTransport) {
+		t.Fatalf("SendParts without Dial: %v", err)
+	}
+	if o := b.Outcomes(); len(o) != 1 || o[0].Start != 0 || o[0].End != 5 || !errors.Is(o[0].Err, ErrNoTransport) {
+		t.Fatalf("outcomes %+v", o)
+	}
+	_ = s.Close(context.Background())
+
+	dialed := false
+	s = New(nil, Config{Table: "main.default.t", Dial: func(context.Context) (Call, string, error) {
+		dialed = true
+		return nil, "", errors.New("not reached")
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	released := false
+	b, err = s.SendParts(ctx, parts, nil, func() { released = true })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("SendParts with a cancelled context: %v", err)
+	}
+	if o := b.Outcomes(); len(o) != 1 || o[0].End != 5 || o[0].MayHaveLanded {
+		t.Fatalf("outcomes %+v", o)
+	}
+	if _, err := s.TrySendParts(nil, nil, nil); err != nil {
+		t.Fatalf("TrySendParts of nothing: %v", err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if dialed || !released {
+		t.Fatalf("dialed %v, released %v: want no call and the batch released", dialed, released)
+	}
+}
