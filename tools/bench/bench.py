@@ -61,7 +61,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Union
 
 import pyarrow as pa
 import pyarrow.ipc
@@ -88,7 +88,7 @@ class Contender:
     name: str
     kind: str
     mode: str
-    streams: int = 1
+    streams: Union[int, str] = 1  # a count or "auto"
     transport: str = "proto"
     databricks: bool = False
 
@@ -98,7 +98,9 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("Go engine, proto, 4 streams", "go-engine", "sync", streams=4, transport="proto"),
     Contender("Go engine, arrow, 1 stream", "go-engine", "sync", streams=1, transport="arrow"),
     Contender("Go engine, arrow, 4 streams", "go-engine", "sync", streams=4, transport="arrow"),
+    Contender("Go engine, proto, streams auto", "go-engine", "sync", streams="auto", transport="proto"),
     Contender("pyzerobus, Arrow C stream", "pyzerobus", "c-stream"),
+    Contender("pyzerobus, Arrow C stream, streams auto", "pyzerobus", "c-stream", streams="auto"),
     Contender("pyzerobus, IPC bytes", "pyzerobus", "ipc"),
     Contender("pure-Go SDK, pre-encoded", "purego", "preencoded", databricks=True),
     Contender("pure-Go SDK, dynamicpb", "purego", "dynamicpb", databricks=True),
@@ -268,6 +270,11 @@ def worker(spec: dict[str, Any]) -> dict[str, float]:
     return {**out, "peak_rss_bytes": peak_rss_bytes()}
 
 
+def go_concurrency(c: Contender) -> int:
+    """SendBatch calls the Go engine keeps going: 16 per stream, 64 with streams auto."""
+    return CONCURRENT_BATCHES * (c.streams if isinstance(c.streams, int) else 4)
+
+
 def worker_pyzerobus(
     spec: dict[str, Any], secret: str, warm: pa.RecordBatch, data: pa.Table
 ) -> dict[str, float]:
@@ -283,7 +290,8 @@ def worker_pyzerobus(
         streams=spec["streams"],
         batch_rows=BATCH_ROWS,
         batch_bytes=BATCH_BYTES,
-        max_concurrent_batches=CONCURRENT_BATCHES,
+        # max_concurrent_batches left at its default: 16 chunks with one
+        # stream, 4 per stream the wrapper may use with more.
     )
     # The rows are memory-mapped: only what a contender touches counts in its RSS.
     payload: Any = data if spec["mode"] != "ipc" else stream_path(spec["ipc"]).read_bytes()
@@ -437,7 +445,7 @@ def command(
             *conn,
             *("-client-secret", CLIENT_SECRET, "-mode", c.mode, "-transport", c.transport),
             *("-streams", str(c.streams), "-batch-rows", str(chunk_rows(size))),
-            *("-concurrency", str(CONCURRENT_BATCHES * c.streams)),
+            *("-concurrency", str(go_concurrency(c))),
         ]
     if c.kind == "purego":
         return [str(bins["purego"]), *conn, "-mode", c.mode, "-batch-rows", str(SDK_RECORDS_PER_CALL)]
@@ -618,6 +626,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3, help="rounds; the table shows the median and spread")
     p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="encoded record sizes in bytes")
     p.add_argument("--profile", choices=["default", "databricks"], default="default", help="server profile")
+    p.add_argument(
+        "--ack-latency-only",
+        action="store_true",
+        help="with --profile databricks: the service's time to durability without its quotas",
+    )
     p.add_argument("--durable", action="store_true", help="store what is acknowledged (not --discard)")
     p.add_argument("--quick", action="store_true", help="a fast smoke run: 3,000 rows, one round")
     p.add_argument(
@@ -655,6 +668,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     flags = [] if args.durable else ["--discard"]
     if args.profile == "databricks":
         flags += ["--profile", "databricks"]
+        if args.ack_latency_only:
+            flags += ["--stream-quota", "off", "--table-quota", "off"]
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-"))
     server = start_server(binary, tmp / "data", flags)
     try:
@@ -663,8 +678,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    name = f"bench-{args.profile}" + ("-durable" if args.durable else "")
-    world = f"profile {args.profile}, " + ("durable" if args.durable else "discard")
+    latency_only = args.profile == "databricks" and args.ack_latency_only
+    name = f"bench-{args.profile}" + ("-latency" if latency_only else "")
+    name += "-durable" if args.durable else ""
+    world = f"profile {args.profile}, " + ("latency only, " if latency_only else "")
+    world += "durable" if args.durable else "discard"
     cmdline = "tools/bench/bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
     head = (
         f"`{cmdline.strip()}`: {args.rows:,} rows per contender, size and round, {args.rounds} round(s), "
