@@ -90,6 +90,7 @@ class Contender:
     mode: str
     streams: Union[int, str] = 1  # a count or "auto"
     transport: str = "proto"
+    compression: str = "none"  # arrow_compression of the arrow transport (pyzerobus)
     databricks: bool = False
 
 
@@ -101,6 +102,8 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("Go engine, proto, streams auto", "go-engine", "sync", streams="auto", transport="proto"),
     Contender("pyzerobus, Arrow C stream", "pyzerobus", "c-stream"),
     Contender("pyzerobus, Arrow C stream, streams auto", "pyzerobus", "c-stream", streams="auto"),
+    Contender("pyzerobus, arrow", "pyzerobus", "c-stream", transport="arrow"),
+    Contender("pyzerobus, arrow, lz4", "pyzerobus", "c-stream", transport="arrow", compression="lz4"),
     Contender("pyzerobus, IPC bytes", "pyzerobus", "ipc"),
     Contender("pure-Go SDK, pre-encoded", "purego", "preencoded", databricks=True),
     Contender("pure-Go SDK, dynamicpb", "purego", "dynamicpb", databricks=True),
@@ -288,6 +291,8 @@ def worker_pyzerobus(
         table_name=spec["table"],
         tls_ca_file=spec["ca_file"],
         streams=spec["streams"],
+        transport=spec.get("transport", "proto"),
+        arrow_compression=spec.get("compression", "none"),
         batch_rows=BATCH_ROWS,
         batch_bytes=BATCH_BYTES,
         # max_concurrent_batches left at its default: 16 chunks with one
@@ -453,6 +458,8 @@ def command(
         "kind": c.kind,
         "mode": c.mode,
         "streams": c.streams,
+        "transport": c.transport,
+        "compression": c.compression,
         "size": size,
         "ipc": str(ipc),
         "endpoint": server.endpoint,
