@@ -53,8 +53,15 @@ build: go-deps
 	$(GO) build -o $(BIN)/zerobus-local ./tools/zerobus-local
 	$(GO) build -o $(BIN)/otlp-sink ./tools/otlp-sink
 
-## test: vet, Go tests with the race detector, conformance with Databricks' SDKs, pytest.
+## test: lint, Go tests with the race detector, conformance with Databricks' SDKs, pytest;
+## the coverage gates fail it when a Go file or package, or a Python file, is under 90%.
 test: deps build lint test-go test-conformance test-py
+
+# The coverage gate (tools/cover/covergate.py, standard library only): every Go
+# file and package and every Python file at COVER_MIN% or more, generated code
+# left out, lower floors only as reasoned entries of tools/cover/allow.txt.
+COVER_MIN  := 90
+COVER_GATE := $(PYTHON) tools/cover/covergate.py --min $(COVER_MIN) --allow tools/cover/allow.txt
 
 ## lint: go vet (also for darwin and windows), gofmt, staticcheck, ruff check and format, mypy.
 # bindings needs cgo, so the cross-platform vet leaves it out (the wheel
@@ -72,9 +79,12 @@ lint: go-deps py-deps
 	$(PY) -m ruff format --check $(PY_LINT)
 	$(PY) -m mypy
 
+## test-go: Go tests with the race detector; the same run writes cover.out (every
+## package's coverage from every test binary) for the gate.
 test-go:
 	$(GO) vet ./...
-	$(GOTEST) -race -timeout 20m ./...
+	$(GOTEST) -race -timeout 20m -coverpkg=./... -coverprofile=$(CURDIR)/cover.out ./...
+	$(COVER_GATE) go $(CURDIR)/cover.out
 
 test-conformance:
 	cd tests/go/conformance && $(CONFORMANCE_ENV) $(GO) vet ./... && $(CONFORMANCE_ENV) $(GOTEST) -race -timeout 10m ./...
@@ -82,7 +92,9 @@ test-conformance:
 test-py: py-deps build py-build
 	# From tests/py, so that the package under test is the one installed in .venv.
 	cd tests/py && $(PY) -m pytest -q . --cov=pyzerobus --cov-config=$(CURDIR)/pyproject.toml \
-		--cov-report=term-missing:skip-covered --cov-fail-under=90
+		--cov-report=term-missing:skip-covered --cov-report=json:$(CURDIR)/build/coverage-py.json \
+		--cov-fail-under=$(COVER_MIN)
+	$(COVER_GATE) py $(CURDIR)/build/coverage-py.json
 
 ## tox: pytest on every CPython 3.9-3.13 this machine has, ruff and mypy (tox.ini).
 TOX_PYTHONS := $(wildcard $(HOME)/.pyenv/versions/3.*/bin/python3)
@@ -116,14 +128,14 @@ bench: go-deps
 	$(GOTEST) -run '^$$' -bench . -benchmem ./zbwrap/...
 	cd tests/go/conformance && $(CONFORMANCE_ENV) $(GOTEST) -run '^$$' -bench 'BenchmarkIngest|BenchmarkStreamMemory' -benchtime 2s .
 
-## cover: statement coverage per Go package and per file, then of the Python package.
+## cover: statement coverage of every Go file and package and every Python file, counted as
+## the gates of test-go and test-py count it (without the race detector, so faster); fails as they do.
 cover: go-deps build py-build
 	$(GOTEST) -coverpkg=./... -coverprofile=$(CURDIR)/cover.out ./... | grep -v 'no test files'
-	@echo "per file:"
-	@awk -f tools/cover/perfile.awk $(CURDIR)/cover.out | grep -v '/examples/\|zbwrap/internal/wire/.*pb.go' | sort -k2
-	$(GO) tool cover -func=$(CURDIR)/cover.out | tail -1
 	cd tests/py && $(PY) -m pytest -q . --cov=pyzerobus --cov-config=$(CURDIR)/pyproject.toml \
-		--cov-report=term:skip-covered
+		--cov-report=term:skip-covered --cov-report=json:$(CURDIR)/build/coverage-py.json
+	$(COVER_GATE) --all go $(CURDIR)/cover.out; go=$$?; \
+	$(COVER_GATE) --all py $(CURDIR)/build/coverage-py.json && exit $$go
 
 ## proto: regenerate the committed wire code (needs protoc: apt-get install protobuf-compiler).
 proto:
