@@ -18,7 +18,7 @@ export OTLP_SINK_BIN := $(BIN)/otlp-sink
 export PYZEROBUS_PYTHON := $(PY)
 
 .PHONY: all deps go-deps py-deps py-build build test lint test-go test-conformance test-py \
-        tox demo py-bench bench cover proto lint clean wheel wheels
+        tox demo py-bench bench cover proto lint clean wheel wheels notices notices-check
 
 all: build
 
@@ -63,11 +63,12 @@ test: deps build lint test-go test-conformance test-py
 COVER_MIN  := 90
 COVER_GATE := $(PYTHON) tools/cover/covergate.py --min $(COVER_MIN) --allow tools/cover/allow.txt
 
-## lint: go vet (also for darwin and windows), gofmt, staticcheck, ruff check and format, mypy.
+## lint: go vet (also for darwin and windows), gofmt, staticcheck, ruff check and format, mypy,
+## THIRD_PARTY_NOTICES up to date (notices-check).
 # bindings needs cgo, so the cross-platform vet leaves it out (the wheel
 # builds compile it per platform).
 PY_LINT := pyzerobus pybuild hatch_build.py tools tests examples
-lint: go-deps py-deps
+lint: go-deps py-deps notices-check
 	$(GO) vet ./...
 	GOOS=darwin $(GO) vet $$($(GO) list ./... | grep -v /bindings)
 	GOOS=windows $(GO) vet $$($(GO) list ./... | grep -v /bindings)
@@ -136,6 +137,13 @@ cover: go-deps build py-build
 		--cov-report=term:skip-covered --cov-report=json:$(CURDIR)/build/coverage-py.json
 	$(COVER_GATE) --all go $(CURDIR)/cover.out; go=$$?; \
 	$(COVER_GATE) --all py $(CURDIR)/build/coverage-py.json && exit $$go
+
+## notices: regenerate THIRD_PARTY_NOTICES (the licenses of the Go modules the wheel links;
+## tools/notices/notices.py). notices-check fails when the committed file is stale.
+notices: go-deps
+	$(PYTHON) tools/notices/notices.py
+notices-check: go-deps
+	$(PYTHON) tools/notices/notices.py --check
 
 ## proto: regenerate the committed wire code (needs protoc: apt-get install protobuf-compiler).
 proto:
