@@ -18,7 +18,7 @@ export OTLP_SINK_BIN := $(BIN)/otlp-sink
 export PYZEROBUS_PYTHON := $(PY)
 
 .PHONY: all deps go-deps py-deps py-build build test lint test-go test-conformance test-py \
-        tox demo py-bench bench cover proto lint clean wheel wheels notices notices-check
+        tox demo py-bench bench cover proto lint clean wheel wheels notices notices-check audit
 
 all: build
 
@@ -64,7 +64,7 @@ COVER_MIN  := 90
 COVER_GATE := $(PYTHON) tools/cover/covergate.py --min $(COVER_MIN) --allow tools/cover/allow.txt
 
 ## lint: go vet (also for darwin and windows), gofmt, staticcheck, ruff check and format, mypy,
-## THIRD_PARTY_NOTICES up to date (notices-check).
+## THIRD_PARTY_NOTICES up to date (notices-check), then audit.
 # bindings needs cgo, so the cross-platform vet leaves it out (the wheel
 # builds compile it per platform).
 PY_LINT := pyzerobus pybuild hatch_build.py tools tests examples
@@ -79,6 +79,15 @@ lint: go-deps py-deps notices-check
 	$(PY) -m ruff check $(PY_LINT)
 	$(PY) -m ruff format --check $(PY_LINT)
 	$(PY) -m mypy
+	$(MAKE) --no-print-directory audit
+
+## audit: govulncheck (pinned in internal/tools) on the Go module and pip-audit (requirements-audit.txt) on
+## the pinned requirements-*.txt, each only where its database answers, "skipped: ... unreachable"
+## otherwise (tools/audit/audit.sh).
+audit: go-deps py-deps
+	cd internal/tools && $(GO) build -o $(BIN)/govulncheck golang.org/x/vuln/cmd/govulncheck
+	$(PY) -m pip install -q -r requirements-audit.txt
+	bash tools/audit/audit.sh $(BIN)/govulncheck $(PY)
 
 ## test-go: Go tests with the race detector; the same run writes cover.out (every
 ## package's coverage from every test binary) for the gate.
