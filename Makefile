@@ -18,7 +18,7 @@ export OTLP_SINK_BIN := $(BIN)/otlp-sink
 export PYZEROBUS_PYTHON := $(PY)
 
 .PHONY: all deps go-deps py-deps py-build build test lint test-go test-conformance test-py \
-        tox demo py-bench bench cover proto lint clean wheel wheels notices notices-check audit
+        tox demo py-bench bench cover proto lint clean wheel wheels notices notices-check pyenv-check audit
 
 all: build
 
@@ -106,10 +106,23 @@ test-py: py-deps build py-build
 		--cov-fail-under=$(COVER_MIN)
 	$(COVER_GATE) py $(CURDIR)/build/coverage-py.json
 
-## tox: pytest on every CPython 3.9-3.13 this machine has, ruff and mypy (tox.ini).
-TOX_PYTHONS := $(wildcard $(HOME)/.pyenv/versions/3.*/bin/python3)
-tox: py-deps build
-	$(PY) -m tox $(if $(TOX_PYTHONS),--discover $(TOX_PYTHONS))
+# CPython 3.9-3.13 as pyenv installs them (the newest patch release of each,
+# under $PYENV_ROOT, default ~/.pyenv), for make tox and make wheels, which
+# fail first, naming the missing ones (pyenv-check).
+PYENV_VERSIONS := $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
+PYENV_MINORS   := 9 10 11 12 13
+PYENV_PYTHONS  := $(strip $(foreach v,$(PYENV_MINORS),$(lastword $(wildcard $(PYENV_VERSIONS)/3.$(v).*/bin/python3))))
+PYENV_MISSING  := $(strip $(foreach v,$(PYENV_MINORS),$(if $(wildcard $(PYENV_VERSIONS)/3.$(v).*/bin/python3),,3.$(v))))
+
+pyenv-check:
+	@if [ -n "$(PYENV_MISSING)" ]; then \
+		echo "CPython $(PYENV_MISSING) missing under $(PYENV_VERSIONS): make tox and make wheels need 3.9-3.13 (pyenv install <version>)"; \
+		exit 1; fi
+
+## tox: pytest on each CPython 3.9-3.13 under ~/.pyenv, ruff and mypy (tox.ini); fails if one is
+## missing. TOX_ARGS passes arguments on (TOX_ARGS="-e py39" runs one).
+tox: pyenv-check py-deps build
+	$(PY) -m tox --discover $(PYENV_PYTHONS) $(TOX_ARGS)
 
 ## wheel: a manylinux_2_28 wheel for .venv's CPython into dist/ (cgo with zig cc, tools/wheels/build.sh),
 ## then auditwheel show on it; SMOKE=1 also smoke-tests it in a clean virtualenv without Go.
@@ -118,12 +131,11 @@ wheel: py-deps
 	$(PY) -m pip install -q -r requirements-wheel.txt
 	$(WHEEL_ENV) bash tools/wheels/build.sh $(PY)
 
-## wheels: the wheels of CPython 3.9-3.13 (pyenv's), each smoke-tested in a clean virtualenv without Go.
-WHEEL_PYTHONS := $(foreach v,9 10 11 12 13,$(lastword $(wildcard $(HOME)/.pyenv/versions/3.$(v).*/bin/python3)))
-wheels: py-deps
-	@test $(words $(WHEEL_PYTHONS)) -eq 5 || (echo "need CPython 3.9-3.13 under ~/.pyenv, found: $(WHEEL_PYTHONS)"; exit 1)
+## wheels: the wheels of CPython 3.9-3.13 (pyenv's), each smoke-tested in a clean virtualenv without Go
+## (with ZIG_TARGET=aarch64-linux-gnu.2.28: cross-built, shown and repaired, not smoke-tested).
+wheels: pyenv-check py-deps
 	$(PY) -m pip install -q -r requirements-wheel.txt
-	$(WHEEL_ENV) SMOKE=1 bash tools/wheels/build.sh $(WHEEL_PYTHONS)
+	$(WHEEL_ENV) SMOKE=1 bash tools/wheels/build.sh $(PYENV_PYTHONS)
 
 ## demo: start zerobus-local, send a sample dataset, show the rows that landed.
 demo: deps build py-build
