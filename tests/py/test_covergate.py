@@ -196,14 +196,16 @@ def test_py_per_file(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str])
             "/v/lib/python3.12/site-packages/pyzerobus/_core.py": (100, 95),
             "/v/lib/python3.12/site-packages/pyzerobus/spark.py": (100, 89),
             "pyzerobus/cli.py": (10, 10),
+            "/src/pyzerobus/debug.py": (10, 10),
         },
     )
     rc, out, err = run(capsys, "py", str(p), "--all")
     assert rc == 1
     assert " 95.0%  file    pyzerobus/_core.py\n" in out
     assert "100.0%  file    pyzerobus/cli.py\n" in out
+    assert "100.0%  file    /src/pyzerobus/debug.py\n" in out
     assert "file pyzerobus/spark.py: 89.0% of 100 statements is below 90%" in err
-    assert "py coverage: 92.4% of 210 statements in 3 files; floor 90% per file\n" in out
+    assert "py coverage: 92.7% of 220 statements in 4 files; floor 90% per file\n" in out
 
     allow = tmp_path / "allow.txt"
     allow.write_text("pyzerobus/spark.py 85 a reason\nzbwrap 80 a Go package\n")

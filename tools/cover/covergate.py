@@ -161,7 +161,7 @@ def py_files(report: pathlib.Path) -> dict[str, Tally]:
     files: dict[str, Tally] = {}
     for path, entry in entries:
         parts = pathlib.PurePath(path).parts
-        rel = "/".join(parts[parts.index("site-packages") + 1 :] if "site-packages" in parts else parts)
+        rel = "/".join(parts[parts.index("site-packages") + 1 :]) if "site-packages" in parts else path
         s = entry["summary"]
         files[rel] = Tally(int(s["num_statements"]), int(s["covered_lines"]))
     return files
