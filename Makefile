@@ -86,7 +86,6 @@ lint: go-deps py-deps notices-check
 ## otherwise (tools/audit/audit.sh).
 audit: go-deps py-deps
 	cd internal/tools && $(GO) build -o $(BIN)/govulncheck golang.org/x/vuln/cmd/govulncheck
-	$(PY) -m pip install -q -r requirements-audit.txt
 	bash tools/audit/audit.sh $(BIN)/govulncheck $(PY)
 
 ## test-go: Go tests with the race detector; the same run writes cover.out (every

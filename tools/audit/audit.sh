@@ -39,6 +39,8 @@ else
 fi
 if reachable "$PIP_AUDIT_URL"; then
 	echo "== pip-audit requirements-*.txt (vulnerability service: PyPI)"
+	# Installed only here, so that an offline make lint needs nothing new.
+	"$PY" -m pip install -q -r requirements-audit.txt || exit 1
 	"$PY" -m pip_audit --strict --no-deps --disable-pip --progress-spinner off \
 		-r requirements-dev.txt -r requirements-wheel.txt -r requirements-audit.txt || status=1
 else
