@@ -125,7 +125,7 @@ tox: pyenv-check py-deps build
 
 ## wheel: a manylinux_2_28 wheel for .venv's CPython into dist/ (cgo with zig cc, tools/wheels/build.sh),
 ## then auditwheel show on it; SMOKE=1 also smoke-tests it in a clean virtualenv without Go.
-WHEEL_ENV = AUDITWHEEL=$(VENV)/bin/auditwheel $(if $(ZIG_TARGET),ZIG_TARGET=$(ZIG_TARGET))
+WHEEL_ENV = AUDITWHEEL=$(VENV)/bin/auditwheel PYTOOLS=$(PY) $(if $(ZIG_TARGET),ZIG_TARGET=$(ZIG_TARGET))
 wheel: py-deps
 	$(PY) -m pip install -q -r requirements-wheel.txt
 	$(WHEEL_ENV) bash tools/wheels/build.sh $(PY)
