@@ -18,7 +18,7 @@ export OTLP_SINK_BIN := $(BIN)/otlp-sink
 export PYZEROBUS_PYTHON := $(PY)
 
 .PHONY: all deps go-deps py-deps py-build build test lint test-go test-conformance test-py \
-        tox demo py-bench bench-spark bench bench-go soak cover proto lint clean wheel wheels
+        tox demo py-bench bench-spark bench bench-go soak cover proto lint clean wheel wheels notices notices-check pyenv-check audit
 
 all: build
 
@@ -54,15 +54,23 @@ build: go-deps
 	$(GO) build -o $(BIN)/otlp-sink ./tools/otlp-sink
 	$(GO) build -o $(BIN)/soak-sender ./tools/soak/sender
 
-## test: vet, Go tests with the race detector, conformance with Databricks' SDKs, pytest (with a
-## 60-second soak, tests/py/test_soak.py).
+## test: lint, Go tests with the race detector, conformance with Databricks' SDKs, pytest (with a
+## 60-second soak, tests/py/test_soak.py); the coverage gates fail it when a Go file or package,
+## or a Python file, is under 90%.
 test: deps build lint test-go test-conformance test-py
 
-## lint: go vet (also for darwin and windows), gofmt, staticcheck, ruff check and format, mypy.
+# The coverage gate (tools/cover/covergate.py, standard library only): every Go
+# file and package and every Python file at COVER_MIN% or more, generated code
+# left out, lower floors only as reasoned entries of tools/cover/allow.txt.
+COVER_MIN  := 90
+COVER_GATE := $(PYTHON) tools/cover/covergate.py --min $(COVER_MIN) --allow tools/cover/allow.txt
+
+## lint: go vet (also for darwin and windows), gofmt, staticcheck, ruff check and format, mypy,
+## THIRD_PARTY_NOTICES up to date (notices-check), then audit.
 # bindings needs cgo, so the cross-platform vet leaves it out (the wheel
 # builds compile it per platform).
 PY_LINT := pyzerobus pybuild hatch_build.py tools tests examples
-lint: go-deps py-deps
+lint: go-deps py-deps notices-check
 	$(GO) vet ./...
 	GOOS=darwin $(GO) vet $$($(GO) list ./... | grep -v /bindings)
 	GOOS=windows $(GO) vet $$($(GO) list ./... | grep -v /bindings)
@@ -73,10 +81,21 @@ lint: go-deps py-deps
 	$(PY) -m ruff check $(PY_LINT)
 	$(PY) -m ruff format --check $(PY_LINT)
 	$(PY) -m mypy
+	$(MAKE) --no-print-directory audit
 
+## audit: govulncheck (pinned in internal/tools) on the Go module and pip-audit (requirements-audit.txt) on
+## the pinned requirements-*.txt, each only where its database answers, "skipped: ... unreachable"
+## otherwise (tools/audit/audit.sh).
+audit: go-deps py-deps
+	cd internal/tools && $(GO) build -o $(BIN)/govulncheck golang.org/x/vuln/cmd/govulncheck
+	bash tools/audit/audit.sh $(BIN)/govulncheck $(PY)
+
+## test-go: Go tests with the race detector; the same run writes cover.out (every
+## package's coverage from every test binary) for the gate.
 test-go:
 	$(GO) vet ./...
-	$(GOTEST) -race -timeout 20m ./...
+	$(GOTEST) -race -timeout 20m -coverpkg=./... -coverprofile=$(CURDIR)/cover.out ./...
+	$(COVER_GATE) go $(CURDIR)/cover.out
 
 test-conformance:
 	cd tests/go/conformance && $(CONFORMANCE_ENV) $(GO) vet ./... && $(CONFORMANCE_ENV) $(GOTEST) -race -timeout 10m ./...
@@ -84,26 +103,40 @@ test-conformance:
 test-py: py-deps build py-build
 	# From tests/py, so that the package under test is the one installed in .venv.
 	cd tests/py && $(PY) -m pytest -q . --cov=pyzerobus --cov-config=$(CURDIR)/pyproject.toml \
-		--cov-report=term-missing:skip-covered --cov-fail-under=90
+		--cov-report=term-missing:skip-covered --cov-report=json:$(CURDIR)/build/coverage-py.json \
+		--cov-fail-under=$(COVER_MIN)
+	$(COVER_GATE) py $(CURDIR)/build/coverage-py.json
 
-## tox: pytest on every CPython 3.9-3.13 this machine has, ruff and mypy (tox.ini).
-TOX_PYTHONS := $(wildcard $(HOME)/.pyenv/versions/3.*/bin/python3)
-tox: py-deps build
-	$(PY) -m tox $(if $(TOX_PYTHONS),--discover $(TOX_PYTHONS))
+# CPython 3.9-3.13 as pyenv installs them (the newest patch release of each,
+# under $PYENV_ROOT, default ~/.pyenv), for make tox and make wheels, which
+# fail first, naming the missing ones (pyenv-check).
+PYENV_VERSIONS := $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
+PYENV_MINORS   := 9 10 11 12 13
+PYENV_PYTHONS  := $(strip $(foreach v,$(PYENV_MINORS),$(lastword $(wildcard $(PYENV_VERSIONS)/3.$(v).*/bin/python3))))
+PYENV_MISSING  := $(strip $(foreach v,$(PYENV_MINORS),$(if $(wildcard $(PYENV_VERSIONS)/3.$(v).*/bin/python3),,3.$(v))))
+
+pyenv-check:
+	@if [ -n "$(PYENV_MISSING)" ]; then \
+		echo "CPython $(PYENV_MISSING) missing under $(PYENV_VERSIONS): make tox and make wheels need 3.9-3.13 (pyenv install <version>)"; \
+		exit 1; fi
+
+## tox: pytest on each CPython 3.9-3.13 under ~/.pyenv, ruff and mypy (tox.ini); fails if one is
+## missing. TOX_ARGS passes arguments on (TOX_ARGS="-e py39" runs one).
+tox: pyenv-check py-deps build
+	$(PY) -m tox --discover $(PYENV_PYTHONS) $(TOX_ARGS)
 
 ## wheel: a manylinux_2_28 wheel for .venv's CPython into dist/ (cgo with zig cc, tools/wheels/build.sh),
 ## then auditwheel show on it; SMOKE=1 also smoke-tests it in a clean virtualenv without Go.
-WHEEL_ENV = AUDITWHEEL=$(VENV)/bin/auditwheel $(if $(ZIG_TARGET),ZIG_TARGET=$(ZIG_TARGET))
+WHEEL_ENV = AUDITWHEEL=$(VENV)/bin/auditwheel PYTOOLS=$(PY) $(if $(ZIG_TARGET),ZIG_TARGET=$(ZIG_TARGET))
 wheel: py-deps
 	$(PY) -m pip install -q -r requirements-wheel.txt
 	$(WHEEL_ENV) bash tools/wheels/build.sh $(PY)
 
-## wheels: the wheels of CPython 3.9-3.13 (pyenv's), each smoke-tested in a clean virtualenv without Go.
-WHEEL_PYTHONS := $(foreach v,9 10 11 12 13,$(lastword $(wildcard $(HOME)/.pyenv/versions/3.$(v).*/bin/python3)))
-wheels: py-deps
-	@test $(words $(WHEEL_PYTHONS)) -eq 5 || (echo "need CPython 3.9-3.13 under ~/.pyenv, found: $(WHEEL_PYTHONS)"; exit 1)
+## wheels: the wheels of CPython 3.9-3.13 (pyenv's), each smoke-tested in a clean virtualenv without Go
+## (with ZIG_TARGET=aarch64-linux-gnu.2.28: cross-built, shown and repaired, not smoke-tested).
+wheels: pyenv-check py-deps
 	$(PY) -m pip install -q -r requirements-wheel.txt
-	$(WHEEL_ENV) SMOKE=1 bash tools/wheels/build.sh $(WHEEL_PYTHONS)
+	$(WHEEL_ENV) SMOKE=1 bash tools/wheels/build.sh $(PYENV_PYTHONS)
 
 ## demo: start zerobus-local, send a sample dataset, show the rows that landed.
 demo: deps build py-build
@@ -137,14 +170,21 @@ bench-go: go-deps
 	$(GOTEST) -run '^$$' -bench . -benchmem ./zbwrap/...
 	cd tests/go/conformance && $(CONFORMANCE_ENV) $(GOTEST) -run '^$$' -bench 'BenchmarkIngest|BenchmarkStreamMemory' -benchtime 2s .
 
-## cover: statement coverage per Go package and per file, then of the Python package.
+## cover: statement coverage of every Go file and package and every Python file, counted as
+## the gates of test-go and test-py count it (without the race detector, so faster); fails as they do.
 cover: go-deps build py-build
 	$(GOTEST) -coverpkg=./... -coverprofile=$(CURDIR)/cover.out ./... | grep -v 'no test files'
-	@echo "per file:"
-	@awk -f tools/cover/perfile.awk $(CURDIR)/cover.out | grep -v '/examples/\|zbwrap/internal/wire/.*pb.go' | sort -k2
-	$(GO) tool cover -func=$(CURDIR)/cover.out | tail -1
 	cd tests/py && $(PY) -m pytest -q . --cov=pyzerobus --cov-config=$(CURDIR)/pyproject.toml \
-		--cov-report=term:skip-covered
+		--cov-report=term:skip-covered --cov-report=json:$(CURDIR)/build/coverage-py.json
+	$(COVER_GATE) --all go $(CURDIR)/cover.out; go=$$?; \
+	$(COVER_GATE) --all py $(CURDIR)/build/coverage-py.json && exit $$go
+
+## notices: regenerate THIRD_PARTY_NOTICES (the licenses of the Go modules the wheel links;
+## tools/notices/notices.py). notices-check fails when the committed file is stale.
+notices: go-deps
+	$(PYTHON) tools/notices/notices.py
+notices-check: go-deps
+	$(PYTHON) tools/notices/notices.py --check
 
 ## proto: regenerate the committed wire code (needs protoc: apt-get install protobuf-compiler).
 proto:

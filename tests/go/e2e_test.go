@@ -374,13 +374,25 @@ func TestCloseWhileSending(t *testing.T) {
 		t.Fatalf("Close with unacknowledged rows: %v", closeErr)
 	}
 	// Close reported the failed async batches; the others were acknowledged.
+	// They are joined errors within Close's joined error: walk the whole tree
+	// (errors.As would stop at the first of a nested join).
 	failed := map[int64]*zbwrap.TransmissionResult{}
-	for _, err := range closeErr.(interface{ Unwrap() []error }).Unwrap() {
-		var e *zbwrap.Error
-		if errors.As(err, &e) && e.Result != nil {
+	var walk func(error)
+	walk = func(err error) {
+		if e, ok := err.(*zbwrap.Error); ok && e.Result != nil {
 			failed[e.Result.Offset] = e.Result
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, err := range u.Unwrap() {
+				walk(err)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
 		}
 	}
+	walk(closeErr)
 	for off, first := range async {
 		if res, ok := failed[off]; ok {
 			l.record(t, first, 50, res, res.Error)

@@ -8,7 +8,14 @@
 #   tools/wheels/build.sh PYTHON...
 #
 # AUDITWHEEL is the auditwheel command (requirements-wheel.txt), ZIG_TARGET the
-# zig target (default x86_64-linux-gnu.2.28), PLAT the manylinux tag.
+# zig target (default x86_64-linux-gnu.2.28), PLAT the manylinux tag, PYTOOLS
+# a Python with the wheel package (requirements-wheel.txt).
+#
+# A cross build (ZIG_TARGET=aarch64-linux-gnu.2.28 on x86_64): auditwheel show
+# checks the wheel as on its own machine, but auditwheel repair only offers the
+# host's platforms, so the checked wheel is tagged $PLAT with `wheel tags`
+# (nothing is grafted either way: only libc's libraries are linked). It is not
+# smoke-tested: that needs a machine of the target's architecture.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,6 +23,7 @@ ZIG_TARGET=${ZIG_TARGET:-x86_64-linux-gnu.2.28}
 ARCH=${ZIG_TARGET%%-*}
 PLAT=${PLAT:-manylinux_2_28_$ARCH}
 AUDITWHEEL=${AUDITWHEEL:-auditwheel}
+PYTOOLS=${PYTOOLS:-python3}
 SMOKE=${SMOKE:-0}
 OUT=$ROOT/dist
 WORK=$ROOT/build/wheelhouse
@@ -36,7 +44,12 @@ for py in "$@"; do
 		$AUDITWHEEL show "$whl"
 		# --only-plat: the symbols would pass for manylinux_2_5, but the module and
 		# the server link against glibc 2.28 and need the kernel Go needs.
-		$AUDITWHEEL repair --only-plat --plat "$PLAT" -w "$OUT" "$whl"
+		if [ "$ARCH" = "$(uname -m)" ]; then
+			$AUDITWHEEL repair --only-plat --plat "$PLAT" -w "$OUT" "$whl"
+		else
+			tagged=$("$PYTOOLS" -m wheel tags --platform-tag "$PLAT" "$whl")
+			mv "$WORK/$tagged" "$OUT/"
+		fi
 	done
 	whl=$(ls -t "$OUT"/pyzerobus-*-cp${ver/./}-*"$PLAT"*.whl | head -1)
 	built+=("$py=$whl")
