@@ -58,7 +58,9 @@ func TestRejectedAfterAReplayMayHaveLanded(t *testing.T) {
 	cfg.AckTimeout = 200 * time.Millisecond
 	s := newStream(t, dial(t, srv), cfg)
 	b := mustSend(t, s, records(0, 10, 10))
-	testutil.Eventually(t, "the request to be written", func() bool { return s.Stats().RequestsWritten > 0 })
+	// Received by the server, so past its fault check: the failure armed
+	// next can only meet the request written again on the next call.
+	testutil.Eventually(t, "the request to reach the server", func() bool { return srv.Stats().RecordsReceived == 10 })
 	if err := srv.InjectFault(zerobustest.Fault{Kind: zerobustest.FaultFailCall, Code: codes.InvalidArgument}); err != nil {
 		t.Fatal(err)
 	}
