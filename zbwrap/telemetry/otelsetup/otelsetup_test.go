@@ -20,10 +20,9 @@ import (
 const table = "main.default.events"
 
 // checkLeaks fails the test if a goroutine that was not running when it
-// began is still running 5 s after it ended. (goleak.Find alone looks for
-// about half a second, short for goroutines winding down under -race.)
-// A goroutine of a closed connection may take a while to end on a loaded
-// machine: wait for it, up to 15 s, before calling it a leak.
+// began is still running 15 s after it ended. (goleak.Find alone looks for
+// about half a second, short for goroutines of closed connections winding
+// down under -race on a loaded machine.)
 func checkLeaks(t testing.TB) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() {
