@@ -1,7 +1,7 @@
 """A soak sender on pyzerobus: ZerobusWrapper (sync) or AsyncZerobusWrapper (asyncio).
 
-It sends batches of random size (1 KB to 10 MB of payload) with unique keys
-(sender, seq) until SIGTERM, then closes the wrapper and exits 0. Every send
+It sends batches of random size (1 KB to 10 MB of payload; with --small-rows N,
+1 to N rows) with unique keys (sender, seq) until SIGTERM, then closes the wrapper and exits 0. Every send
 is one JSON line of its ledger, in the format the Go sender writes (see
 tools/soak/sender/ledger.go); tools/soak/soak.py reads them.
 

@@ -2,7 +2,8 @@
 
 For a set duration, Go senders (tools/soak/sender: SendBatch, SendBatchAsync,
 several streams) and Python senders (tools/soak/pysender.py: ZerobusWrapper
-and AsyncZerobusWrapper), each in its own process, send rows keyed
+and AsyncZerobusWrapper), each in its own process, some with batches of 1 KB
+to 10 MB and two with many small batches (1 to 100 rows), send rows keyed
 (sender, seq) into one table of a durable zerobus-local. Meanwhile this
 driver arms random faults through the admin API (dropped calls, dropped
 connections, close signals, retryable and fatal statuses, failed stream
@@ -21,8 +22,11 @@ the table read by deltalake:
     duplicates, by what explains them (may have landed, replayed send, the
         sender's records_maybe_duplicated)
 
-and prints the success rate (sends that returned success / sends) and the
-send latency (p50/p95/p99) by batch size. The exit status is 1 when a
+and prints the success rate (sends that returned success / sends) twice:
+over every send, and over the sends not failed by a deliberately injected
+non-retryable fault (each armed with its own status message, which the
+failed send's error carries into the ledger); and the send latency
+(p50/p95/p99) by batch size. The exit status is 1 when a
 must-be-0 count is not 0 (2 when the run itself failed).
 
     python tools/soak/soak.py run --duration 10m --json soak.json
