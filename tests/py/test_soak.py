@@ -145,6 +145,59 @@ def test_checker_fails_on_a_lost_or_unexpected_row(
     assert "RESULT: FAIL (acked_missing, landed_never_sent not 0)" in proc.stdout
 
 
+def test_checker_success_rates(tmp_path: pathlib.Path) -> None:
+    """Both success rates: every send, and every send not failed by an injected fatal fault.
+
+    A failed send counts as hit by a fatal fault only when its error carries an
+    injected fatal fault's status message ("soak fatal fault N"); a fatal
+    status of the same kind without it, or a transient failure, still counts
+    against the second rate.
+    """
+    fatal_msg = "zbwrap: transmission error: send: rpc error: code = InvalidArgument desc = soak fatal fault "
+    fail = [[0, 2, "transmission", False]]
+    ledgers = {
+        "a": [
+            send_line("a", 0, 2, [[0, 2]], []),
+            {**send_line("a", 2, 2, [], fail), "error": fatal_msg + "1"},
+            {**send_line("a", 4, 2, [], fail), "error": fatal_msg + "12"},
+            {**send_line("a", 6, 2, [], fail), "error": fatal_msg + "12"},  # one fault, two sends
+            final_line("a", 8),
+        ],
+        "b": [
+            send_line("b", 0, 2, [[0, 2]], []),
+            send_line("b", 2, 2, [[0, 2]], []),
+            send_line("b", 4, 2, [[0, 2]], []),
+            # the same code, but not an injected fault's message: not excused
+            {**send_line("b", 6, 2, [], fail), "error": "code = InvalidArgument desc = bad row"},
+            # a transient failure (retries exhausted): not excused
+            {**send_line("b", 8, 2, [], [[0, 2, "retry_exhausted", False]]), "error": "retry exhausted"},
+            # no error field (an old ledger): not excused
+            send_line("b", 10, 2, [], fail),
+            # "soak fatal fault 1x" is not the mark of fault 1
+            {**send_line("b", 12, 2, [], fail), "error": "soak fatal fault 1x"},
+            final_line("b", 14),
+        ],
+    }
+    rows = [("a", 0), ("a", 1)] + [("b", i) for i in range(6)]
+    ldir, tdir = write_case(tmp_path, ledgers, rows)
+    out = tmp_path / "s.json"
+    assert soak.main(["check", "--ledgers", str(ldir), "--table", str(tdir), "--json", str(out)]) == 0
+    s = json.loads(out.read_text())
+    assert (s["sends"], s["sends_succeeded"]) == (11, 4)
+    assert s["success_rate"] == 4 / 11
+    assert s["sends_hit_by_fatal_fault"] == 3 and s["fatal_faults_that_failed_sends"] == [1, 12]
+    assert s["success_rate_without_fatal_faults"] == 4 / 8
+    text = soak.render(s)
+    assert "success rate, all sends: 36.3636% (4 of 11)" in text
+    assert "success rate, sends not hit by an injected fatal fault: 50.0000% (4 of 8; 3 failed sends" in text
+    # Nothing but fatal-fault failures: the second rate is 100%; no sends at all: 0.
+    senders, sends = soak.read_ledgers(sorted(ldir.glob("a.jsonl")), 1000)
+    s = soak.check(senders, sends, {"a": soak.np.array([0, 1])})
+    assert s["success_rate"] == 0.25 and s["success_rate_without_fatal_faults"] == 1.0
+    s = soak.check({}, soak.read_ledgers([], 1000)[1], {})
+    assert s["success_rate"] == 0.0 and s["success_rate_without_fatal_faults"] == 0.0
+
+
 def test_checker_rejects_a_bad_ledger(tmp_path: pathlib.Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"sender": "a"\n')
@@ -181,7 +234,13 @@ def test_pysender_ledger_matches_table(
     table = "main.soak.py_" + mode
     monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", local_server.client_secret)
     arm_fault(local_server, kind="drop_connection", after_records=300)
-    arm_fault(local_server, kind="fail_call", code="INVALID_ARGUMENT", after_records=1200)
+    arm_fault(
+        local_server,
+        kind="fail_call",
+        code="INVALID_ARGUMENT",
+        after_records=1200,
+        message="soak fatal fault 4",
+    )
     args = argparse.Namespace(
         endpoint=local_server.endpoint,
         workspace_url=local_server.workspace_url,
@@ -193,6 +252,7 @@ def test_pysender_ledger_matches_table(
         max_batch_bytes=20_000,
         rate=2_000_000,
         pause=0.001,
+        send_rate=0,
         seed=3,
     )
     ledger_path = tmp_path / f"{mode}.jsonl"
@@ -214,6 +274,9 @@ def test_pysender_ledger_matches_table(
     assert s["sends"] > 3 and s["unreported_rows"] == 0
     assert (s["acked_missing"], s["landed_never_sent"]) == (0, 0), s["examples"]
     assert s["rows_failed_by_kind"].get("transmission", 0) > 0, s
+    # The failed sends carry the injected fault's message: none failed otherwise.
+    assert s["fatal_faults_that_failed_sends"] == [4], s
+    assert s["sends_succeeded"] == s["sends"] - s["sends_hit_by_fatal_fault"]
     assert s["rows_acked"] > 0 and s["landed_rows"] >= s["rows_acked"]
     assert s["stats"][mode]["calls_opened"] >= 2
 
@@ -245,8 +308,28 @@ def test_pysender_main(
 def test_pysender_ledger_without_result() -> None:
     """A send the engine never took: every row failed, certainly not sent, with the error's kind."""
     out = io.StringIO()
-    pysender.Ledger(out, "s").result(7, 3, 1.5, None, "conversion")
-    assert json.loads(out.getvalue()) == send_line("s", 7, 3, [], [[0, 3, "conversion", False]], 0, 1.5)
+    pysender.Ledger(out, "s").result(7, 3, 1.5, None, "conversion", "bad column x")
+    want = send_line("s", 7, 3, [], [[0, 3, "conversion", False]], 0, 1.5)
+    assert json.loads(out.getvalue()) == {**want, "error": "bad column x"}
+
+
+def test_pysender_small_batches_and_send_rate() -> None:
+    """--small-rows N: 1 to N rows a batch, mostly few; --send-rate spaces sends across the workers."""
+    b = pysender.Batches("s", 10, 10_000_000, 5, small_rows=100)
+    sizes = [b.make()[0].num_rows for _ in range(400)]
+    assert min(sizes) == 1 and max(sizes) <= 100 and max(sizes) > 50
+    assert sorted(sizes)[200] < 30  # log-uniform: the median is about 10 rows
+    assert b.next == sum(sizes)
+    args = argparse.Namespace(pause=0.0, rate=0, send_rate=50.0, row_bytes=10)
+    rng = pysender.random.Random(1)
+    assert pysender.pause(args, rng, 5, 0.0) == pytest.approx(0.02)
+    assert pysender.pause(args, rng, 5, 0.005, workers=4) == pytest.approx(0.075)
+    assert pysender.pause(args, rng, 5, 1.0) == 0.0
+    # Both limits: the larger wait wins.
+    args.rate = 100
+    assert pysender.pause(args, rng, 5, 0.0) == pytest.approx(0.5)
+    args.rate, args.send_rate = 0, 0.0
+    assert pysender.pause(args, rng, 5, 0.0) == 0.0
 
 
 def test_pysender_without_secret(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
@@ -294,6 +377,10 @@ def test_soak_short(tmp_path: pathlib.Path) -> None:
     assert (s["acked_missing"], s["landed_never_sent"]) == (0, 0)
     assert s["run"]["error"] == "" and s["run"]["server_kills"] >= 1 and s["run"]["faults_armed"] >= 5
     assert 1 <= s["run"]["faults_fired"] <= s["run"]["faults_armed"]
-    assert len(s["senders"]) == 5 and s["senders_without_final_line"] == []
+    assert len(s["senders"]) == 7 and s["senders_without_final_line"] == []
+    assert {"go-small-16workers", "py-asyncio-small-32"} <= set(s["senders"])
+    # Every send a fatal fault failed carries the message of one the driver armed.
+    assert set(s["fatal_faults_that_failed_sends"]) <= set(s["run"]["fatal_faults_armed"])
+    assert len(s["fatal_faults_that_failed_sends"]) <= s["sends_hit_by_fatal_fault"]
     assert s["unreported_rows"] == 0 and s["rows_acked"] > 0
     assert s["rows_sent"] == s["rows_acked"] + sum(s["rows_failed_by_kind"].values())

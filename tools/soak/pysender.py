@@ -1,7 +1,7 @@
 """A soak sender on pyzerobus: ZerobusWrapper (sync) or AsyncZerobusWrapper (asyncio).
 
-It sends batches of random size (1 KB to 10 MB of payload) with unique keys
-(sender, seq) until SIGTERM, then closes the wrapper and exits 0. Every send
+It sends batches of random size (1 KB to 10 MB of payload; with --small-rows N,
+1 to N rows) with unique keys (sender, seq) until SIGTERM, then closes the wrapper and exits 0. Every send
 is one JSON line of its ledger, in the format the Go sender writes (see
 tools/soak/sender/ledger.go); tools/soak/soak.py reads them.
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import signal
@@ -46,9 +47,18 @@ class Ledger:
             self.out.write(json.dumps(line) + "\n")
 
     def result(
-        self, first: int, rows: int, latency_ms: float, res: Optional[pyzerobus.TransmissionResult], kind: str
+        self,
+        first: int,
+        rows: int,
+        latency_ms: float,
+        res: Optional[pyzerobus.TransmissionResult],
+        kind: str,
+        error: str = "",
     ) -> None:
-        """Record a send; res None means it failed before the engine took it (kind says why)."""
+        """Record a send; res None means it failed before the engine took it (kind and error say why).
+
+        A failed send's line has "error", the message of its first failed row's error.
+        """
         line: dict[str, Any] = {
             "sender": self.sender,
             "first": first,
@@ -61,6 +71,7 @@ class Ledger:
         }
         if res is None:
             line["failed"] = [[0, rows, kind, False]]
+            line["error"] = error
             self.write(line)
             return
         line["success"] = bool(res.success)
@@ -73,6 +84,8 @@ class Ledger:
                 acked.append([i, 1])
         failed: list[list[Any]] = line["failed"]
         for f in res.failed_rows:
+            if "error" not in line:
+                line["error"] = str(f.error)
             last = failed[-1] if failed else None
             if last and last[0] + last[1] == f.index and last[2] == f.kind and last[3] == f.may_have_landed:
                 last[1] += 1
@@ -84,8 +97,11 @@ class Ledger:
 class Batches:
     """Random batches with consecutive seqs; thread-safe."""
 
-    def __init__(self, sender: str, row_bytes: int, max_batch_bytes: int, seed: int) -> None:
+    def __init__(
+        self, sender: str, row_bytes: int, max_batch_bytes: int, seed: int, small_rows: int = 0
+    ) -> None:
         self.sender = sender
+        self.small_rows = small_rows
         self.row_bytes = row_bytes
         self.max_batch_bytes = max_batch_bytes
         self.rng = random.Random(seed)
@@ -94,8 +110,13 @@ class Batches:
 
     def make(self) -> tuple[pa.Table, int]:
         with self.lock:
-            size = self.rng.choices([s for s, _ in SIZES], [w for _, w in SIZES])[0]
-            rows = max(1, min(size, self.max_batch_bytes) // self.row_bytes)
+            if self.small_rows > 0:  # 1 to small_rows rows, log-uniform, as the Go sender
+                rows = max(
+                    1, min(self.small_rows, int(math.exp(self.rng.random() * math.log(self.small_rows + 1))))
+                )
+            else:
+                size = self.rng.choices([s for s, _ in SIZES], [w for _, w in SIZES])[0]
+                rows = max(1, min(size, self.max_batch_bytes) // self.row_bytes)
             first = self.next
             self.next += rows
             letter = chr(ord("a") + self.rng.randrange(26))
@@ -124,10 +145,16 @@ def config(args: argparse.Namespace) -> pyzerobus.WrapperConfiguration:
 
 
 def pause(args: argparse.Namespace, rng: random.Random, rows: int, took: float, workers: int = 1) -> float:
-    """Seconds to wait: random below --pause, more when rows sent in took exceed the share of --rate."""
+    """Seconds to wait: random below --pause, more when rows (or one send) in took exceed the share
+    of --rate (or --send-rate)."""
     d = rng.uniform(0, args.pause)
+    budget = 0.0
     if args.rate > 0:
-        d += rows * args.row_bytes / (args.rate / workers) - took
+        budget = rows * args.row_bytes / (args.rate / workers)
+    if args.send_rate > 0:
+        budget = max(budget, workers / args.send_rate)
+    if budget > 0:
+        d += budget - took
     return max(0.0, d)
 
 
@@ -136,13 +163,13 @@ def send_sync(w: pyzerobus.ZerobusWrapper, batches: Batches, ledger: Ledger) -> 
     table, first = batches.make()
     start = time.perf_counter()
     res: Optional[pyzerobus.TransmissionResult]
-    kind = ""
+    kind = error = ""
     try:
         res = w.send_batch(table)
     except ZerobusError as e:
-        res, kind = e.result, e.kind
+        res, kind, error = e.result, e.kind, str(e)
     took = time.perf_counter() - start
-    ledger.result(first, table.num_rows, took * 1000, res, kind)
+    ledger.result(first, table.num_rows, took * 1000, res, kind, error)
     return table.num_rows, took
 
 
@@ -173,13 +200,13 @@ async def run_async(
             table, first = batches.make()
             start = time.perf_counter()
             res: Optional[pyzerobus.TransmissionResult]
-            kind = ""
+            kind = error = ""
             try:
                 res = await w.send_batch(table)
             except ZerobusError as e:
-                res, kind = e.result, e.kind
+                res, kind, error = e.result, e.kind, str(e)
             took = time.perf_counter() - start
-            ledger.result(first, table.num_rows, took * 1000, res, kind)
+            ledger.result(first, table.num_rows, took * 1000, res, kind, error)
             await asyncio.sleep(pause(args, rng, table.num_rows, took, args.workers))
 
     await asyncio.gather(*(worker(i) for i in range(args.workers)))
@@ -220,6 +247,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument(
         "--rate", type=int, default=1_000_000, help="payload bytes per second to stay below (0: no limit)"
     )
+    p.add_argument(
+        "--send-rate",
+        type=float,
+        default=0,
+        help="sends per second to stay below (0: no limit)",
+    )
+    p.add_argument(
+        "--small-rows",
+        type=int,
+        default=0,
+        help="when positive, every batch has 1 to this many rows (log-uniform) instead of 1 KB to 10 MB",
+    )
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
     if not os.environ.get("DATABRICKS_CLIENT_SECRET"):
@@ -227,7 +266,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    batches = Batches(args.id, args.row_bytes, args.max_batch_bytes, args.seed)
+    batches = Batches(args.id, args.row_bytes, args.max_batch_bytes, args.seed, args.small_rows)
     with open(args.ledger, "w") as out:
         ledger = Ledger(out, args.id)
         if args.mode == "sync":

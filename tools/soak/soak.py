@@ -2,7 +2,8 @@
 
 For a set duration, Go senders (tools/soak/sender: SendBatch, SendBatchAsync,
 several streams) and Python senders (tools/soak/pysender.py: ZerobusWrapper
-and AsyncZerobusWrapper), each in its own process, send rows keyed
+and AsyncZerobusWrapper), each in its own process, some with batches of 1 KB
+to 10 MB and two with many small batches (1 to 100 rows), send rows keyed
 (sender, seq) into one table of a durable zerobus-local. Meanwhile this
 driver arms random faults through the admin API (dropped calls, dropped
 connections, close signals, retryable and fatal statuses, failed stream
@@ -21,8 +22,11 @@ the table read by deltalake:
     duplicates, by what explains them (may have landed, replayed send, the
         sender's records_maybe_duplicated)
 
-and prints the success rate (sends that returned success / sends) and the
-send latency (p50/p95/p99) by batch size. The exit status is 1 when a
+and prints the success rate (sends that returned success / sends) twice:
+over every send, and over the sends not failed by a deliberately injected
+non-retryable fault (each armed with its own status message, which the
+failed send's error carries into the ledger); and the send latency
+(p50/p95/p99) by batch size. The exit status is 1 when a
 must-be-0 count is not 0 (2 when the run itself failed).
 
     python tools/soak/soak.py run --duration 10m --json soak.json
@@ -65,6 +69,17 @@ BUCKETS = [
     (10_000_000, "<=10 MB"),
     (1 << 62, ">10 MB"),
 ]
+
+#: The status message of the N-th deliberately injected non-retryable fault:
+#: the driver arms each fatal fault with its own message, the server ends the
+#: call with it, and the engine's error for the rows it failed carries it into
+#: the ledger's "error" field. A failed send whose error has this mark was hit
+#: by an injected fatal fault; no other failure can carry it.
+FATAL_MARK = "soak fatal fault"
+FATAL_RE = re.compile(FATAL_MARK + r" (\d+)\b")
+
+#: Status codes the engine does not retry (the faults with them are fatal by design).
+FATAL_CODES = {"INVALID_ARGUMENT"}
 
 #: The faults armed at random (after a random number of records).
 FAULTS: list[dict[str, Any]] = [
@@ -144,6 +159,8 @@ def read_ledgers(paths: Iterable[pathlib.Path], row_bytes: int) -> tuple[dict[st
     sends: dict[str, Any] = {"sends": 0, "succeeded": 0, "rows": 0, "acked": 0, "failed_by_kind": {}}
     sends["may_have_landed"] = 0
     sends["failed_sends_by_kind"] = {}
+    sends["fatal_fault_sends"] = 0  # failed sends whose error is an injected fatal fault's
+    sends["fatal_fault_ids"] = set()
     latency: dict[str, list[float]] = {}
     first_call: dict[str, list[float]] = {}  # sends written on one call: no fault touched them
     senders: dict[str, Sender] = {}
@@ -159,6 +176,9 @@ def read_ledgers(paths: Iterable[pathlib.Path], row_bytes: int) -> tuple[dict[st
             if not ln["success"]:
                 kind = ln["failed"][0][2] if ln["failed"] else "none"
                 sends["failed_sends_by_kind"][kind] = sends["failed_sends_by_kind"].get(kind, 0) + 1
+                if m := FATAL_RE.search(ln.get("error") or ""):
+                    sends["fatal_fault_sends"] += 1
+                    sends["fatal_fault_ids"].add(int(m[1]))
             sends["rows"] += rows
             latency.setdefault(bucket(rows * row_bytes), []).append(ln["latency_ms"])
             if ln["success"] and ln["attempts"] == 1:
@@ -262,6 +282,7 @@ def check(senders: dict[str, Sender], sends: dict[str, Any], landed: dict[str, n
         note("duplicates_unexplained", name, rest)
 
     succeeded, total = sends["succeeded"], sends["sends"]
+    fatal = sends["fatal_fault_sends"]
     close_errors = {
         n: s.final["close_error"] for n, s in senders.items() if s.final and s.final.get("close_error")
     }
@@ -270,6 +291,9 @@ def check(senders: dict[str, Sender], sends: dict[str, Any], landed: dict[str, n
         "sends": total,
         "sends_succeeded": succeeded,
         "success_rate": succeeded / total if total else 0.0,
+        "sends_hit_by_fatal_fault": fatal,
+        "fatal_faults_that_failed_sends": sorted(sends["fatal_fault_ids"]),
+        "success_rate_without_fatal_faults": succeeded / (total - fatal) if total > fatal else 0.0,
         "sends_failed_by_kind": dict(sorted(sends["failed_sends_by_kind"].items())),
         "rows_sent": sends["rows"],
         "rows_acked": sends["acked"],
@@ -307,11 +331,18 @@ def must_be_zero(summary: dict[str, Any]) -> list[str]:
 def render(summary: dict[str, Any]) -> str:
     """The summary as text."""
     s = summary
+    fatal, others = s["sends_hit_by_fatal_fault"], s["sends"] - s["sends_hit_by_fatal_fault"]
     out = [
         f"senders: {', '.join(s['senders'])}",
-        f"sends: {s['sends']:,}, returned success: {s['sends_succeeded']:,} "
-        f"(success rate {s['success_rate'] * 100:.4f}%); failed sends by the kind of their first failed row: "
+        f"sends: {s['sends']:,}, returned success: {s['sends_succeeded']:,}; failed sends by the kind of "
+        "their first failed row: "
         + (", ".join(f"{k} {v:,}" for k, v in s["sends_failed_by_kind"].items()) or "none"),
+        f"success rate, all sends: {s['success_rate'] * 100:.4f}% "
+        f"({s['sends_succeeded']:,} of {s['sends']:,})",
+        f"success rate, sends not hit by an injected fatal fault: "
+        f"{s['success_rate_without_fatal_faults'] * 100:.4f}% ({s['sends_succeeded']:,} of {others:,}; "
+        f"{fatal:,} failed sends carry the status message of {len(s['fatal_faults_that_failed_sends'])} "
+        f"injected fatal faults)",
         f"rows sent: {s['rows_sent']:,}  acknowledged: {s['rows_acked']:,}  landed: {s['landed_rows']:,}",
         "rows reported failed: "
         + (", ".join(f"{k} {v:,}" for k, v in s["rows_failed_by_kind"].items()) or "none")
@@ -353,6 +384,7 @@ def render(summary: dict[str, Any]) -> str:
         else:
             out.append(
                 f"run: {r['duration_s']:.0f} s, {r['faults_armed']} faults armed "
+                f"({len(r.get('fatal_faults_armed', []))} fatal) "
                 f"({', '.join(f'{k} {v}' for k, v in sorted(r['faults_by_kind'].items()))}), "
                 f"{r['faults_fired']} fired (the others were cleared by a kill or never reached), "
                 f"{r['server_kills']} server kills"
@@ -490,13 +522,29 @@ def sender_procs(
         str(args.rate),
     ]
     py = [sys.executable, str(pathlib.Path(__file__).with_name("pysender.py"))]
-    specs = [
-        ("go-sync", [go_bin, "--mode", "sync", "--streams", "1", "--workers", "1"]),
-        ("go-sync-3streams", [go_bin, "--mode", "sync", "--streams", "3", "--workers", "3"]),
-        ("go-async-2streams", [go_bin, "--mode", "async", "--streams", "2", "--async-depth", "4"]),
-        ("py-sync", [*py, "--mode", "sync"]),
-        ("py-asyncio-2streams", [*py, "--mode", "asyncio", "--streams", "2", "--workers", "3"]),
+    # The small senders send 1 to --small-rows rows per batch as fast as
+    # --small-send-rate lets them: they make most of the sends.
+    small = ["--small-rows", str(args.small_rows), "--rate", "0", "--pause", "0"]
+    specs: list[tuple[str, list[str], list[str]]] = [
+        ("go-sync", [go_bin, "--mode", "sync", "--streams", "1", "--workers", "1"], []),
+        ("go-sync-3streams", [go_bin, "--mode", "sync", "--streams", "3", "--workers", "3"], []),
+        ("go-async-2streams", [go_bin, "--mode", "async", "--streams", "2", "--async-depth", "4"], []),
+        ("py-sync", [*py, "--mode", "sync"], []),
+        ("py-asyncio-2streams", [*py, "--mode", "asyncio", "--streams", "2", "--workers", "3"], []),
     ]
+    if args.small_send_rate > 0:
+        specs += [
+            (
+                "go-small-16workers",
+                [go_bin, "--mode", "sync", "--streams", "2", "--workers", "16"],
+                [*small, "--send-rate", str(args.small_send_rate)],
+            ),
+            (
+                "py-asyncio-small-32",
+                [*py, "--mode", "asyncio", "--streams", "2", "--workers", "32"],
+                [*small, "--send-rate", str(args.small_send_rate * 0.6)],
+            ),
+        ]
     return [
         SenderProc(
             name,
@@ -509,9 +557,10 @@ def sender_procs(
                 "--seed",
                 str(args.seed + i),
                 *common,
+                *extra,
             ],
         )
-        for i, (name, cmd) in enumerate(specs)
+        for i, (name, cmd, extra) in enumerate(specs)
     ]
 
 
@@ -537,6 +586,7 @@ def run(args: argparse.Namespace) -> int:
     began = time.monotonic()
     end = began + args.duration
     faults: dict[str, int] = {}
+    fatal_armed: list[int] = []  # the numbers of the fatal faults, as their messages carry them
     kills = fired = 0
     next_fault = began + rng.uniform(0.5, 2) * args.fault_every
     next_kill = began + rng.uniform(0.5, 1.5) * args.kill_every if args.kill_every > 0 else end + 1
@@ -559,8 +609,13 @@ def run(args: argparse.Namespace) -> int:
                 next_kill = now + rng.uniform(0.5, 1.5) * args.kill_every
             elif now >= next_fault:
                 fault = dict(rng.choice(FAULTS), after_records=rng.randrange(0, 20_000), table=TABLE)
+                fatal_id = len(fatal_armed) + 1
+                if fault.get("code") in FATAL_CODES:
+                    fault["message"] = f"{FATAL_MARK} {fatal_id}"
                 try:
                     server.admin("POST", "/admin/faults", fault)
+                    if "message" in fault:
+                        fatal_armed.append(fatal_id)
                     name = fault["kind"] + (f":{fault['code']}" if "code" in fault else "")
                     name += ":signal" if fault.get("signal") else ""
                     faults[name] = faults.get(name, 0) + 1
@@ -600,6 +655,7 @@ def run(args: argparse.Namespace) -> int:
         "faults_armed": sum(faults.values()),
         "faults_fired": fired,
         "faults_by_kind": faults,
+        "fatal_faults_armed": fatal_armed,
         "server_kills": kills,
         "seed": args.seed,
         "no_faults": args.no_faults,
@@ -635,6 +691,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     r.add_argument("--rate", type=int, default=2_000_000, help="payload bytes per second per sender")
     r.add_argument("--row-bytes", type=int, default=1000)
     r.add_argument("--max-batch-bytes", type=int, default=10_000_000)
+    r.add_argument(
+        "--small-send-rate",
+        type=float,
+        default=250,
+        help="sends per second of the Go small-batch sender (the Python one: 0.6 of it); 0: no small senders",
+    )
+    r.add_argument(
+        "--small-rows", type=int, default=100, help="rows of the small senders' batches: 1 to this"
+    )
     r.add_argument(
         "--work-dir", help="where the data, ledgers and logs go (default: a new temporary directory)"
     )

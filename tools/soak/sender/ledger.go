@@ -19,7 +19,10 @@ import (
 //
 // acked and failed hold runs of row indexes of the batch (first + index is
 // the row's seq): acked as [start, count], failed as [start, count, kind,
-// may_have_landed]. attempts is -1 when the engine did not say (an async
+// may_have_landed]. error is the message of the first failed row's error
+// (absent when no row failed): it carries the server's status message, by
+// which the checker knows the sends a deliberately injected fatal fault
+// failed. attempts is -1 when the engine did not say (an async
 // batch that succeeded). The last line is {"sender":..., "final":true,
 // "next_seq":N, "stats":{...}, "close_error":""}.
 type ledger struct {
@@ -38,6 +41,7 @@ type sendLine struct {
 	Attempts  int      `json:"attempts"`
 	Acked     [][2]int `json:"acked"`
 	Failed    [][4]any `json:"failed"`
+	Error     string   `json:"error,omitempty"`
 }
 
 type finalLine struct {
@@ -65,6 +69,9 @@ func (l *ledger) result(first int64, rows int, latency time.Duration, res *zbwra
 			kind = kindName(ze.Kind)
 		}
 		line.Failed = append(line.Failed, [4]any{0, rows, kind, false})
+		if err != nil {
+			line.Error = err.Error()
+		}
 		l.write(line)
 		return
 	}
@@ -82,6 +89,9 @@ func (l *ledger) result(first int64, rows int, latency time.Duration, res *zbwra
 		line.Acked = append(line.Acked, [2]int{r, 1})
 	}
 	for _, f := range res.FailedRows {
+		if line.Error == "" && f.Error != nil {
+			line.Error = f.Error.Error()
+		}
 		kind := kindName(f.Error.Kind)
 		if n := len(line.Failed); n > 0 {
 			last := &line.Failed[n-1]

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -41,6 +42,8 @@ type options struct {
 	rowBytes, maxBatchBytes      int
 	pause                        time.Duration
 	rate                         int
+	sendRate                     float64
+	smallRows                    int
 	seed                         uint64
 }
 
@@ -62,6 +65,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.IntVar(&o.maxBatchBytes, "max-batch-bytes", 10_000_000, "largest batch payload in `bytes`")
 	fs.DurationVar(&o.pause, "pause", 20*time.Millisecond, "longest random pause between two sends of a worker")
 	fs.IntVar(&o.rate, "rate", 1_000_000, "payload `bytes` per second the sender keeps below (0: no limit)")
+	fs.Float64Var(&o.sendRate, "send-rate", 0, "sends per second the sender keeps below, across its workers (0: no limit)")
+	fs.IntVar(&o.smallRows, "small-rows", 0, "when positive, every batch has 1 to this many `rows` (log-uniform: "+
+		"small batches often) instead of 1 KB to 10 MB of payload")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the batch sizes")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -77,6 +83,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		return o, errors.New("the environment variable DATABRICKS_CLIENT_SECRET is not set")
 	case o.streams < 1 || o.workers < 1 || o.asyncDepth < 1:
 		return o, errors.New("--streams, --workers and --async-depth must be at least 1")
+	case o.sendRate < 0 || o.smallRows < 0:
+		return o, errors.New("--send-rate and --small-rows must not be negative")
 	case o.rowBytes < 1 || o.maxBatchBytes < o.rowBytes:
 		return o, fmt.Errorf("--row-bytes %d must be positive and at most --max-batch-bytes %d", o.rowBytes, o.maxBatchBytes)
 	}
@@ -172,9 +180,12 @@ var sizes = []struct {
 	weight int
 }{{1_000, 500}, {10_000, 250}, {100_000, 130}, {1_000_000, 80}, {4_000_000, 25}, {10_000_000, 15}}
 
-// batch builds the next batch of a random size and reserves its sequence
-// numbers.
-func (s *sender) batch(rng *rand.Rand) (arrow.RecordBatch, int64) {
+// batchRows draws the rows of the next batch: with --small-rows N, 1 to N
+// rows, log-uniform; otherwise a payload size from sizes.
+func (s *sender) batchRows(rng *rand.Rand) int {
+	if s.o.smallRows > 0 {
+		return min(s.o.smallRows, int(math.Exp(rng.Float64()*math.Log(float64(s.o.smallRows)+1))))
+	}
 	total := 0
 	for _, sz := range sizes {
 		total += sz.weight
@@ -188,7 +199,13 @@ func (s *sender) batch(rng *rand.Rand) (arrow.RecordBatch, int64) {
 		pick -= sz.weight
 	}
 	size = min(size, s.o.maxBatchBytes)
-	rows := max(1, size/s.o.rowBytes)
+	return max(1, size/s.o.rowBytes)
+}
+
+// batch builds the next batch of a random size and reserves its sequence
+// numbers.
+func (s *sender) batch(rng *rand.Rand) (arrow.RecordBatch, int64) {
+	rows := max(1, s.batchRows(rng))
 	first := s.next.Add(int64(rows)) - int64(rows)
 	b := array.NewRecordBuilder(memory.DefaultAllocator, s.schema)
 	defer b.Release()
@@ -202,15 +219,24 @@ func (s *sender) batch(rng *rand.Rand) (arrow.RecordBatch, int64) {
 }
 
 // pause waits a random time below --pause, longer when rows rows sent in
-// took would go over the worker's share of --rate.
-func (s *sender) pause(ctx context.Context, rng *rand.Rand, rows int, took time.Duration) {
+// took would go over the worker's share of --rate, or sends sends over its
+// share of --send-rate.
+func (s *sender) pause(ctx context.Context, rng *rand.Rand, rows, sends int, took time.Duration) {
 	var d time.Duration
 	if s.o.pause > 0 {
 		d = time.Duration(rng.Int64N(int64(s.o.pause)))
 	}
+	var budget time.Duration
 	if s.o.rate > 0 {
 		share := float64(s.o.rate) / float64(s.o.workers)
-		d += time.Duration(float64(rows*s.o.rowBytes)/share*float64(time.Second)) - took
+		budget = time.Duration(float64(rows*s.o.rowBytes) / share * float64(time.Second))
+	}
+	if s.o.sendRate > 0 {
+		share := s.o.sendRate / float64(s.o.workers)
+		budget = max(budget, time.Duration(float64(sends)/share*float64(time.Second)))
+	}
+	if budget > 0 {
+		d += budget - took
 	}
 	if d <= 0 {
 		return
@@ -233,7 +259,7 @@ func (s *sender) syncLoop(ctx context.Context, rng *rand.Rand) {
 		took, rows := time.Since(start), int(rec.NumRows())
 		s.l.result(first, rows, took, res, err)
 		rec.Release()
-		s.pause(ctx, rng, rows, took)
+		s.pause(ctx, rng, rows, 1, took)
 	}
 }
 
@@ -265,7 +291,7 @@ func (s *sender) asyncLoop(ctx context.Context, rng *rand.Rand) {
 			batch = append(batch, queued{off: off, first: first, rows: rows, start: start})
 		}
 		if len(batch) == 0 {
-			s.pause(ctx, rng, total, time.Since(began))
+			s.pause(ctx, rng, total, s.o.asyncDepth, time.Since(began))
 			continue
 		}
 		err := s.w.WaitForOffset(context.Background(), batch[len(batch)-1].off)
@@ -286,7 +312,7 @@ func (s *sender) asyncLoop(ctx context.Context, rng *rand.Rand) {
 				Success: true, TotalRows: q.rows, SuccessfulCount: q.rows, Offset: q.off,
 			}, nil)
 		}
-		s.pause(ctx, rng, total, time.Since(began))
+		s.pause(ctx, rng, total, s.o.asyncDepth, time.Since(began))
 	}
 }
 

@@ -85,11 +85,15 @@ func landedSeqs(t *testing.T, dir, sender string) map[int64]int {
 // accounts for every seq it handed out, through a retryable and a fatal
 // fault.
 func TestSenderLedgerMatchesTable(t *testing.T) {
-	for _, tc := range []struct{ mode, streams, workers string }{
-		{"sync", "2", "2"},
-		{"async", "1", "1"},
+	for _, tc := range []struct {
+		name, mode, streams, workers string
+		extra                        []string
+	}{
+		{"sync", "sync", "2", "2", nil},
+		{"async", "async", "1", "1", nil},
+		{"sync-small", "sync", "2", "4", []string{"--small-rows", "20", "--send-rate", "400"}},
 	} {
-		t.Run(tc.mode, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			srv, err := zerobustest.NewServer(zerobustest.WithClient("soak", secret), zerobustest.WithDataDir(dir))
 			if err != nil {
@@ -97,7 +101,8 @@ func TestSenderLedgerMatchesTable(t *testing.T) {
 			}
 			for _, f := range []zerobustest.Fault{
 				{Kind: zerobustest.FaultDropConnection, AfterRecords: 500},
-				{Kind: zerobustest.FaultFailCall, Code: codes.InvalidArgument, AfterRecords: 1500},
+				{Kind: zerobustest.FaultFailCall, Code: codes.InvalidArgument, AfterRecords: 1500,
+					Message: "soak fatal fault 7"},
 			} {
 				if err := srv.InjectFault(f); err != nil {
 					t.Fatal(err)
@@ -106,10 +111,10 @@ func TestSenderLedgerMatchesTable(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "l.jsonl")
 			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 			defer cancel()
-			err = run(ctx, []string{"--id", "s1", "--mode", tc.mode, "--ledger", path,
+			err = run(ctx, append([]string{"--id", "s1", "--mode", tc.mode, "--ledger", path,
 				"--endpoint", srv.Endpoint(), "--workspace-url", srv.WorkspaceURL(), "--client-id", "soak",
 				"--streams", tc.streams, "--workers", tc.workers, "--row-bytes", "100",
-				"--max-batch-bytes", "20000", "--rate", "2000000", "--pause", "1ms"}, env, io.Discard)
+				"--max-batch-bytes", "20000", "--rate", "2000000", "--pause", "1ms"}, tc.extra...), env, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,8 +128,15 @@ func TestSenderLedgerMatchesTable(t *testing.T) {
 			landed := landedSeqs(t, dir, "s1")
 			seen := map[int64]bool{}
 			failedKinds := map[string]int{}
+			fatal, maxRows := 0, 0
 			for _, s := range sends {
 				first, rows := int64(s["first"].(float64)), int(s["rows"].(float64))
+				maxRows = max(maxRows, rows)
+				if msg, _ := s["error"].(string); strings.Contains(msg, "soak fatal fault 7") {
+					fatal++
+				} else if s["success"] == false {
+					t.Errorf("send %v failed without the fatal fault", s)
+				}
 				covered := 0
 				for _, a := range s["acked"].([]any) {
 					r := a.([]any)
@@ -156,8 +168,11 @@ func TestSenderLedgerMatchesTable(t *testing.T) {
 			if next := int64(final["next_seq"].(float64)); int64(len(seen)) != next {
 				t.Errorf("ledger covers %d seqs, handed out %d", len(seen), next)
 			}
-			if failedKinds["transmission"] == 0 {
-				t.Errorf("the fatal fault failed no row: %v", failedKinds)
+			if failedKinds["transmission"] == 0 || fatal != 1 {
+				t.Errorf("the fatal fault failed %d sends (want 1), rows by kind %v", fatal, failedKinds)
+			}
+			if tc.extra != nil && (maxRows > 20 || len(sends) < 50) {
+				t.Errorf("--small-rows 20: %d sends, largest %d rows", len(sends), maxRows)
 			}
 			if st := final["stats"].(map[string]any); st["calls_opened"].(float64) < 2 {
 				t.Errorf("stats %v: the dropped connection did not reconnect", st)
@@ -178,6 +193,7 @@ func TestSenderFlags(t *testing.T) {
 		{[]string{"--id", "s"}, env, "required"},
 		{ok, func(string) string { return "" }, "DATABRICKS_CLIENT_SECRET"},
 		{append([]string{"--streams", "0"}, ok...), env, "at least 1"},
+		{append([]string{"--send-rate", "-1"}, ok...), env, "--send-rate"},
 		{append([]string{"--row-bytes", "10", "--max-batch-bytes", "5"}, ok...), env, "--row-bytes 10"},
 		{[]string{"--nope"}, env, "not defined"},
 		{append([]string{"--id", "s", "--ledger", filepath.Join(t.TempDir(), "no", "dir")}, ok[4:]...), env, "no such file"},
@@ -204,8 +220,8 @@ func TestLedgerWithoutResult(t *testing.T) {
 	l.result(10, 3, time.Millisecond, nil, &zbwrap.Error{Kind: zbwrap.KindRetryExhausted})
 	l.result(13, 2, time.Millisecond, nil, errors.New("plain"))
 	l.final(zbwrap.Stats{}, 15, errors.New("close failed"))
-	want := `{"sender":"s","first":10,"rows":3,"latency_ms":1,"success":false,"attempts":0,"acked":[],"failed":[[0,3,"retry_exhausted",false]]}
-{"sender":"s","first":13,"rows":2,"latency_ms":1,"success":false,"attempts":0,"acked":[],"failed":[[0,2,"unknown",false]]}
+	want := `{"sender":"s","first":10,"rows":3,"latency_ms":1,"success":false,"attempts":0,"acked":[],"failed":[[0,3,"retry_exhausted",false]],"error":"zbwrap: retry exhausted error"}
+{"sender":"s","first":13,"rows":2,"latency_ms":1,"success":false,"attempts":0,"acked":[],"failed":[[0,2,"unknown",false]],"error":"plain"}
 `
 	if got := buf.String(); !strings.HasPrefix(got, want) || !strings.Contains(got, `"close_error":"close failed"`) {
 		t.Errorf("ledger:\n%s\nwant it to start with:\n%s", got, want)
