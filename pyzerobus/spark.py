@@ -256,7 +256,7 @@ class SinkOptions:
 
 
 def _convert(name: str, raw: str, want: Any) -> Any:
-    """A Spark option's string as a setting of type ``want`` (``"bool"``, ``"int"`` or ``"str"``)."""
+    """A Spark option's string as a setting of type ``want`` (``"bool"``, ``"int"``, ``"str"``, a count or word)."""
     if want == "bool":
         text = raw.strip().lower()
         if text in _TRUE:
@@ -264,12 +264,16 @@ def _convert(name: str, raw: str, want: Any) -> Any:
         if text in _FALSE:
             return False
         raise ValueError(f"must be true or false, got {raw!r}")
-    if want == "int":
+    if want in ("int", "Union[int, str]"):  # the latter a count or a word (streams: auto)
+        words = ("auto",) if want != "int" else ()
+        if raw.strip().lower() in words:
+            return raw.strip().lower()
         try:
             return int(raw.strip())
         except ValueError:
             shown = "" if name in _SECRET_OPTIONS else f", got {raw!r}"
-            raise ValueError(f"must be an integer{shown}") from None
+            also = "".join(f" or {w}" for w in words)
+            raise ValueError(f"must be an integer{also}{shown}") from None
     return raw
 
 

@@ -81,6 +81,7 @@ def test_options_are_converted_to_the_settings_types() -> None:
             "client_secret": "s3cret",
         }
     )
+    assert SinkOptions.parse({"streams": "Auto"}).settings == {"streams": "auto"}
     assert opts.settings == {
         "table_name": "main.a.b",
         "streams": 4,
