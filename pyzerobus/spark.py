@@ -256,7 +256,7 @@ class SinkOptions:
 
 
 def _convert(name: str, raw: str, want: Any) -> Any:
-    """A Spark option's string as a setting of type ``want`` (``"bool"``, ``"int"``, ``"str"``, a count or word)."""
+    """A Spark option's string as a setting of type ``want`` (bool, int, str, or a count or word)."""
     if want == "bool":
         text = raw.strip().lower()
         if text in _TRUE:
