@@ -997,7 +997,7 @@ func TestHeadersFromAProvider(t *testing.T) {
 	}
 }
 
-// max_concurrent_batches 0 is 16 chunks, or 4 per stream the Wrapper may
+// max_concurrent_batches 0 is 16 chunks, or 8 per stream the Wrapper may
 // use when that is more.
 func TestDefaultConcurrency(t *testing.T) {
 	for _, tc := range []struct {
@@ -1006,10 +1006,11 @@ func TestDefaultConcurrency(t *testing.T) {
 	}{
 		{"", DefaultMaxConcurrentBatches},
 		{"streams: 2\n", DefaultMaxConcurrentBatches},
-		{"streams: 8\n", 32},
-		{"streams: auto\n", 64},
-		{"streams: auto\nmax_streams: 6\n", 24},
-		{"streams: auto\nmax_streams: 3\n", DefaultMaxConcurrentBatches},
+		{"streams: 8\n", 64},
+		{"streams: auto\n", 128},
+		{"streams: auto\nmax_streams: 6\n", 48},
+		{"streams: auto\nmax_streams: 3\n", 24},
+		{"streams: auto\nmax_streams: 2\n", DefaultMaxConcurrentBatches},
 		{"streams: auto\nmax_concurrent_batches: 5\n", 5},
 	} {
 		s, err := parseSettings(tc.doc, zbwrap.ConfigYAML, nil)

@@ -28,9 +28,9 @@ const (
 	DefaultMaxConcurrentBatches = 16
 	// ChunksPerStream is the default's share per stream the Wrapper may use
 	// (streams, or max_streams with streams: auto) when there are several:
-	// 4 chunks of 1 MiB are about 19,000 rows of 220 bytes, more than the
-	// 15,000 one stream needs in flight to reach its quota.
-	ChunksPerStream = 4
+	// as in zbwrap (DefaultConcurrency), a stream waits on its slowest
+	// request, so each needs about half a second of its quota in flight.
+	ChunksPerStream = 8
 )
 
 // settings is a parsed configuration: the engine's settings and the
@@ -69,7 +69,7 @@ func (s *settings) fillDefaults() {
 	}
 }
 
-// concurrency is max_concurrent_batches, or its default when 0: 16, or 4
+// concurrency is max_concurrent_batches, or its default when 0: 16, or 8
 // per stream the Wrapper may use when that is more.
 func (s *settings) concurrency() int {
 	if s.MaxConcurrentBatches > 0 {

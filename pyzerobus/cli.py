@@ -869,7 +869,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-concurrent-batches",
         type=int,
         metavar="N",
-        help="chunks in flight at once (16, or 4 per stream when more)",
+        help="chunks in flight at once (16, or 8 per stream when more)",
     )
     tuning.add_argument(
         "--set",

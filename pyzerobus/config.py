@@ -88,7 +88,7 @@ class WrapperConfiguration:
     Arrow data, so wide rows travel in smaller chunks), max_concurrent_batches
     (chunks in flight at once in one wrapper; 0, the default, means 16,
     enough to keep one stream at its quota with the service's ~150 ms to
-    durability, or 4 per stream the wrapper may use when that is more; the
+    durability, or 8 per stream the wrapper may use when that is more; the
     chunks of one send are queued in input order),
     zerobus_writer_disabled (convert and report per-row results, never
     connect).

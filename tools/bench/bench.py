@@ -296,7 +296,7 @@ def worker_pyzerobus(
         batch_rows=BATCH_ROWS,
         batch_bytes=BATCH_BYTES,
         # max_concurrent_batches left at its default: 16 chunks with one
-        # stream, 4 per stream the wrapper may use with more.
+        # stream, 8 per stream the wrapper may use with more.
     )
     # The rows are memory-mapped: only what a contender touches counts in its RSS.
     payload: Any = data if spec["mode"] != "ipc" else stream_path(spec["ipc"]).read_bytes()

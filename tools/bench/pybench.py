@@ -336,11 +336,11 @@ def bench_sdk(
 
 
 def concurrency(cfg: pyzerobus.WrapperConfiguration) -> int:
-    """The chunks a wrapper keeps in flight: max_concurrent_batches, or its default (16, or 4 per stream)."""
+    """The chunks a wrapper keeps in flight: max_concurrent_batches, or its default (16, or 8 per stream)."""
     if cfg.max_concurrent_batches:
         return cfg.max_concurrent_batches
     streams = cfg.max_streams if cfg.streams == "auto" else int(cfg.streams)
-    return max(16, 4 * streams)
+    return max(16, 8 * streams)
 
 
 def main() -> None:
