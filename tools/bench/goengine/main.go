@@ -37,6 +37,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
+	"github.com/pyzerobus/pyzerobus/internal/benchproc"
 	"github.com/pyzerobus/pyzerobus/zbwrap"
 )
 
@@ -120,7 +121,7 @@ func run(args []string, stdout io.Writer) error {
 	chunks = chunks[1:]
 
 	var rows, bytes atomic.Int64
-	cpu0 := cpuSeconds()
+	cpu0 := benchproc.CPUSeconds()
 	start := time.Now()
 	switch *mode {
 	case "sync":
@@ -138,13 +139,13 @@ func run(args []string, stdout io.Writer) error {
 		bytes.Store(-1) // not reported by the async API
 	}
 	secs := time.Since(start).Seconds()
-	cpu := cpuSeconds() - cpu0
+	cpu := benchproc.CPUSeconds() - cpu0
 	if err != nil {
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(map[string]any{
 		"rows": rows.Load(), "bytes": bytes.Load(), "seconds": secs, "cpu_seconds": cpu,
-		"peak_rss_bytes": peakRSS(),
+		"peak_rss_bytes": benchproc.PeakRSS(),
 	})
 }
 

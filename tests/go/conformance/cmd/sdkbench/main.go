@@ -32,7 +32,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -45,6 +44,7 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/pyzerobus/pyzerobus/internal/benchproc"
 	"github.com/pyzerobus/pyzerobus/zbwrap/arrowproto"
 )
 
@@ -146,7 +146,7 @@ func run(args []string, secret string, stdout io.Writer) error {
 	}
 
 	var rows int64
-	cpu0 := cpuSeconds()
+	cpu0 := benchproc.CPUSeconds()
 	start := time.Now()
 	for i := 1; i < len(chunks); i++ {
 		recs, err := records(i)
@@ -162,9 +162,9 @@ func run(args []string, secret string, stdout io.Writer) error {
 		return fmt.Errorf("flush: %w", err)
 	}
 	secs := time.Since(start).Seconds()
-	cpu := cpuSeconds() - cpu0
+	cpu := benchproc.CPUSeconds() - cpu0
 	return json.NewEncoder(stdout).Encode(map[string]any{
-		"rows": rows, "seconds": secs, "cpu_seconds": cpu, "peak_rss_bytes": peakRSS(),
+		"rows": rows, "seconds": secs, "cpu_seconds": cpu, "peak_rss_bytes": benchproc.PeakRSS(),
 	})
 }
 
@@ -248,11 +248,4 @@ func dynamicpbRows(md protoreflect.MessageDescriptor, rec arrow.RecordBatch) ([]
 		out[i] = raw
 	}
 	return out, nil
-}
-
-// cpuSeconds is the user and system CPU time this process has used.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru) // cannot fail for RUSAGE_SELF
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }

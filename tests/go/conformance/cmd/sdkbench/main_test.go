@@ -153,27 +153,6 @@ func TestRunRefusesBadArguments(t *testing.T) {
 	}
 }
 
-func TestPeakRSSFrom(t *testing.T) {
-	dir := t.TempDir()
-	ok := filepath.Join(dir, "status")
-	if err := os.WriteFile(ok, []byte("Name:\tsdkbench\nVmHWM:\t   4096 kB\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	bad := filepath.Join(dir, "bad")
-	if err := os.WriteFile(bad, []byte("VmHWM:\tlots\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	none := filepath.Join(dir, "none")
-	if err := os.WriteFile(none, []byte("Name:\tsdkbench\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for path, want := range map[string]int64{ok: 4096 * 1024, bad: 0, none: 0, filepath.Join(dir, "missing"): 0} {
-		if got := peakRSSFrom(path); got != want {
-			t.Errorf("%s: %d, want %d", filepath.Base(path), got, want)
-		}
-	}
-}
-
 // The command as a process: a failure exits 1 with its reason on stderr.
 func TestMainExitStatus(t *testing.T) {
 	if os.Getenv("SDKBENCH_AS_MAIN") == "1" {

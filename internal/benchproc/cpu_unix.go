@@ -1,11 +1,11 @@
 //go:build unix
 
-package main
+package benchproc
 
 import "syscall"
 
-// cpuSeconds is the user and system CPU time this process has used.
-func cpuSeconds() float64 {
+// CPUSeconds is the user and system CPU time this process has used.
+func CPUSeconds() float64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru) // cannot fail for RUSAGE_SELF
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9

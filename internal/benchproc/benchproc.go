@@ -1,4 +1,8 @@
-package main
+// Package benchproc measures a benchmark process from the inside: its CPU
+// time and its peak resident set. The benchmark commands (tools/bench/goengine
+// and the conformance module's sdkbench) report both, so that the harness
+// compares every contender the same way.
+package benchproc
 
 import (
 	"bufio"
@@ -7,14 +11,14 @@ import (
 	"strings"
 )
 
-// peakRSS is this process's peak resident set in bytes (VmHWM of
+// PeakRSS is this process's peak resident set in bytes (VmHWM of
 // /proc/self/status), 0 where /proc does not say. A benchmark reads it
 // here rather than from its parent's wait4: on Linux the ru_maxrss of a
 // child starts from the resident set of the process that forked it.
-func peakRSS() int64 { return peakRSSFrom("/proc/self/status") }
+func PeakRSS() int64 { return PeakRSSFrom("/proc/self/status") }
 
-// peakRSSFrom reads VmHWM from a file in the format of /proc/PID/status.
-func peakRSSFrom(path string) int64 {
+// PeakRSSFrom reads VmHWM from a file in the format of /proc/PID/status.
+func PeakRSSFrom(path string) int64 {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0
