@@ -642,19 +642,25 @@ func (s *Stream) closedError() *Error {
 	return &Error{Kind: KindTransmission, Msg: "send", Err: ErrClosed}
 }
 
-// finish releases resolved requests: window room, batch counts, hooks.
+// finish releases resolved requests: window room, hooks, then batch
+// counts, so that a caller woken by its batch finds the acknowledgement
+// already counted in telemetry.
 func (s *Stream) finish(reqs []*request, acked bool) {
 	if len(reqs) == 0 {
 		return
 	}
+	defer func() {
+		for _, r := range reqs {
+			if r.batch.remaining.Add(-1) == 0 {
+				r.batch.complete()
+			}
+		}
+	}()
 	records := 0
 	for _, r := range reqs {
 		records += r.count()
 		if r.queued {
 			s.flow.release(r.count(), r.bytes)
-		}
-		if r.batch.remaining.Add(-1) == 0 {
-			r.batch.complete()
 		}
 	}
 	if acked {
