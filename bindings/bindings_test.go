@@ -102,7 +102,7 @@ func TestDefaultConfigMatchesEngine(t *testing.T) {
 	for k, v := range map[string]any{
 		"retry_max_attempts": float64(d.RetryMaxAttempts), "max_inflight_bytes": float64(d.MaxInflightBytes),
 		"max_request_bytes": float64(d.MaxRequestBytes), "observability_otlp_protocol": d.ObservabilityOTLPProtocol,
-		"batch_rows": float64(DefaultBatchRows), "max_concurrent_batches": 0.0, "streams": 1.0, "max_streams": 16.0,
+		"batch_rows": float64(DefaultBatchRows), "max_concurrent_batches": 0.0, "streams": "auto", "max_streams": 16.0,
 		"batch_bytes": float64(DefaultBatchBytes), "client_secret": "",
 	} {
 		if got[k] != v {
@@ -1004,7 +1004,8 @@ func TestDefaultConcurrency(t *testing.T) {
 		doc  string
 		want int
 	}{
-		{"", DefaultMaxConcurrentBatches},
+		{"", 128}, // streams: auto, max_streams 16
+		{"streams: 1\n", DefaultMaxConcurrentBatches},
 		{"streams: 2\n", DefaultMaxConcurrentBatches},
 		{"streams: 8\n", 64},
 		{"streams: auto\n", 128},

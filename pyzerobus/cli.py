@@ -856,7 +856,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--streams",
         type=_streams_arg,
         metavar="N|auto",
-        help="streams the table may use at once, or auto (1)",
+        help="streams the table may use at once, or auto (auto)",
     )
     tuning.add_argument("--transport", metavar="NAME", help="the wire format: proto or arrow (proto)")
     tuning.add_argument(
@@ -869,7 +869,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-concurrent-batches",
         type=int,
         metavar="N",
-        help="chunks in flight at once (16, or 8 per stream when more)",
+        help="chunks in flight at once (8 per stream the table may use, at least 16)",
     )
     tuning.add_argument(
         "--set",

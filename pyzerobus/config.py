@@ -65,10 +65,10 @@ class WrapperConfiguration:
     shutdown), stream_create_timeout_ms, streams (how many streams one
     table may use at once: each takes up to the service's per-stream quota
     of 100 MB/s and 100,000 records/s; batches keep their order within a
-    stream only, so 1, the default, keeps the total order; ``"auto"``
+    stream only, so 1 keeps the total order; ``"auto"``, the default,
     starts with one and opens more, up to max_streams (16), while the open
     ones hold more in flight than one stream can move, closing extra ones
-    idle for 10 s).
+    idle for 10 s, so a load one stream can carry stays on one stream).
 
     transport: how batches travel. ``proto`` (the default) converts each row
     to a protobuf record on the Zerobus gRPC service, and a row that cannot
@@ -86,10 +86,11 @@ class WrapperConfiguration:
     Sending: batch_rows (the largest chunk of rows converted and sent as one
     batch), batch_bytes (chunks are also cut at about this many bytes of
     Arrow data, so wide rows travel in smaller chunks), max_concurrent_batches
-    (chunks in flight at once in one wrapper; 0, the default, means 16,
-    enough to keep one stream at its quota with the service's ~150 ms to
-    durability, or 8 per stream the wrapper may use when that is more; the
-    chunks of one send are queued in input order),
+    (chunks in flight at once in one wrapper; 0, the default, means 8 per
+    stream the wrapper may use (streams, or max_streams with ``"auto"``:
+    128), and at least 16, enough to keep each stream at its quota with the
+    service's ~150 ms to durability; the chunks of one send are queued in
+    input order),
     zerobus_writer_disabled (convert and report per-row results, never
     connect).
     """
@@ -129,7 +130,7 @@ class WrapperConfiguration:
     stream_create_timeout_ms: int = 15_000
     transport: str = "proto"
     arrow_compression: str = "none"
-    streams: Union[int, str] = 1
+    streams: Union[int, str] = "auto"
     max_streams: int = 16
     application_name: str = ""
 

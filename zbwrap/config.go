@@ -86,7 +86,8 @@ const (
 	DefaultStreamCreateTimeout = 15 * time.Second
 	DefaultTransport           = TransportProto
 	DefaultArrowCompression    = "none"
-	DefaultStreams             = 1
+	// DefaultStreams is streams: auto: one stream until it is pressed.
+	DefaultStreams = StreamsAuto
 	// StreamsAuto is the Streams value of "streams: auto".
 	StreamsAuto = -1
 	// DefaultMaxStreams bounds streams: auto.
@@ -212,11 +213,13 @@ type Config struct {
 	// each batch goes whole to the one with the least in flight, so the
 	// table takes up to Streams times one stream's quota (the service's is
 	// 100 MB/s and 100,000 records/s per stream). Batches keep their order
-	// within a stream only: 1, the default, keeps the total order.
-	// StreamsAuto ("auto" in YAML, JSON and the environment) starts with one
-	// stream and opens another, up to MaxStreams, while the open ones are
-	// pressed (half their window in flight, or their writer held back by
-	// the server); an extra stream idle for 10 s is closed.
+	// within a stream only: 1 keeps the total order. StreamsAuto ("auto" in
+	// YAML, JSON and the environment), the default, starts with one stream
+	// and opens another, up to MaxStreams, while the open ones are pressed
+	// (0.2 s of the service's quota or half their window in flight, or
+	// their writer held back by the server); an extra stream idle for 10 s
+	// is closed. A load one stream can carry thus stays on one stream, in
+	// order.
 	Streams int `json:"streams" yaml:"streams"`
 	// MaxStreams bounds the streams streams: auto opens. Default 16.
 	MaxStreams int `json:"max_streams" yaml:"max_streams"`

@@ -26,7 +26,7 @@ func TestDefaultConfig(t *testing.T) {
 		DebugMaxFilesRetained: 10, RetryMaxAttempts: 5, RetryBaseDelay: 100 * time.Millisecond, RetryMaxDelay: 30 * time.Second,
 		MaxInflightRecords: 1_000_000, MaxInflightBytes: 64 << 20, MaxRequestBytes: 10<<20 - 64<<10,
 		AckTimeout: time.Minute, FlushTimeout: 5 * time.Minute, StreamCreateTimeout: 15 * time.Second, Transport: "proto",
-		ArrowCompression: "none", Streams: 1, MaxStreams: 16,
+		ArrowCompression: "none", Streams: StreamsAuto, MaxStreams: 16,
 	}
 	if c != want {
 		t.Fatalf("defaults\n got %v\nwant %v", c, want)

@@ -85,17 +85,18 @@
 //
 // The service limits each stream (100 MB/s and 100,000 records/s) and
 // takes about 150 ms from request to durability. The streams setting
-// (WithStreams, default 1) lets one schema of a table use up to that many
-// streams: each batch goes whole to the stream with the least in flight,
-// each stream keeps its own offsets, window and recovery, and one that
-// fails fails only the requests it had and is replaced. Rows keep their
-// order within a batch and within a stream; batches on different streams
-// are not ordered relative to each other, so keep 1 where the table's
-// order matters. StreamsAuto (streams: auto) starts with one stream and
-// opens another, up to WithMaxStreams (default 16), while the least loaded
-// one is pressed: 0.2 s of the service's quota (20,000 records or 20 MiB)
-// or half its window in flight, or its writer held back by the server; an
-// extra stream idle for 10 s is closed at the next send. What a sender
+// (WithStreams) lets one schema of a table use up to that many streams:
+// each batch goes whole to the stream with the least in flight, each
+// stream keeps its own offsets, window and recovery, and one that fails
+// fails only the requests it had and is replaced. Rows keep their order
+// within a batch and within a stream; batches on different streams are not
+// ordered relative to each other, so set 1 where the table's order
+// matters. The default, StreamsAuto (streams: auto), starts with one
+// stream and opens another, up to WithMaxStreams (default 16), while the
+// least loaded one is pressed: 0.2 s of the service's quota (20,000
+// records or 20 MiB) or half its window in flight, or its writer held back
+// by the server; an extra stream idle for 10 s is closed at the next send.
+// A load one stream carries stays on one stream. What a sender
 // moves is what it keeps in flight divided by the latency: SendReader
 // keeps DefaultConcurrency chunks in flight per stream the Wrapper may use
 // (BenchmarkStreamsUnderQuota runs against the local server's databricks

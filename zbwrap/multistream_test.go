@@ -331,6 +331,32 @@ func TestAutoStreamsGrowAndShrink(t *testing.T) {
 	}
 }
 
+// The default, streams: auto, keeps a load one stream carries with room
+// to spare on that one stream, in order.
+func TestDefaultsKeepASmallLoadOnOneStream(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t)
+	w := newWrapper(t, srv)
+	if w.cfg.Streams != StreamsAuto {
+		t.Fatalf("default streams %d, want auto", w.cfg.Streams)
+	}
+	for i := range 20 {
+		rec := makeBatch(i*1000, 1000, 50)
+		res, err := w.SendBatch(context.Background(), rec)
+		rec.Release()
+		if err != nil || res.SuccessfulCount != 1000 {
+			t.Fatalf("SendBatch %d: %v, %v", i, res, err)
+		}
+	}
+	if n := w.Stats().Streams; n != 1 {
+		t.Fatalf("%d streams for 20 sends of 1,000 rows, want 1", n)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkIDsInOrder(t, srv, 20_000)
+}
+
 func TestStreamsAutoSetting(t *testing.T) {
 	for _, tc := range []struct {
 		doc    string
@@ -383,7 +409,8 @@ func TestReaderConcurrencyFollowsStreams(t *testing.T) {
 		send []SendOption
 		want int
 	}{
-		{nil, nil, DefaultConcurrency},
+		{nil, nil, DefaultMaxStreams * DefaultConcurrency}, // auto
+		{[]Option{WithStreams(1)}, nil, DefaultConcurrency},
 		{[]Option{WithStreams(4)}, nil, 4 * DefaultConcurrency},
 		{[]Option{WithStreams(StreamsAuto)}, nil, DefaultMaxStreams * DefaultConcurrency},
 		{[]Option{WithStreams(StreamsAuto), WithMaxStreams(3)}, nil, 3 * DefaultConcurrency},

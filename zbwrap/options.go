@@ -179,7 +179,8 @@ func WithApplicationName(name string) Option {
 }
 
 // WithStreams sets streams: how many streams one table and schema may use
-// at once, or StreamsAuto (see Config.Streams). Default 1.
+// at once, or StreamsAuto (see Config.Streams). Default StreamsAuto; 1
+// keeps the total order.
 func WithStreams(n int) Option { return func(s *settings) { s.cfg.Streams = n } }
 
 // WithMaxStreams sets max_streams, the most streams StreamsAuto opens.

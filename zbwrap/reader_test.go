@@ -102,7 +102,7 @@ func dryWrapper(t testing.TB) *Wrapper {
 func TestSendReaderKeepsOrder(t *testing.T) {
 	checkReaderLeaks(t)
 	srv := newServer(t)
-	w := newWrapper(t, srv, WithMaxInflightRecords(300))
+	w := newWrapper(t, srv, WithMaxInflightRecords(300), WithStreams(1)) // total order
 	r := &scriptReader{schema: testSchema, steps: idBatches(10, 700, 20)}
 	s, err := w.StartReader(context.Background(), r, WithChunkRows(150), WithConcurrency(4))
 	if err != nil {

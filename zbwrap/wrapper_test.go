@@ -64,8 +64,8 @@ func TestEnqueueKeepsOrder(t *testing.T) {
 	checkLeaks(t)
 	srv := newServer(t)
 	// A small window: later batches wait for room while earlier ones are
-	// in flight.
-	w := newWrapper(t, srv, WithMaxInflightRecords(300))
+	// in flight (on one stream: with auto, a full window opens another).
+	w := newWrapper(t, srv, WithMaxInflightRecords(300), WithStreams(1))
 	const batches, rows = 20, 100
 	pending := make([]*PendingBatch, batches)
 	for i := range pending {
@@ -439,7 +439,8 @@ func TestAsyncFailuresReportedOnce(t *testing.T) {
 func TestTrySendBatchAsyncOnAFullWindow(t *testing.T) {
 	checkLeaks(t)
 	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultStopAcks}))
-	w := newWrapper(t, srv, WithMaxInflightRecords(100), WithAckTimeout(time.Minute), WithFlushTimeout(100*time.Millisecond))
+	// One stream: with auto, a full window opens another.
+	w := newWrapper(t, srv, WithMaxInflightRecords(100), WithAckTimeout(time.Minute), WithFlushTimeout(100*time.Millisecond), WithStreams(1))
 	rec := makeBatch(0, 100, 10)
 	defer rec.Release()
 	if off, err := w.TrySendBatchAsync(rec); err != nil || off != 0 {

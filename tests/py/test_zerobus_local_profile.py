@@ -173,3 +173,36 @@ def test_pyzerobus_streams_auto_grows_under_the_stream_quota(databricks_server: 
     server.stop()
     ids = deltalake.DeltaTable(str(server.table_dir(table))).to_pyarrow_table().column("id").to_pylist()
     assert sorted(ids) == list(range(30_000))
+
+
+def test_pyzerobus_defaults_go_past_one_streams_quota(databricks_server: LocalServer) -> None:
+    """The defaults are streams="auto": a send one stream cannot carry opens more, and every row lands once."""
+    server = databricks_server
+    table = "main.profile.defaults_py"
+    cfg = wrapper_config(server, table)
+    assert (cfg.streams, cfg.max_streams, cfg.max_concurrent_batches) == ("auto", 16, 0)
+    data = pa.table({"id": pa.array(range(60_000), pa.int64())})
+    with pyzerobus.ZerobusWrapper(cfg) as w:
+        res = w.send_batch(data)
+        assert res.success and res.successful_count == 60_000
+        opened = w.stats()["streams"]
+        assert opened >= 2, opened
+    server.stop()
+    ids = deltalake.DeltaTable(str(server.table_dir(table))).to_pyarrow_table().column("id").to_pylist()
+    assert sorted(ids) == list(range(60_000))
+
+
+def test_pyzerobus_defaults_keep_a_small_load_on_one_stream(tmp_path: pathlib.Path) -> None:
+    """Sends one stream carries with room to spare (a notebook's tables, a trickle) stay on one stream."""
+    server = start_server(tmp_path / "data")
+    try:
+        table = "main.profile.small_py"
+        with pyzerobus.ZerobusWrapper(wrapper_config(server, table)) as w:
+            for i in range(20):
+                res = w.send_batch(pa.table({"id": pa.array(range(i * 1000, (i + 1) * 1000), pa.int64())}))
+                assert res.success and res.successful_count == 1000
+            assert w.stats()["streams"] == 1
+        busy = [s for s in stats(server)["streams"] if s["table"] == table and s["records_received"] > 0]
+        assert len(busy) == 1, busy
+    finally:
+        server.stop()
