@@ -142,9 +142,14 @@ wheels: pyenv-check py-deps
 demo: deps build py-build
 	bash examples/demo.sh
 
-## py-bench: pyzerobus (C stream, IPC) vs the Go engine vs Databricks' Python SDK, one discard-mode server.
+## py-bench: pyzerobus beside Databricks' Python SDK (tools/bench/bench.py) in three worlds: loopback,
+## the service's time to durability alone, and its latency and quotas (--profile databricks); tables
+## go to build/py-bench/. PY_BENCH_ARGS replaces the rows, sizes and rounds.
+PY_BENCH_ARGS ?= --rows 2000000 --sizes 220 --rounds 3
 py-bench: py-deps build py-build
-	$(PY) tools/bench/pybench.py
+	for world in "" "--profile databricks --ack-latency-only" "--profile databricks"; do \
+		$(PY) tools/bench/bench.py --only pyzerobus --only "Python SDK" --out build/py-bench $$world $(PY_BENCH_ARGS) || exit 1; \
+	done
 
 ## soak: Go and Python senders (sync and async, several streams) push unique rows into zerobus-local
 ## for SOAK_DURATION (default 10m; e.g. SOAK_DURATION=60s) while it injects random faults and is

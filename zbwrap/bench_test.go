@@ -196,10 +196,14 @@ func benchModes(b *testing.B, modes map[string]func(b *testing.B) []Option) {
 // enough is in flight (Little's law: rate times latency).
 func BenchmarkStreamsUnderQuota(b *testing.B) {
 	srv := newServer(b, zerobustest.WithDiscard(), zerobustest.WithProfile(zerobustest.ProfileDatabricks))
-	// 2,000,000 rows (40 batches sent 5 times over: the server discards
-	// them), so that a run lasts seconds even at a million rows/s and the
-	// time to durability of the last batches does not dominate.
-	const perBatch, distinct, rounds = 10_000, 40, 5
+	// 6,000,000 rows (40 batches sent 15 times over: the server discards
+	// them), so that a run lasts seconds even at a million rows/s. Its
+	// fixed costs (opening the streams, then the last acknowledgements,
+	// which wait on the slowest of each stream's final requests: with the
+	// profile's log-normal tail, about 1 s) would otherwise weigh as much
+	// as the rate: 16 streams moved 0.8 million rows/s over 2,000,000 rows
+	// and 1.3 million over 6,000,000.
+	const perBatch, distinct, rounds = 10_000, 40, 15
 	const rows = perBatch * distinct * rounds
 	batches := make([]arrow.RecordBatch, distinct)
 	for i := range batches {

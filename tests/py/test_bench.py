@@ -209,11 +209,11 @@ def test_table_names_are_per_run() -> None:
 def test_only_picks_contenders_by_name(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     # A stored run (--durable, the real persistence path) of two contenders at one size.
     argv = ["--durable", "--quick", "--sizes", "220", "--out", str(tmp_path)]
-    assert bench.main([*argv, "--only", "pure-go sdk, pre", "--only", "Arrow C stream, streams auto"]) == 0
+    assert bench.main([*argv, "--only", "pure-go sdk, pre", "--only", "pyzerobus, defaults"]) == 0
     text = (tmp_path / "bench-default-durable.md").read_text()
     assert "profile default, durable" in text
     assert [r[1] for r in table_rows(text)] == [
-        "pyzerobus, Arrow C stream, streams auto",
+        "pyzerobus, defaults (streams auto)",
         "pure-Go SDK, pre-encoded",
     ]
     assert capsys.readouterr().out.count("| 220 B |") == 2
