@@ -122,6 +122,7 @@ func TestAFailedStreamIsReplacedAlone(t *testing.T) {
 // unit tests below look at.
 type fixedStream struct {
 	inflight int64
+	acked    [2]int64 // records and bytes acknowledged
 	err      error
 	sent     int
 	closed   bool
@@ -134,8 +135,10 @@ func (f *fixedStream) send(context.Context, outbound, bool) (*stream.Batch, erro
 func (f *fixedStream) Flush(context.Context) error { return f.err }
 func (f *fixedStream) Close(context.Context) error { f.closed = true; return nil }
 func (f *fixedStream) Err() error                  { return f.err }
-func (f *fixedStream) Stats() stream.Stats         { return stream.Stats{Opens: 1} }
-func (f *fixedStream) Inflight() (int64, int64)    { return f.inflight, f.inflight }
+func (f *fixedStream) Stats() stream.Stats {
+	return stream.Stats{Opens: 1, RecordsAcked: f.acked[0], BytesAcked: f.acked[1]}
+}
+func (f *fixedStream) Inflight() (int64, int64) { return f.inflight, f.inflight }
 
 func TestMultiStreamChoices(t *testing.T) {
 	var opened []*fixedStream
@@ -221,6 +224,7 @@ func TestAutoStreamChoices(t *testing.T) {
 		return b, nil
 	})
 	m.idle = time.Hour
+	measuredFor(m, 50*time.Millisecond) // nothing acknowledged: slow
 	ctx := context.Background()
 	send := func() {
 		t.Helper()
@@ -248,7 +252,8 @@ func TestAutoStreamChoices(t *testing.T) {
 	if opened[1].sent != 2 || len(opened) != 2 {
 		t.Fatalf("the second stream got %d batches (want 2) with %d open", opened[1].sent, len(opened))
 	}
-	// A writer held back by the server is pressure too; max_streams bounds growth.
+	// A writer held back by the server is pressure too; max_streams bounds
+	// growth.
 	opened[1].behind = true
 	send()
 	opened[2].behind, opened[2].inflight = true, 5
@@ -272,6 +277,121 @@ func TestAutoStreamChoices(t *testing.T) {
 	}
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// measuredFor makes m's rate window as if it had started d ago with what
+// the streams have acknowledged so far.
+func measuredFor(m *multiStream, d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rate = rateWindow{}
+	m.slowLocked(time.Now().Add(-d), 1)
+}
+
+// A pressed stream opens another only once the streams were measured
+// acknowledging no more than the service's quota allows one stream (twice
+// over): a local server without quotas presses a stream when it
+// shares the CPU, and another stream would only add work.
+func TestAutoStreamOpensOnlyWhenSlow(t *testing.T) {
+	var opened []*fixedStream
+	m := newAutoStream(5, 100, 1000, func() (batchStream, error) {
+		f := &fixedStream{}
+		opened = append(opened, f)
+		return f, nil
+	})
+	ctx := context.Background()
+	sendWith := func(wantOpen int, why string) {
+		t.Helper()
+		if _, err := m.send(ctx, outbound{}, true); err != nil {
+			t.Fatal(err)
+		}
+		if len(opened) != wantOpen {
+			t.Fatalf("%s: %d streams open, want %d", why, len(opened), wantOpen)
+		}
+	}
+	pressAll := func() {
+		for _, f := range opened {
+			f.inflight = 60
+		}
+	}
+	sendWith(1, "first batch")
+	opened[0].inflight = 60
+	sendWith(2, "pressed before the first measurement: pressure alone")
+	pressAll()
+	// Once measured: 100,000 records in 50 ms over two streams is 1,000,000
+	// a second each: no quota here.
+	measuredFor(m, 50*time.Millisecond)
+	opened[0].acked = [2]int64{100_000, 1_000_000}
+	sendWith(2, "pressed at 1M records/s a stream")
+	// Few records, 100 MB in 50 ms (1 GB/s a stream): no quota either.
+	measuredFor(m, 50*time.Millisecond)
+	opened[0].acked[0] += 100
+	opened[0].acked[1] += 100_000_000
+	sendWith(2, "pressed at 1 GB/s a stream")
+	// 10,000 records and 10 MB in 50 ms over two: under the service's quota.
+	measuredFor(m, 50*time.Millisecond)
+	opened[0].acked[0] += 10_000
+	opened[1].acked[1] += 10_000_000
+	sendWith(3, "pressed at 100,000 records/s a stream")
+	// The rate is per live stream: three at 250,000 records/s each do not
+	// open a fourth, at 150,000 each they do.
+	pressAll()
+	measuredFor(m, 100*time.Millisecond)
+	for _, f := range opened {
+		f.acked[0] += 25_000
+	}
+	sendWith(3, "three pressed streams at 250,000 records/s each")
+	measuredFor(m, 100*time.Millisecond)
+	for _, f := range opened {
+		f.acked[0] += 15_000
+	}
+	sendWith(4, "three pressed streams at 150,000 records/s each")
+	// A pause restarts the measurement, and pressure alone no longer does.
+	pressAll()
+	measuredFor(m, 50*time.Millisecond)
+	m.mu.Lock()
+	m.rate.markAt, m.rate.nextAt = m.rate.markAt.Add(-time.Hour), m.rate.nextAt.Add(-time.Hour)
+	m.rate.measured = true
+	m.mu.Unlock()
+	sendWith(4, "pressed after a pause, nothing measured since")
+	// Fast, but what is in flight waits 133 ms for its acknowledgement (a
+	// server with the service's latency and no quota): another opens.
+	opened[3].inflight = 533_160
+	measuredFor(m, 100*time.Millisecond)
+	for _, f := range opened {
+		f.acked[0] += 100_000
+	}
+	sendWith(5, "four streams at 1,000,000 records/s each, 133 ms in flight")
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRateWindow(t *testing.T) {
+	var w rateWindow
+	t0 := time.Now()
+	if _, ok := w.perSecond(t0, [2]int64{0, 0}); ok {
+		t.Fatal("a rate before anything was measured")
+	}
+	if _, ok := w.perSecond(t0.Add(5*time.Millisecond), [2]int64{10, 10}); ok {
+		t.Fatal("a rate over 5 ms, under autoRateMin")
+	}
+	r, ok := w.perSecond(t0.Add(20*time.Millisecond), [2]int64{200, 2000})
+	if !ok || r[0] != 10_000 || r[1] != 100_000 {
+		t.Fatalf("rate %v %v over 20 ms, want 10,000 records/s and 100,000 bytes/s", r, ok)
+	}
+	// Past autoRateWindow the marks move: the rate is over the last span.
+	if _, ok := w.perSecond(t0.Add(150*time.Millisecond), [2]int64{1500, 0}); !ok {
+		t.Fatal("no rate at 150 ms")
+	}
+	r, _ = w.perSecond(t0.Add(250*time.Millisecond), [2]int64{2500, 0})
+	if r[0] != 10_000 {
+		t.Fatalf("rate %v over the marks 150 ms to 250 ms, want 10,000 records/s", r)
+	}
+	// Totals that go back (a stream's counters left with it) restart.
+	if _, ok := w.perSecond(t0.Add(300*time.Millisecond), [2]int64{10, 0}); ok {
+		t.Fatal("a rate from totals that went back")
 	}
 }
 
@@ -427,7 +547,7 @@ func TestReaderConcurrencyFollowsStreams(t *testing.T) {
 		}
 		<-s.Done()
 		rdr.Release()
-		if got := cap(s.slots); got != tc.want {
+		if got := cap(s.slots.slots); got != tc.want {
 			t.Errorf("%d chunks in flight at most, want %d", got, tc.want)
 		}
 		_ = w.Close(context.Background())

@@ -32,15 +32,27 @@ func (w *Wrapper) Stats() Stats {
 		add(&st, s.Stats())
 	}
 	st.Batches, st.RowsAcked, st.RowsFailed = w.counts.batches, w.counts.rowsOK, w.counts.rowsFailed
-	st.Streams = 0
+	st.Streams = w.openStreamsLocked()
+	return st
+}
+
+// openStreams is how many streams w has open.
+func (w *Wrapper) openStreams() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.openStreamsLocked()
+}
+
+func (w *Wrapper) openStreamsLocked() int {
+	n := 0
 	for _, s := range w.streams {
 		if m, ok := s.batchStream.(*multiStream); ok {
-			st.Streams += m.count()
+			n += m.count()
 		} else {
-			st.Streams++
+			n++
 		}
 	}
-	return st
+	return n
 }
 
 func stats(s stream.Stats) Stats {
@@ -72,6 +84,8 @@ func addStreamStats(r *stream.Stats, s stream.Stats) {
 	r.CloseSignals += s.CloseSignals
 	r.RequestsWritten += s.RequestsWritten
 	r.RequestsAcked += s.RequestsAcked
+	r.RecordsAcked += s.RecordsAcked
+	r.BytesAcked += s.BytesAcked
 	r.ReplayedRequests += s.ReplayedRequests
 	r.ReplayedRecords += s.ReplayedRecords
 	r.RecordsMaybeDup += s.RecordsMaybeDup

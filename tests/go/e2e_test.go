@@ -306,7 +306,9 @@ func TestContextCancel(t *testing.T) {
 func TestCloseWhileSending(t *testing.T) {
 	checkLeaks(t)
 	srv := startServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultDelayAcks, Delay: 200 * time.Millisecond}))
-	w := connect(t, srv, zbwrap.WithFlushTimeout(100*time.Millisecond), zbwrap.WithMaxInflightRecords(2000))
+	// One stream: the delayed acknowledgements are one call's (with auto, a
+	// pressed stream opens another, which acknowledges at once).
+	w := connect(t, srv, zbwrap.WithFlushTimeout(100*time.Millisecond), zbwrap.WithMaxInflightRecords(2000), zbwrap.WithStreams(1))
 	l := newLedger()
 	var amu sync.Mutex
 	async := map[int64]int64{} // offset -> first row id

@@ -147,6 +147,7 @@ type Stats struct {
 	RecordsWritten   int64
 	RequestsAcked    int64
 	RecordsAcked     int64
+	BytesAcked       int64 // record bytes (IPC bytes for another transport's requests) acknowledged
 	RequestsFailed   int64
 	RecordsFailed    int64
 	ReplayedRequests int64 // writes of a request already written on an earlier call
