@@ -70,7 +70,8 @@ func (s *settings) fillDefaults() {
 }
 
 // concurrency is max_concurrent_batches, or its default when 0: 16, or 8
-// per stream the Wrapper may use when that is more.
+// per stream the Wrapper may use when that is more (with streams: auto,
+// limiter follows the streams open, up to that).
 func (s *settings) concurrency() int {
 	if s.MaxConcurrentBatches > 0 {
 		return s.MaxConcurrentBatches
@@ -80,6 +81,18 @@ func (s *settings) concurrency() int {
 		streams = s.MaxStreams
 	}
 	return max(DefaultMaxConcurrentBatches, ChunksPerStream*streams)
+}
+
+// limiter bounds the chunks in flight of zw's sends: max_concurrent_batches
+// if set; else, with streams: auto, 8 per stream open plus one stream's
+// worth (at least 16, at most concurrency()), so that a load one stream
+// carries keeps 16 chunks in flight and a backfill gets more as auto opens
+// streams; else concurrency().
+func (s *settings) limiter(zw *zbwrap.Wrapper) *zbwrap.Limiter {
+	if s.MaxConcurrentBatches == 0 && s.Streams == zbwrap.StreamsAuto {
+		return zbwrap.NewStreamLimiter(zw, ChunksPerStream, DefaultMaxConcurrentBatches)
+	}
+	return zbwrap.NewLimiter(s.concurrency())
 }
 
 // problems are those of the facade's own settings but tls_ca_file, which

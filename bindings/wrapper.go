@@ -86,7 +86,7 @@ func makeWrapper(configJSON string, pyLogLevel int, notify bool, box *headerBox)
 		zw:      zw,
 		chunk:   [2]int{s.BatchRows, s.BatchBytes},
 		logs:    logs,
-		limiter: zbwrap.NewLimiter(s.concurrency()),
+		limiter: s.limiter(zw),
 		ops:     map[int64]*operation{},
 		notify:  notify,
 		changed: make(chan struct{}),

@@ -79,10 +79,88 @@ func WithLimiter(l *Limiter) SendOption { return func(s *sendSettings) { s.limit
 
 // A Limiter bounds the chunks in flight of the sends that share it (see
 // WithLimiter). It is safe for concurrent use.
-type Limiter struct{ slots chan struct{} }
+type Limiter struct {
+	slots chan struct{} // one token per chunk in flight: the hard bound
+	soft  func() int    // how many of the slots may be used now; nil: all
+
+	mu    sync.Mutex
+	used  int           // slots taken under soft
+	freed chan struct{} // closed when a slot under soft is given back
+}
 
 // NewLimiter returns a Limiter of n slots (at least 1).
 func NewLimiter(n int) *Limiter { return &Limiter{slots: make(chan struct{}, max(n, 1))} }
+
+// limiterRecheck is how often a chunk waiting on a stream Limiter looks
+// whether a stream opened.
+const limiterRecheck = 2 * time.Millisecond
+
+// NewStreamLimiter returns a Limiter for sends through w that follows the
+// streams w has open: perStream slots for each, plus one stream's worth so
+// that streams: auto can press the next one open, at least least, and at
+// most perStream times the streams w may use. With streams: auto, a load
+// that one stream carries thus keeps only what one stream needs in flight
+// (and in memory), and a backfill gets more as the streams open.
+func NewStreamLimiter(w *Wrapper, perStream, least int) *Limiter {
+	perStream = max(perStream, 1)
+	hard := max(least, perStream*w.streamsMax(), 1)
+	l := &Limiter{slots: make(chan struct{}, hard)}
+	if w.cfg.Streams == StreamsAuto {
+		l.soft = func() int { return max(least, perStream*(w.openStreams()+1)) }
+	}
+	return l
+}
+
+// acquire takes a slot, or reports false once ctx ends.
+func (l *Limiter) acquire(ctx context.Context) bool {
+	select {
+	case l.slots <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	if l.soft == nil {
+		return true
+	}
+	for {
+		l.mu.Lock()
+		if l.used < l.soft() {
+			l.used++
+			l.mu.Unlock()
+			return true
+		}
+		if l.freed == nil {
+			l.freed = make(chan struct{})
+		}
+		// soft grows when a stream opens, which no slot tells: look again
+		// after a while too.
+		freed := l.freed
+		l.mu.Unlock()
+		t := time.NewTimer(limiterRecheck)
+		select {
+		case <-freed:
+			t.Stop()
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			<-l.slots
+			return false
+		}
+	}
+}
+
+// release gives back a slot acquire took.
+func (l *Limiter) release() {
+	if l.soft != nil {
+		l.mu.Lock()
+		l.used--
+		if l.freed != nil {
+			close(l.freed)
+			l.freed = nil
+		}
+		l.mu.Unlock()
+	}
+	<-l.slots
+}
 
 // SendReader sends every record batch of r, in order, and returns when each
 // row is durably acknowledged or has failed, with one result for them all
@@ -125,6 +203,9 @@ func (w *Wrapper) StartReader(ctx context.Context, r array.RecordReader, opts ..
 	set := sendOptions(opts)
 	if !set.concurrencySet {
 		set.concurrency = DefaultConcurrency * w.streamsMax()
+		if set.limiter == nil && w.cfg.Streams == StreamsAuto {
+			set.limiter = NewStreamLimiter(w, DefaultConcurrency, DefaultConcurrency)
+		}
 	}
 	switch {
 	case r == nil:
@@ -138,10 +219,9 @@ func (w *Wrapper) StartReader(ctx context.Context, r array.RecordReader, opts ..
 	}
 	s := &ReaderSend{w: w, r: r, set: set, start: time.Now(), done: make(chan struct{}),
 		seen: map[*Error]bool{}, more: map[Kind]*Error{}}
-	if set.limiter != nil {
-		s.slots = set.limiter.slots
-	} else {
-		s.slots = make(chan struct{}, set.concurrency)
+	s.slots = set.limiter
+	if s.slots == nil {
+		s.slots = NewLimiter(set.concurrency)
 	}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	go s.run()
@@ -159,7 +239,7 @@ type ReaderSend struct {
 	w      *Wrapper
 	r      array.RecordReader
 	set    sendSettings
-	slots  chan struct{} // one token per chunk in flight
+	slots  *Limiter // one slot per chunk in flight
 	ctx    context.Context
 	cancel context.CancelFunc
 	start  time.Time
@@ -278,12 +358,7 @@ func (s *ReaderSend) acquire() bool {
 	if s.ctx.Err() != nil {
 		return false
 	}
-	select {
-	case s.slots <- struct{}{}:
-		return true
-	case <-s.ctx.Done():
-		return false
-	}
+	return s.slots.acquire(s.ctx)
 }
 
 // chunkRows is how many rows of rec go in one chunk: at most maxRows, and
@@ -337,7 +412,7 @@ func spanned[O int32 | int64](offs []O) int64 {
 func (s *ReaderSend) sendChunk(chunk arrow.RecordBatch, base int, prev, turn chan struct{}, chunks *sync.WaitGroup) {
 	rows := int(chunk.NumRows())
 	defer chunks.Done()
-	defer func() { <-s.slots }()
+	defer s.slots.release()
 	pass := sync.OnceFunc(func() {
 		if prev != nil {
 			<-prev

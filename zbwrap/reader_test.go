@@ -490,3 +490,60 @@ func TestStartReaderOptions(t *testing.T) {
 		t.Fatalf("%v %v", res, err)
 	}
 }
+
+// A Limiter for streams: auto follows the streams open: perStream slots
+// for each plus one stream's worth, at most perStream per stream the
+// Wrapper may use; a waiting chunk goes once a slot is given back.
+func TestStreamLimiterFollowsOpenStreams(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t)
+	w := newWrapper(t, srv, WithMaxStreams(4))
+	lim := NewStreamLimiter(w, 2, 1)
+	if cap(lim.slots) != 8 {
+		t.Fatalf("hard bound %d, want 2 per stream auto may open (4)", cap(lim.slots))
+	}
+	if n := lim.soft(); n != 2 {
+		t.Fatalf("%d slots with no stream open, want 2", n)
+	}
+	rec := makeBatch(0, 10, 10)
+	defer rec.Release()
+	if _, err := w.SendBatch(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 4 { // one stream open: 2 for it, 2 for the next
+		if !lim.acquire(ctx) {
+			t.Fatalf("acquire %d of 4 refused", i)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if lim.acquire(short) {
+		t.Fatal("a fifth slot with one stream open")
+	}
+	if len(lim.slots) != 4 {
+		t.Fatalf("%d hard slots held after a refused acquire, want 4", len(lim.slots))
+	}
+	got := make(chan bool)
+	go func() { got <- lim.acquire(ctx) }()
+	select {
+	case <-got:
+		t.Fatal("acquire did not wait for a slot")
+	case <-time.After(20 * time.Millisecond):
+	}
+	lim.release()
+	if !<-got {
+		t.Fatal("acquire refused after a release")
+	}
+	for range 4 {
+		lim.release()
+	}
+	if len(lim.slots) != 0 || lim.used != 0 {
+		t.Fatalf("%d slots, %d used after every release", len(lim.slots), lim.used)
+	}
+	// A fixed count has no soft bound: perStream per stream, at least least.
+	fixed := NewStreamLimiter(newWrapper(t, srv, WithStreams(3)), 2, 10)
+	if fixed.soft != nil || cap(fixed.slots) != 10 {
+		t.Fatalf("fixed streams: soft %v, %d slots; want none and 10", fixed.soft != nil, cap(fixed.slots))
+	}
+}
