@@ -87,10 +87,10 @@ class WrapperConfiguration:
     batch), batch_bytes (chunks are also cut at about this many bytes of
     Arrow data, so wide rows travel in smaller chunks), max_concurrent_batches
     (chunks in flight at once in one wrapper; 0, the default, means 8 per
-    stream the wrapper may use (streams, or max_streams with ``"auto"``:
-    128), and at least 16, enough to keep each stream at its quota with the
-    service's ~150 ms to durability; the chunks of one send are queued in
-    input order),
+    stream, enough to keep each at its quota with the service's ~150 ms to
+    durability: with ``"auto"``, 8 per stream open plus 8 for the next, at
+    least 16 and at most 8 times max_streams; with a count, 8 per stream,
+    at least 16; the chunks of one send are queued in input order),
     zerobus_writer_disabled (convert and report per-row results, never
     connect).
     """

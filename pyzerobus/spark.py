@@ -19,10 +19,11 @@ starts: every Spark type is converted to the Arrow type Spark hands the
 writer, and the engine compiles that schema in a dry run, so an unsupported
 column (an interval, a variant, a map with double keys, a name with a space)
 fails the write with its name. Each task then opens one
-:class:`~pyzerobus.ZerobusWrapper` (the ``streams`` setting opens that many
-streams to the table), hands it its partition as one stream of Arrow record
-batches, exactly as Spark produced them (no row-by-row step, the partition is
-never held in memory), waits until every row is acknowledged or has failed,
+:class:`~pyzerobus.ZerobusWrapper` (its ``streams`` setting: ``auto``, the
+default, opens a second stream to the table only while one stream's quota is
+the limit; a count fixes it), hands it its partition as one stream of Arrow
+record batches, exactly as Spark produced them (no row-by-row step, the
+partition is never held in memory), waits until every row is acknowledged or has failed,
 closes the wrapper and returns a :class:`ZerobusCommitMessage`. The driver's
 ``commit`` (once per write, or per micro-batch) adds the messages up into a
 :class:`WriteSummary` and logs one line; ``abort`` logs what the tasks that

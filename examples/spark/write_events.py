@@ -13,8 +13,9 @@ module), set DATABRICKS_CLIENT_SECRET in the executors' environment
 (`spark.executorEnv.DATABRICKS_CLIENT_SECRET`, from a secret scope on
 Databricks: `{{secrets/scope/key}}`), and run the same code with
 `spark-submit`. Each task opens its own wrapper, so a cluster of N cores has
-up to N writers at once; give each up to `streams` streams to the table when
-one stream's quota (100,000 records/s) is the limit.
+up to N writers at once, each with streams "auto" unless told otherwise: one
+stream to the table, more while one stream's quota (100,000 records/s) is the
+limit. The batch write below fixes 2 per task.
 """
 
 from __future__ import annotations

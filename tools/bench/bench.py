@@ -99,6 +99,7 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("Go engine, proto, 4 streams", "go-engine", "sync", streams=4, transport="proto"),
     Contender("Go engine, arrow, 1 stream", "go-engine", "sync", streams=1, transport="arrow"),
     Contender("Go engine, arrow, 4 streams", "go-engine", "sync", streams=4, transport="arrow"),
+    Contender("Go engine, proto, 16 streams", "go-engine", "sync", streams=16, transport="proto"),
     Contender("Go engine, proto, streams auto", "go-engine", "sync", streams="auto", transport="proto"),
     Contender("pyzerobus, defaults (streams auto)", "pyzerobus", "c-stream", streams="auto"),
     Contender("pyzerobus, 1 stream", "pyzerobus", "c-stream"),
@@ -274,8 +275,8 @@ def worker(spec: dict[str, Any]) -> dict[str, float]:
 
 
 def go_concurrency(c: Contender) -> int:
-    """SendBatch calls the Go engine keeps going: 16 per stream, 64 with streams auto."""
-    return CONCURRENT_BATCHES * (c.streams if isinstance(c.streams, int) else 4)
+    """SendBatch calls the Go engine keeps going: 16 per stream it may use (auto: max_streams, 16)."""
+    return CONCURRENT_BATCHES * (c.streams if isinstance(c.streams, int) else 16)
 
 
 def worker_pyzerobus(
