@@ -176,7 +176,7 @@ def test_pyzerobus_streams_auto_grows_under_the_stream_quota(databricks_server: 
 
 
 def test_pyzerobus_defaults_go_past_one_streams_quota(databricks_server: LocalServer) -> None:
-    """The defaults are streams="auto": a send one stream cannot carry opens more, and every row lands once."""
+    """Default streams="auto": a send one stream cannot carry opens more, and every row lands once."""
     server = databricks_server
     table = "main.profile.defaults_py"
     cfg = wrapper_config(server, table)

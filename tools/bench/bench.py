@@ -104,7 +104,9 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("pyzerobus, defaults (streams auto)", "pyzerobus", "c-stream", streams="auto"),
     Contender("pyzerobus, 1 stream", "pyzerobus", "c-stream"),
     Contender("pyzerobus, arrow, 1 stream", "pyzerobus", "c-stream", transport="arrow"),
-    Contender("pyzerobus, arrow, lz4, 1 stream", "pyzerobus", "c-stream", transport="arrow", compression="lz4"),
+    Contender(
+        "pyzerobus, arrow, lz4, 1 stream", "pyzerobus", "c-stream", transport="arrow", compression="lz4"
+    ),
     Contender("pyzerobus, IPC bytes, 1 stream", "pyzerobus", "ipc"),
     Contender("pure-Go SDK, pre-encoded", "purego", "preencoded", databricks=True),
     Contender("pure-Go SDK, dynamicpb", "purego", "dynamicpb", databricks=True),
