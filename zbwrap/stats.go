@@ -85,7 +85,6 @@ func addStreamStats(r *stream.Stats, s stream.Stats) {
 	r.RequestsWritten += s.RequestsWritten
 	r.RequestsAcked += s.RequestsAcked
 	r.RecordsAcked += s.RecordsAcked
-	r.BytesAcked += s.BytesAcked
 	r.ReplayedRequests += s.ReplayedRequests
 	r.ReplayedRecords += s.ReplayedRecords
 	r.RecordsMaybeDup += s.RecordsMaybeDup

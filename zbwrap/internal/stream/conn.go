@@ -432,7 +432,6 @@ func (c *conn) ack(w int64) {
 	}
 	s.stats.RequestsAcked += int64(n)
 	s.stats.RecordsAcked += int64(records)
-	s.stats.BytesAcked += int64(nbytes)
 	c.sentIdx -= n
 	c.written -= nbytes
 	s.queued -= nbytes

@@ -147,7 +147,6 @@ type Stats struct {
 	RecordsWritten   int64
 	RequestsAcked    int64
 	RecordsAcked     int64
-	BytesAcked       int64 // record bytes (IPC bytes for another transport's requests) acknowledged
 	RequestsFailed   int64
 	RecordsFailed    int64
 	ReplayedRequests int64 // writes of a request already written on an earlier call
@@ -751,6 +750,12 @@ func (s *Stream) Close(ctx context.Context) error {
 		s.conn.wakeSender()
 	}
 	s.mu.Unlock()
+	// A supervisor between calls waits for work: tell it to look again and
+	// find the stream closing, or Close would wait AckTimeout for it.
+	select {
+	case s.work <- struct{}{}:
+	default:
+	}
 	s.stopSends()
 	if !started {
 		s.cancelLife()

@@ -253,6 +253,30 @@ func TestReopenWhenWorkArrives(t *testing.T) {
 	testutil.Require(t, "stats", testutil.Want("Opens", st.Opens, 2), testutil.Want("CloseSignals", st.CloseSignals, 1), testutil.Want("CallFailures", st.CallFailures, 0))
 }
 
+// Close of a stream between calls (its call drained, no work since) does
+// not wait for the acknowledgement timeout: its supervisor, waiting for
+// work, is told to look again.
+func TestCloseBetweenCalls(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultEndCall, Signal: true, SignalDuration: time.Minute}))
+	cfg, _ := fastConfig(t, srv)
+	cfg.AckTimeout, cfg.FlushTimeout = time.Minute, 5*time.Minute
+	s := newStream(t, dial(t, srv), cfg)
+	allAcked(t, waitBatch(t, mustSend(t, s, records(0, 10, 10))))
+	testutil.Eventually(t, "the drained call to end", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.conn == nil
+	})
+	start := time.Now()
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("Close between calls took %v: it waited for the ack timeout (1 min)", d)
+	}
+}
+
 // Parts need a stream of another transport; a part that cannot be queued
 // fails with the rows of every part after it, numbered across the parts.
 func TestSendPartsRefusals(t *testing.T) {
