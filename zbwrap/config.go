@@ -217,10 +217,10 @@ type Config struct {
 	// YAML, JSON and the environment), the default, starts with one stream
 	// and opens another, up to MaxStreams, while the open ones are pressed
 	// (0.2 s of the service's quota or half their window in flight, or
-	// their writer held back by the server) and measured moving no more
-	// than twice the service's quota each or waiting 100 ms or more for
-	// acknowledgements; an extra stream idle for 10 s is closed. A load one
-	// stream can carry thus stays on one stream, in order.
+	// their writer held back by the server) and what they hold waits 100 ms
+	// or more for its acknowledgement (the service's latency or quota, not
+	// a local server's CPU); an extra stream idle for 10 s is closed. A
+	// load one stream can carry thus stays on one stream, in order.
 	Streams int `json:"streams" yaml:"streams"`
 	// MaxStreams bounds the streams streams: auto opens. Default 16.
 	MaxStreams int `json:"max_streams" yaml:"max_streams"`

@@ -95,11 +95,11 @@
 // stream and opens another, up to WithMaxStreams (default 16), while the
 // least loaded one is pressed: 0.2 s of the service's quota (20,000
 // records or 20 MiB) or half its window in flight, or its writer held back
-// by the server. It opens one only once the streams were measured moving
-// no more than twice the service's quota each, or holding 100 ms or more
-// of acknowledgements in flight: a local server without quotas presses a
-// stream when client and server share the CPU, and there another stream
-// only adds work. An extra stream idle for 10 s is closed at the next
+// by the server. After its first measurement it opens one only while what
+// the streams hold waits 100 ms or more for its acknowledgement (in flight
+// over the rate of acknowledgements): the service's latency or quota does
+// that, while a local server without quotas presses a stream only because
+// client and server share the CPU, where another stream adds work. An extra stream idle for 10 s is closed at the next
 // send. A load one stream carries stays on one stream. What a sender
 // moves is what it keeps in flight divided by the latency: SendReader
 // keeps DefaultConcurrency chunks in flight per stream the Wrapper may use

@@ -56,45 +56,40 @@ const (
 	autoPressBytes   = 20 << 20
 )
 
-// Streams of streams: auto acknowledging more than this each (per second,
-// on average over the live streams) are not held to the service's
-// per-stream quota of 100,000 records/s and 100 MB/s, twice under it: the
-// server has no such quota, and what holds a stream back is the CPU that
-// both sides share, where another stream only adds work. (Against a
-// loopback zerobus-local without a profile, 16 streams moved 0.7x what
-// one did.)
+// What auto measures before it opens a stream: how long what the streams
+// hold in flight waits for its acknowledgement (in flight over the rate of
+// acknowledged records, Little's law). Against the service that is its
+// time to durability (about 150 ms) or longer, when a quota paces the
+// stream; another stream then adds what one stream moves. Against a local
+// server without quotas it is the few milliseconds the client and the
+// server take on the CPU they share, and another stream only adds work:
+// 16 streams moved 0.7x what one did on loopback.
 const (
-	autoFastRecords = 200_000
-	autoFastBytes   = 200_000_000
-	// autoRateWindow is the shortest span the rate is measured over once
-	// it is known; a span with nothing measured for 10 of them restarts.
-	autoRateWindow = 100 * time.Millisecond
-	// autoRateMin is the shortest span measured at all: a local server
-	// acknowledges within it, the service (about 150 ms) does not.
-	autoRateMin = 10 * time.Millisecond
-	// autoSlowAcks: what is in flight waiting this long for its
-	// acknowledgement (in flight over the rate, Little's law) waits on the
-	// service's latency, which another stream halves, whatever the rate:
-	// a server with the latency and no quota. A local server's chunks wait
-	// a few ms.
+	// autoSlowAcks is the wait that tells the two apart.
 	autoSlowAcks = 100 * time.Millisecond
+	// autoRateWindow is the shortest span the rate is measured over once
+	// it is known; nothing measured for 10 of them restarts the window.
+	autoRateWindow = 25 * time.Millisecond
+	// autoRateMin is the shortest span measured at all.
+	autoRateMin = 10 * time.Millisecond
 )
 
-// rateWindow measures what was acknowledged per second: from mark (at
+// rateWindow measures the records acknowledged per second: from mark (at
 // least autoRateWindow ago once that long has passed) to now.
 type rateWindow struct {
 	markAt, nextAt time.Time
-	mark, next     [2]int64 // acknowledged records and bytes at markAt, nextAt
-	measured       bool     // a rate was returned since the window was made
+	mark, next     int64     // records acknowledged at markAt, nextAt
+	measured       bool      // a rate was returned since the window was made
+	unmeasuredGrow time.Time // when pressure alone last let a stream open
 }
 
-// perSecond returns the records and bytes acknowledged per second since
-// the mark, given the totals now, and moves the marks along; ok is false
-// until autoRateMin has been measured since a (re)start.
-func (w *rateWindow) perSecond(now time.Time, acked [2]int64) (rate [2]float64, ok bool) {
-	if w.markAt.IsZero() || now.Sub(w.nextAt) > 10*autoRateWindow || acked[0] < w.next[0] {
+// perSecond returns the records acknowledged per second since the mark,
+// given the total now, and moves the marks along; ok is false until
+// autoRateMin has been measured since a (re)start.
+func (w *rateWindow) perSecond(now time.Time, acked int64) (rate float64, ok bool) {
+	if w.markAt.IsZero() || now.Sub(w.nextAt) > 10*autoRateWindow || acked < w.next {
 		w.markAt, w.nextAt, w.mark, w.next = now, now, acked, acked
-		return rate, false
+		return 0, false
 	}
 	if now.Sub(w.nextAt) >= autoRateWindow {
 		w.markAt, w.mark = w.nextAt, w.next
@@ -102,41 +97,37 @@ func (w *rateWindow) perSecond(now time.Time, acked [2]int64) (rate [2]float64, 
 	}
 	dt := now.Sub(w.markAt)
 	if dt < autoRateMin {
-		return rate, false
+		return 0, false
 	}
-	s := dt.Seconds()
 	w.measured = true
-	return [2]float64{float64(acked[0]-w.mark[0]) / s, float64(acked[1]-w.mark[1]) / s}, true
+	return float64(acked-w.mark) / dt.Seconds(), true
 }
 
-// slowLocked reports whether the live streams (n of them) were measured
-// acknowledging no more each than a stream under the service's quota can,
-// or taking autoSlowAcks or more to acknowledge what they hold: only then
-// may auto open another.
-func (m *multiStream) slowLocked(now time.Time, n int) bool {
-	acked := [2]int64{m.retired.RecordsAcked, m.retired.BytesAcked}
-	var inflight int64
+// slowLocked reports whether what the streams hold waits autoSlowAcks or
+// more for its acknowledgement: only then may auto open another stream.
+func (m *multiStream) slowLocked(now time.Time) bool {
+	acked, inflight := m.retired.RecordsAcked, int64(0)
 	for _, s := range slices.Concat(m.streams, m.closing) {
 		if s != nil {
-			st := s.Stats()
-			acked[0] += st.RecordsAcked
-			acked[1] += st.BytesAcked
+			acked += s.Stats().RecordsAcked
 			r, _ := s.Inflight()
 			inflight += r
 		}
 	}
 	rate, ok := m.rate.perSecond(now, acked)
 	if !ok {
-		// Before the first measurement, pressure alone: a send's first
-		// chunks would otherwise all go to the first stream. After it, a
-		// pause (nothing measured since) waits for a new one.
-		return !m.rate.measured
-	}
-	n = max(n, 1)
-	if rate[0]/float64(n) < autoFastRecords && rate[1]/float64(n) < autoFastBytes {
+		// Before the first measurement, pressure alone, one stream per
+		// autoRateMin: a send's first chunks would otherwise all go to the
+		// first stream, and a local server is measured before it has
+		// more than two. After it, a pause (nothing measured since) waits
+		// for a new measurement.
+		if m.rate.measured || now.Sub(m.rate.unmeasuredGrow) < autoRateMin {
+			return false
+		}
+		m.rate.unmeasuredGrow = now
 		return true
 	}
-	return float64(inflight) >= rate[0]*autoSlowAcks.Seconds()
+	return float64(inflight) >= rate*autoSlowAcks.Seconds()
 }
 
 // newAutoStream is the multiStream of streams: auto, with up to n streams
@@ -177,7 +168,7 @@ func (m *multiStream) pick() (batchStream, []batchStream, error) {
 	if m.closed {
 		return nil, nil, closedError("send")
 	}
-	best, free, live := -1, -1, 0
+	best, free := -1, -1
 	var bestBytes int64
 	for i, s := range m.streams {
 		if s != nil && s.Err() != nil {
@@ -191,7 +182,6 @@ func (m *multiStream) pick() (batchStream, []batchStream, error) {
 			}
 			continue
 		}
-		live++
 		if _, b := s.Inflight(); best < 0 || b < bestBytes {
 			best, bestBytes = i, b
 		}
@@ -200,7 +190,7 @@ func (m *multiStream) pick() (batchStream, []batchStream, error) {
 	grow := best < 0
 	if !grow && free >= 0 {
 		if m.auto {
-			grow = m.pressed(m.streams[best]) && m.slowLocked(now, live)
+			grow = m.pressed(m.streams[best]) && m.slowLocked(now)
 		} else {
 			grow = bestBytes > 0 // an idle live stream is as good as a new one
 		}

@@ -122,7 +122,7 @@ func TestAFailedStreamIsReplacedAlone(t *testing.T) {
 // unit tests below look at.
 type fixedStream struct {
 	inflight int64
-	acked    [2]int64 // records and bytes acknowledged
+	acked    int64 // records acknowledged
 	err      error
 	sent     int
 	closed   bool
@@ -136,7 +136,7 @@ func (f *fixedStream) Flush(context.Context) error { return f.err }
 func (f *fixedStream) Close(context.Context) error { f.closed = true; return nil }
 func (f *fixedStream) Err() error                  { return f.err }
 func (f *fixedStream) Stats() stream.Stats {
-	return stream.Stats{Opens: 1, RecordsAcked: f.acked[0], BytesAcked: f.acked[1]}
+	return stream.Stats{Opens: 1, RecordsAcked: f.acked}
 }
 func (f *fixedStream) Inflight() (int64, int64) { return f.inflight, f.inflight }
 
@@ -286,16 +286,16 @@ func measuredFor(m *multiStream, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.rate = rateWindow{}
-	m.slowLocked(time.Now().Add(-d), 1)
+	m.slowLocked(time.Now().Add(-d))
 }
 
-// A pressed stream opens another only once the streams were measured
-// acknowledging no more than the service's quota allows one stream (twice
-// over): a local server without quotas presses a stream when it
+// A pressed stream opens another only while what the streams hold waits
+// autoSlowAcks or more for its acknowledgement (the service's latency, or
+// its quota): a local server without quotas presses a stream when it
 // shares the CPU, and another stream would only add work.
 func TestAutoStreamOpensOnlyWhenSlow(t *testing.T) {
 	var opened []*fixedStream
-	m := newAutoStream(5, 100, 1000, func() (batchStream, error) {
+	m := newAutoStream(4, 100, 1000, func() (batchStream, error) {
 		f := &fixedStream{}
 		opened = append(opened, f)
 		return f, nil
@@ -310,60 +310,54 @@ func TestAutoStreamOpensOnlyWhenSlow(t *testing.T) {
 			t.Fatalf("%s: %d streams open, want %d", why, len(opened), wantOpen)
 		}
 	}
-	pressAll := func() {
+	press := func(records int64) {
 		for _, f := range opened {
-			f.inflight = 60
+			f.inflight = records
 		}
 	}
 	sendWith(1, "first batch")
-	opened[0].inflight = 60
+	press(60)
 	sendWith(2, "pressed before the first measurement: pressure alone")
-	pressAll()
-	// Once measured: 100,000 records in 50 ms over two streams is 1,000,000
-	// a second each: no quota here.
+	press(60)
+	sendWith(2, "pressed again within autoRateMin, before the first measurement")
+	// Once measured: 120 records in flight, 100,000 acknowledged in 50 ms
+	// (2,000,000 a second): they wait 60 µs, a local server.
 	measuredFor(m, 50*time.Millisecond)
-	opened[0].acked = [2]int64{100_000, 1_000_000}
-	sendWith(2, "pressed at 1M records/s a stream")
-	// Few records, 100 MB in 50 ms (1 GB/s a stream): no quota either.
+	opened[0].acked = 100_000
+	sendWith(2, "pressed, acknowledged at once")
+	// 1,000 acknowledged in 50 ms (20,000 a second) with 120 in flight: 6 ms.
 	measuredFor(m, 50*time.Millisecond)
-	opened[0].acked[0] += 100
-	opened[0].acked[1] += 100_000_000
-	sendWith(2, "pressed at 1 GB/s a stream")
-	// 10,000 records and 10 MB in 50 ms over two: under the service's quota.
+	opened[0].acked += 1000
+	sendWith(2, "pressed, 6 ms to acknowledge")
+	// 200 in 50 ms (4,000 a second) with 120 in flight: 30 ms; with 600,
+	// 150 ms: the service's latency.
 	measuredFor(m, 50*time.Millisecond)
-	opened[0].acked[0] += 10_000
-	opened[1].acked[1] += 10_000_000
-	sendWith(3, "pressed at 100,000 records/s a stream")
-	// The rate is per live stream: three at 250,000 records/s each do not
-	// open a fourth, at 150,000 each they do.
-	pressAll()
-	measuredFor(m, 100*time.Millisecond)
-	for _, f := range opened {
-		f.acked[0] += 25_000
-	}
-	sendWith(3, "three pressed streams at 250,000 records/s each")
-	measuredFor(m, 100*time.Millisecond)
-	for _, f := range opened {
-		f.acked[0] += 15_000
-	}
-	sendWith(4, "three pressed streams at 150,000 records/s each")
-	// A pause restarts the measurement, and pressure alone no longer does.
-	pressAll()
+	opened[1].acked += 200
+	sendWith(2, "pressed, 30 ms to acknowledge")
+	press(300)
 	measuredFor(m, 50*time.Millisecond)
-	m.mu.Lock()
-	m.rate.markAt, m.rate.nextAt = m.rate.markAt.Add(-time.Hour), m.rate.nextAt.Add(-time.Hour)
-	m.rate.measured = true
-	m.mu.Unlock()
-	sendWith(4, "pressed after a pause, nothing measured since")
-	// Fast, but what is in flight waits 133 ms for its acknowledgement (a
-	// server with the service's latency and no quota): another opens.
-	opened[3].inflight = 533_160
-	measuredFor(m, 100*time.Millisecond)
-	for _, f := range opened {
-		f.acked[0] += 100_000
-	}
-	sendWith(5, "four streams at 1,000,000 records/s each, 133 ms in flight")
+	opened[1].acked += 200
+	sendWith(3, "pressed, 150 ms to acknowledge")
+	// Nothing acknowledged while records wait: a quota or the latency.
+	press(300)
+	measuredFor(m, 50*time.Millisecond)
+	sendWith(4, "pressed, nothing acknowledged in 50 ms")
 	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A pause restarts the measurement, and pressure alone no longer does.
+	m2 := newAutoStream(2, 100, 1000, func() (batchStream, error) { return &fixedStream{inflight: 60}, nil })
+	if _, err := m2.send(ctx, outbound{}, true); err != nil {
+		t.Fatal(err)
+	}
+	measuredFor(m2, 50*time.Millisecond)
+	m2.mu.Lock()
+	m2.rate.markAt, m2.rate.nextAt, m2.rate.measured = m2.rate.markAt.Add(-time.Hour), m2.rate.nextAt.Add(-time.Hour), true
+	m2.mu.Unlock()
+	if _, err := m2.send(ctx, outbound{}, true); err != nil || m2.count() != 1 {
+		t.Fatalf("pressed after a pause: %d streams (%v), want 1 until measured again", m2.count(), err)
+	}
+	if err := m2.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -371,27 +365,27 @@ func TestAutoStreamOpensOnlyWhenSlow(t *testing.T) {
 func TestRateWindow(t *testing.T) {
 	var w rateWindow
 	t0 := time.Now()
-	if _, ok := w.perSecond(t0, [2]int64{0, 0}); ok {
+	if _, ok := w.perSecond(t0, 0); ok {
 		t.Fatal("a rate before anything was measured")
 	}
-	if _, ok := w.perSecond(t0.Add(5*time.Millisecond), [2]int64{10, 10}); ok {
+	if _, ok := w.perSecond(t0.Add(5*time.Millisecond), 10); ok {
 		t.Fatal("a rate over 5 ms, under autoRateMin")
 	}
-	r, ok := w.perSecond(t0.Add(20*time.Millisecond), [2]int64{200, 2000})
-	if !ok || r[0] != 10_000 || r[1] != 100_000 {
-		t.Fatalf("rate %v %v over 20 ms, want 10,000 records/s and 100,000 bytes/s", r, ok)
+	r, ok := w.perSecond(t0.Add(20*time.Millisecond), 200)
+	if !ok || r != 10_000 || !w.measured {
+		t.Fatalf("rate %v %v over 20 ms, want 10,000 records/s", r, ok)
 	}
 	// Past autoRateWindow the marks move: the rate is over the last span.
-	if _, ok := w.perSecond(t0.Add(150*time.Millisecond), [2]int64{1500, 0}); !ok {
+	if _, ok := w.perSecond(t0.Add(150*time.Millisecond), 1500); !ok {
 		t.Fatal("no rate at 150 ms")
 	}
-	r, _ = w.perSecond(t0.Add(250*time.Millisecond), [2]int64{2500, 0})
-	if r[0] != 10_000 {
-		t.Fatalf("rate %v over the marks 150 ms to 250 ms, want 10,000 records/s", r)
+	r, _ = w.perSecond(t0.Add(200*time.Millisecond), 2500)
+	if r != 20_000 {
+		t.Fatalf("rate %v over the marks 150 ms to 200 ms, want 20,000 records/s", r)
 	}
-	// Totals that go back (a stream's counters left with it) restart.
-	if _, ok := w.perSecond(t0.Add(300*time.Millisecond), [2]int64{10, 0}); ok {
-		t.Fatal("a rate from totals that went back")
+	// A total that goes back (a stream's counters left with it) restarts.
+	if _, ok := w.perSecond(t0.Add(210*time.Millisecond), 10); ok {
+		t.Fatal("a rate from a total that went back")
 	}
 }
 
