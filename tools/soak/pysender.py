@@ -239,7 +239,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--endpoint", required=True)
     p.add_argument("--workspace-url", required=True)
     p.add_argument("--client-id", required=True)
-    p.add_argument("--streams", type=int, default=1)
+    p.add_argument(
+        "--streams",
+        type=lambda v: v if v == "auto" else int(v),
+        default="auto",
+        help="a count, or auto (the default)",
+    )
     p.add_argument("--workers", type=int, default=2, help="asyncio: sends in flight at once")
     p.add_argument("--row-bytes", type=int, default=1000)
     p.add_argument("--max-batch-bytes", type=int, default=10_000_000)
