@@ -272,7 +272,8 @@ func TestTokenExpiryMidRun(t *testing.T) {
 func TestContextCancel(t *testing.T) {
 	checkLeaks(t)
 	srv := startServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultDelayAcks, Delay: 30 * time.Millisecond}))
-	w := connect(t, srv, zbwrap.WithMaxInflightRecords(500))
+	// One stream: the delayed acknowledgements are one call's.
+	w := connect(t, srv, zbwrap.WithMaxInflightRecords(500), zbwrap.WithStreams(1))
 	l := newLedger()
 	var canceled atomic.Int64
 	var wg sync.WaitGroup
