@@ -107,11 +107,13 @@ func (w *rateWindow) perSecond(now time.Time, acked int64) (rate float64, ok boo
 // more for its acknowledgement: only then may auto open another stream.
 func (m *multiStream) slowLocked(now time.Time) bool {
 	acked, inflight := m.retired.RecordsAcked, int64(0)
-	for _, s := range slices.Concat(m.streams, m.closing) {
-		if s != nil {
-			acked += s.Stats().RecordsAcked
-			r, _ := s.Inflight()
-			inflight += r
+	for _, group := range [...][]batchStream{m.streams, m.closing} { // no copy: this runs at every pressed pick
+		for _, s := range group {
+			if s != nil {
+				acked += s.Stats().RecordsAcked
+				r, _ := s.Inflight()
+				inflight += r
+			}
 		}
 	}
 	rate, ok := m.rate.perSecond(now, acked)
