@@ -106,7 +106,11 @@
 // (with streams: auto, per stream open plus one stream's worth, up to that:
 // NewStreamLimiter)
 // (BenchmarkStreamsUnderQuota runs against the local server's databricks
-// profile).
+// profile). With streams: auto, once 4 streams or more are open, chunks
+// of a large record batch also grow (up to MaxChunkGrowth times, each
+// counted as that many chunks in flight): each request waits its own time
+// to durability and a send ends with its slowest, so fewer, larger
+// requests end sooner.
 //
 // # Transports: proto and arrow
 //

@@ -445,6 +445,43 @@ func TestAutoStreamsGrowAndShrink(t *testing.T) {
 	}
 }
 
+// Against a slow service, the streams auto opens make the chunks of a
+// large record batch grow: fewer, larger requests, every row stored once.
+func TestAutoGrowsChunksAgainstASlowService(t *testing.T) {
+	checkLeaks(t)
+	srv := newServer(t, zerobustest.WithAckLatency(zerobustest.AckLatency{Median: 150 * time.Millisecond}))
+	// A window of 8,000 records presses a stream at 4,000 in flight.
+	w := newWrapper(t, srv, WithMaxStreams(8), WithMaxInflightRecords(8000))
+	const rows, chunk = 120_000, 500
+	rdr := readerOf(t, 1, rows)
+	defer rdr.Release()
+	ctx := context.Background()
+	res, err := w.SendReader(ctx, rdr, WithChunkRows(chunk), WithChunkBytes(0))
+	if err != nil || res.SuccessfulCount != rows {
+		t.Fatalf("SendReader: %v, %v", res, err)
+	}
+	streams := w.Stats().Streams
+	t.Logf("%d streams, %d chunks", streams, res.Batches)
+	if streams < 4 {
+		t.Fatalf("auto opened %d streams against 150 ms acknowledgements, want 4 or more", streams)
+	}
+	if res.Batches >= rows/chunk {
+		t.Fatalf("%d chunks of at most %d rows for %d rows: none grew", res.Batches, chunk, rows)
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids := tableIDs(t, srv)
+	if len(ids) != rows {
+		t.Fatalf("%d distinct ids in the table, want %d", len(ids), rows)
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Fatalf("id %d stored %d times", id, n)
+		}
+	}
+}
+
 // The default, streams: auto, keeps a load one stream carries with room
 // to spare on that one stream, in order.
 func TestDefaultsKeepASmallLoadOnOneStream(t *testing.T) {
@@ -541,7 +578,7 @@ func TestReaderConcurrencyFollowsStreams(t *testing.T) {
 		}
 		<-s.Done()
 		rdr.Release()
-		if got := cap(s.slots.slots); got != tc.want {
+		if got := s.slots.hard; got != tc.want {
 			t.Errorf("%d chunks in flight at most, want %d", got, tc.want)
 		}
 		_ = w.Close(context.Background())

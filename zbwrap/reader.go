@@ -54,14 +54,18 @@ const (
 )
 
 // WithChunkRows sets the largest number of rows in one chunk (one batch on
-// the stream). Default DefaultChunkRows (10,000); at least 1.
+// the stream). Default DefaultChunkRows (10,000); at least 1. Under a
+// stream Limiter with streams: auto (the default), chunks grow to several
+// times this once auto has opened 4 streams or more (see
+// NewStreamLimiter).
 func WithChunkRows(n int) SendOption { return func(s *sendSettings) { s.rows = n } }
 
 // WithChunkBytes cuts chunks at about n bytes of Arrow data as well, so wide
 // rows travel in smaller chunks: a record batch's rows are assumed to be of
 // its average size. Only fixed-width, string and binary columns are
 // counted; nested columns count nothing. Default DefaultChunkBytes (1 MiB);
-// 0 cuts by rows only. A chunk has at least one row.
+// 0 cuts by rows only. A chunk has at least one row. Chunks grow as
+// WithChunkRows says, by both bounds.
 func WithChunkBytes(n int) SendOption { return func(s *sendSettings) { s.bytes = n } }
 
 // WithConcurrency sets how many chunks of the send are in flight at once
@@ -78,22 +82,30 @@ func WithConcurrency(n int) SendOption {
 func WithLimiter(l *Limiter) SendOption { return func(s *sendSettings) { s.limiter = l } }
 
 // A Limiter bounds the chunks in flight of the sends that share it (see
-// WithLimiter). It is safe for concurrent use.
+// WithLimiter). It counts slots: a chunk of the send's chunk size takes
+// one, a grown chunk (see NewStreamLimiter) one per chunk size it spans,
+// rounded to the nearest, so a Limiter bounds the data in flight whatever
+// the chunks' size. It is safe for concurrent use.
 type Limiter struct {
-	slots chan struct{} // one token per chunk in flight: the hard bound
-	soft  func() int    // how many of the slots may be used now; nil: all
+	hard int        // slots
+	soft func() int // how many of the slots may be used now; nil: all
+	grow func() int // how many chunk sizes a chunk may span now; nil: 1
 
 	mu    sync.Mutex
-	used  int           // slots taken under soft
-	freed chan struct{} // closed when a slot under soft is given back
+	used  int           // slots taken
+	freed chan struct{} // closed when a slot is given back
 }
 
 // NewLimiter returns a Limiter of n slots (at least 1).
-func NewLimiter(n int) *Limiter { return &Limiter{slots: make(chan struct{}, max(n, 1))} }
+func NewLimiter(n int) *Limiter { return &Limiter{hard: max(n, 1)} }
 
 // limiterRecheck is how often a chunk waiting on a stream Limiter looks
 // whether a stream opened.
 const limiterRecheck = 2 * time.Millisecond
+
+// MaxChunkGrowth is the most chunk sizes one chunk spans under a stream
+// Limiter (see NewStreamLimiter).
+const MaxChunkGrowth = 8
 
 // NewStreamLimiter returns a Limiter for sends through w that follows the
 // streams w has open: perStream slots for each, plus one stream's worth so
@@ -101,65 +113,94 @@ const limiterRecheck = 2 * time.Millisecond
 // most perStream times the streams w may use. With streams: auto, a load
 // that one stream carries thus keeps only what one stream needs in flight
 // (and in memory), and a backfill gets more as the streams open.
+//
+// With streams: auto, chunks also grow with the streams open: from 4
+// streams, a record batch is cut into chunks of up to half as many chunk
+// sizes as streams are open (at most MaxChunkGrowth, and at most 7/8 of
+// max_request_bytes of Arrow data), each taking a slot per chunk size.
+// Auto only opens streams while acknowledgements wait 100 ms or more, and
+// there fewer, larger requests move more: each request waits its own
+// time to durability, and a send ends with its slowest request, so fewer
+// requests mean a shorter wait at the end (under the databricks profile's
+// latency alone, 2,000,000 rows of 220 B from Python moved about 1.4x
+// more in 8 MiB requests than in 1 MiB ones, the same data in flight).
+// On a fast server auto keeps to one or two streams and chunks keep their
+// size, which pipelines best there.
 func NewStreamLimiter(w *Wrapper, perStream, least int) *Limiter {
 	perStream = max(perStream, 1)
-	hard := max(least, perStream*w.streamsMax(), 1)
-	l := &Limiter{slots: make(chan struct{}, hard)}
+	l := &Limiter{hard: max(least, perStream*w.streamsMax(), 1)}
 	if w.cfg.Streams == StreamsAuto {
 		l.soft = func() int { return max(least, perStream*(w.openStreams()+1)) }
+		l.grow = func() int { return chunkGrowth(w.openStreams()) }
 	}
 	return l
 }
 
-// acquire takes a slot, or reports false once ctx ends.
-func (l *Limiter) acquire(ctx context.Context) bool {
-	select {
-	case l.slots <- struct{}{}:
-	case <-ctx.Done():
-		return false
+// chunkGrowth is how many chunk sizes a chunk may span under streams: auto
+// with open streams open: 1 up to 3 streams, then half the streams, at most
+// MaxChunkGrowth.
+func chunkGrowth(open int) int { return min(max(open/2, 1), MaxChunkGrowth) }
+
+// growth is how many chunk sizes a chunk may span now: at least 1.
+func (l *Limiter) growth() int {
+	if l.grow == nil {
+		return 1
 	}
-	if l.soft == nil {
-		return true
-	}
+	return max(l.grow(), 1)
+}
+
+// acquire takes n slots, or reports false once ctx ends. n slots are
+// taken at once, never some of them; a chunk of more slots than the
+// Limiter allows goes when nothing else is in flight.
+func (l *Limiter) acquire(ctx context.Context, n int) bool {
 	for {
+		if ctx.Err() != nil {
+			return false
+		}
 		l.mu.Lock()
-		if l.used < l.soft() {
-			l.used++
+		limit := l.hard
+		if l.soft != nil {
+			limit = min(limit, l.soft())
+		}
+		if l.used == 0 || l.used+n <= limit {
+			l.used += n
 			l.mu.Unlock()
 			return true
 		}
 		if l.freed == nil {
 			l.freed = make(chan struct{})
 		}
-		// soft grows when a stream opens, which no slot tells: look again
-		// after a while too.
 		freed := l.freed
 		l.mu.Unlock()
+		if l.soft == nil {
+			select {
+			case <-freed:
+			case <-ctx.Done():
+				return false
+			}
+			continue
+		}
+		// soft grows when a stream opens, which no slot tells: look again
+		// after a while too.
 		t := time.NewTimer(limiterRecheck)
 		select {
 		case <-freed:
-			t.Stop()
 		case <-t.C:
 		case <-ctx.Done():
-			t.Stop()
-			<-l.slots
-			return false
 		}
+		t.Stop()
 	}
 }
 
-// release gives back a slot acquire took.
-func (l *Limiter) release() {
-	if l.soft != nil {
-		l.mu.Lock()
-		l.used--
-		if l.freed != nil {
-			close(l.freed)
-			l.freed = nil
-		}
-		l.mu.Unlock()
+// release gives back n slots acquire took.
+func (l *Limiter) release(n int) {
+	l.mu.Lock()
+	l.used -= n
+	if l.freed != nil {
+		close(l.freed)
+		l.freed = nil
 	}
-	<-l.slots
+	l.mu.Unlock()
 }
 
 // SendReader sends every record batch of r, in order, and returns when each
@@ -325,10 +366,11 @@ func (s *ReaderSend) feed(chunks *sync.WaitGroup) {
 		}
 		rec := s.r.RecordBatch()
 		n := int(rec.NumRows())
-		step := chunkRows(rec, s.set.rows, s.set.bytes)
-		for off := 0; off < n; off += step {
-			end := min(off+step, n)
-			if !s.acquire() {
+		size := chunkRows(rec, s.set.rows, s.set.bytes)
+		for off := 0; off < n; {
+			end := min(off+size*s.growth(), n)
+			weight := max((end-off+size/2)/size, 1) // chunk sizes, rounded
+			if !s.acquire(weight) {
 				// Read but never sent: these rows certainly did not land.
 				base := s.take(n - off)
 				s.addRun(base, n-off, &Error{Kind: KindTransmission, Op: "send",
@@ -346,19 +388,31 @@ func (s *ReaderSend) feed(chunks *sync.WaitGroup) {
 			base := s.take(end - off)
 			turn := make(chan struct{})
 			chunks.Add(1)
-			go s.sendChunk(chunk, base, prev, turn, chunks)
+			go s.sendChunk(chunk, base, weight, prev, turn, chunks)
 			prev = turn
+			off = end
 		}
 	}
 }
 
-// acquire takes a slot for a chunk, or reports false once the send is
-// cancelled (even if a slot is free).
-func (s *ReaderSend) acquire() bool {
+// acquire takes a chunk's slots, or reports false once the send is
+// cancelled (even if slots are free).
+func (s *ReaderSend) acquire(n int) bool {
 	if s.ctx.Err() != nil {
 		return false
 	}
-	return s.slots.acquire(s.ctx)
+	return s.slots.acquire(s.ctx, n)
+}
+
+// growth is how many chunk sizes the next chunk may span (see
+// NewStreamLimiter): at most what keeps it within 7/8 of a request when
+// chunks are cut by bytes.
+func (s *ReaderSend) growth() int {
+	g := s.slots.growth()
+	if g > 1 && s.set.bytes > 0 {
+		g = min(g, max(s.w.cfg.MaxRequestBytes/8*7/s.set.bytes, 1))
+	}
+	return g
 }
 
 // chunkRows is how many rows of rec go in one chunk: at most maxRows, and
@@ -408,11 +462,12 @@ func spanned[O int32 | int64](offs []O) int64 {
 // sendChunk converts one chunk, queues it once the previous chunk had its
 // turn (prev closed; nil for the first), then passes the turn on (closes
 // turn) and waits for the chunk's result, which it adds to the send's. The
-// turn passes on whatever happens to the chunk.
-func (s *ReaderSend) sendChunk(chunk arrow.RecordBatch, base int, prev, turn chan struct{}, chunks *sync.WaitGroup) {
+// turn passes on whatever happens to the chunk; its slots are given back
+// once it is resolved.
+func (s *ReaderSend) sendChunk(chunk arrow.RecordBatch, base, slots int, prev, turn chan struct{}, chunks *sync.WaitGroup) {
 	rows := int(chunk.NumRows())
 	defer chunks.Done()
-	defer s.slots.release()
+	defer s.slots.release(slots)
 	pass := sync.OnceFunc(func() {
 		if prev != nil {
 			<-prev

@@ -147,8 +147,8 @@ func TestSendReaderChunksByBytes(t *testing.T) {
 	if want := 2 * ((2500 + per - 1) / per); res.Batches != want {
 		t.Fatalf("%d batches, want %d", res.Batches, want)
 	}
-	if len(lim.slots) != 0 {
-		t.Fatalf("%d slots still held", len(lim.slots))
+	if lim.used != 0 {
+		t.Fatalf("%d slots still held", lim.used)
 	}
 	// Rows only.
 	res, err = w.SendReader(context.Background(), &scriptReader{schema: testSchema, steps: idBatches(1, 2500, 1000)},
@@ -493,14 +493,15 @@ func TestStartReaderOptions(t *testing.T) {
 
 // A Limiter for streams: auto follows the streams open: perStream slots
 // for each plus one stream's worth, at most perStream per stream the
-// Wrapper may use; a waiting chunk goes once a slot is given back.
+// Wrapper may use; a waiting chunk goes once slots are given back, and a
+// chunk of several slots takes them all at once.
 func TestStreamLimiterFollowsOpenStreams(t *testing.T) {
 	checkLeaks(t)
 	srv := newServer(t)
 	w := newWrapper(t, srv, WithMaxStreams(4))
 	lim := NewStreamLimiter(w, 2, 1)
-	if cap(lim.slots) != 8 {
-		t.Fatalf("hard bound %d, want 2 per stream auto may open (4)", cap(lim.slots))
+	if lim.hard != 8 {
+		t.Fatalf("hard bound %d, want 2 per stream auto may open (4)", lim.hard)
 	}
 	if n := lim.soft(); n != 2 {
 		t.Fatalf("%d slots with no stream open, want 2", n)
@@ -510,40 +511,105 @@ func TestStreamLimiterFollowsOpenStreams(t *testing.T) {
 	if _, err := w.SendBatch(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
+	if g := lim.growth(); g != 1 {
+		t.Fatalf("chunks grow %dx with one stream open, want 1x", g)
+	}
 	ctx := context.Background()
-	for i := range 4 { // one stream open: 2 for it, 2 for the next
-		if !lim.acquire(ctx) {
-			t.Fatalf("acquire %d of 4 refused", i)
+	for i := range 3 { // one stream open: 2 for it, 2 for the next
+		if !lim.acquire(ctx, 1) {
+			t.Fatalf("acquire %d of 3 refused", i)
 		}
 	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if lim.acquire(short) {
-		t.Fatal("a fifth slot with one stream open")
+	if lim.acquire(short, 2) {
+		t.Fatal("2 slots with 3 of 4 used")
 	}
-	if len(lim.slots) != 4 {
-		t.Fatalf("%d hard slots held after a refused acquire, want 4", len(lim.slots))
+	if lim.used != 3 {
+		t.Fatalf("%d slots held after a refused acquire, want 3", lim.used)
 	}
 	got := make(chan bool)
-	go func() { got <- lim.acquire(ctx) }()
+	go func() { got <- lim.acquire(ctx, 2) }()
 	select {
 	case <-got:
-		t.Fatal("acquire did not wait for a slot")
+		t.Fatal("acquire did not wait for its slots")
 	case <-time.After(20 * time.Millisecond):
 	}
-	lim.release()
+	lim.release(1)
 	if !<-got {
 		t.Fatal("acquire refused after a release")
 	}
-	for range 4 {
-		lim.release()
+	lim.release(2)
+	lim.release(2)
+	if lim.used != 0 {
+		t.Fatalf("%d used after every release", lim.used)
 	}
-	if len(lim.slots) != 0 || lim.used != 0 {
-		t.Fatalf("%d slots, %d used after every release", len(lim.slots), lim.used)
+	// More slots than the bound: only alone.
+	if !lim.acquire(ctx, 9) {
+		t.Fatal("a chunk of 9 slots refused with nothing in flight")
 	}
-	// A fixed count has no soft bound: perStream per stream, at least least.
+	if lim.acquire(short, 1) {
+		t.Fatal("a slot while a chunk over the bound is in flight")
+	}
+	lim.release(9)
+	// A fixed count has no soft bound and no growth: perStream per stream,
+	// at least least.
 	fixed := NewStreamLimiter(newWrapper(t, srv, WithStreams(3)), 2, 10)
-	if fixed.soft != nil || cap(fixed.slots) != 10 {
-		t.Fatalf("fixed streams: soft %v, %d slots; want none and 10", fixed.soft != nil, cap(fixed.slots))
+	if fixed.soft != nil || fixed.hard != 10 || fixed.growth() != 1 {
+		t.Fatalf("fixed streams: soft %v, %d slots, growth %d; want none, 10, 1",
+			fixed.soft != nil, fixed.hard, fixed.growth())
+	}
+}
+
+// Chunks grow with the streams auto has open: half as many chunk sizes as
+// streams, from 4 streams, at most MaxChunkGrowth.
+func TestChunkGrowth(t *testing.T) {
+	for open, want := range map[int]int{0: 1, 1: 1, 2: 1, 3: 1, 4: 2, 7: 3, 8: 4, 16: 8, 64: 8} {
+		if got := chunkGrowth(open); got != want {
+			t.Errorf("%d streams open: chunks grow %dx, want %dx", open, got, want)
+		}
+	}
+}
+
+// A send under a Limiter that lets chunks grow cuts a record batch into
+// fewer, larger chunks, each taking a slot per chunk size it spans; cut by
+// bytes, a chunk stays within 7/8 of a request. Rows keep their numbers.
+func TestReaderChunksGrow(t *testing.T) {
+	checkLeaks(t)
+	w := dryWrapper(t)
+	send := func(lim *Limiter, rows int, opts ...SendOption) *ReaderResult {
+		t.Helper()
+		rdr := &scriptReader{schema: testSchema, steps: idBatches(1, rows, 10)}
+		res, err := w.SendReader(context.Background(), rdr, append(opts, WithLimiter(lim))...)
+		if err != nil || res.SuccessfulCount != rows {
+			t.Fatalf("SendReader: %v %v", res, err)
+		}
+		if lim.used != 0 {
+			t.Fatalf("%d slots still held", lim.used)
+		}
+		return res
+	}
+	// 10,000 rows in chunks of 1,000 that may grow 4x: 4,000, 4,000, 2,000,
+	// taking 4, 4 and 2 of 8 slots.
+	if res := send(&Limiter{hard: 8, grow: func() int { return 4 }}, 10_000, WithChunkRows(1000), WithChunkBytes(0)); res.Batches != 3 {
+		t.Fatalf("%d chunks, want 3 of up to 4,000 rows", res.Batches)
+	}
+	// Cut by bytes, growth stops at 7/8 of max_request_bytes: 16 KiB
+	// chunks in 64 KiB requests grow 3x, not 4x: 7 chunk sizes go in 3
+	// (3, 3, 1), not 2 (4, 3).
+	small, err := New(context.Background(), Config{}, WithTableName(testTable), WithWriterDisabled(true),
+		WithMaxRequestBytes(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close(context.Background())
+	one := makeBatch(0, 1, 10)
+	size := chunkRows(one, 1<<30, 16<<10)
+	one.Release()
+	rdr := &scriptReader{schema: testSchema, steps: idBatches(1, 7*size, 10)}
+	lim := &Limiter{hard: 8, grow: func() int { return 4 }}
+	res, err := small.SendReader(context.Background(), rdr, WithChunkRows(1<<30), WithChunkBytes(16<<10), WithLimiter(lim))
+	if err != nil || res.SuccessfulCount != 7*size || res.Batches != 3 {
+		t.Fatalf("SendReader: %v %v; want 3 chunks (growth 3x)", res, err)
 	}
 }
