@@ -90,7 +90,12 @@ class WrapperConfiguration:
     stream, enough to keep each at its quota with the service's ~150 ms to
     durability: with ``"auto"``, 8 per stream open plus 8 for the next, at
     least 16 and at most 8 times max_streams; with a count, 8 per stream,
-    at least 16; the chunks of one send are queued in input order),
+    at least 16; the chunks of one send are queued in input order; with
+    ``"auto"`` and 4 streams or more open, which only a slow service
+    brings, the chunks of a large table grow to up to 8 times batch_rows
+    and batch_bytes, counted as that many chunks in flight: each request
+    waits for its own durability and a send ends with its slowest, so
+    fewer, larger requests end sooner),
     zerobus_writer_disabled (convert and report per-row results, never
     connect).
     """

@@ -192,6 +192,28 @@ def test_pyzerobus_defaults_go_past_one_streams_quota(databricks_server: LocalSe
     assert sorted(ids) == list(range(60_000))
 
 
+def test_pyzerobus_defaults_send_fewer_larger_requests_to_a_slow_service(tmp_path: pathlib.Path) -> None:
+    """With acknowledgements 150 ms away, auto opens streams and a large table goes in grown chunks."""
+    server = start_server(tmp_path / "data", "--ack-latency", "150ms")
+    try:
+        table = "main.profile.grown_py"
+        rows, batch_rows = 1_000_000, 10_000
+        cfg = wrapper_config(server, table)
+        assert cfg.batch_rows == batch_rows
+        with pyzerobus.ZerobusWrapper(cfg) as w:
+            res = w.send_batch(pa.table({"id": pa.array(range(rows), pa.int64())}))
+            assert res.success and res.successful_count == rows
+            opened = w.stats()["streams"]
+        assert opened >= 4, opened
+        # Without growth: one chunk per 10,000 rows (100); once 4 streams or
+        # more are open, chunks span 2 to 8 times that.
+        assert res.batches < 0.8 * rows // batch_rows, res.batches
+    finally:
+        server.stop()
+    ids = deltalake.DeltaTable(str(server.table_dir(table))).to_pyarrow_table().column("id").to_pylist()
+    assert sorted(ids) == list(range(rows))
+
+
 def test_pyzerobus_defaults_keep_a_small_load_on_one_stream(tmp_path: pathlib.Path) -> None:
     """Sends one stream carries with room to spare (a notebook's tables, a trickle) stay on one stream."""
     server = start_server(tmp_path / "data")
