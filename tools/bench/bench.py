@@ -457,7 +457,7 @@ def command(
         return [
             str(bins["go-engine"]),
             *conn,
-            *("-client-secret", CLIENT_SECRET, "-mode", c.mode, "-transport", c.transport),
+            *("-mode", c.mode, "-transport", c.transport),
             *("-streams", str(c.streams), "-batch-rows", str(chunk_rows(size))),
             *("-concurrency", str(go_concurrency(c))),
         ]

@@ -280,8 +280,6 @@ def bench_go(
             server.workspace_url,
             "-client-id",
             server.client_id,
-            "-client-secret",
-            server.client_secret,
             "-table",
             table,
             "-ipc",
@@ -298,6 +296,7 @@ def bench_go(
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, "ZEROBUS_CLIENT_SECRET": server.client_secret},
     )
     r = json.loads(out.stdout)
     return int(r["rows"]), int(r["bytes"]), float(r["seconds"])

@@ -15,7 +15,7 @@
 // example a -transport it does not know), before it reads any data, so that
 // a benchmark can tell a contender that does not exist yet from a failure.
 //
-//	goengine -endpoint URL -workspace-url URL -client-id ID -client-secret S \
+//	ZEROBUS_CLIENT_SECRET=S goengine -endpoint URL -workspace-url URL -client-id ID \
 //	    -table main.bench.t -ipc data.arrow [-batch-rows 10000] [-concurrency 4] \
 //	    [-mode sync|async] [-streams 1] [-transport proto] [-ca-file ca.pem]
 package main
@@ -42,7 +42,9 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	// The secret comes from the environment, never the command line, where
+	// any user of the machine could read it.
+	if err := run(os.Args[1:], os.Getenv("ZEROBUS_CLIENT_SECRET"), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "goengine:", err)
 		if errors.Is(err, zbwrap.ErrConfiguration) {
 			os.Exit(2)
@@ -51,13 +53,12 @@ func main() {
 	}
 }
 
-func run(args []string, stdout io.Writer) error {
+func run(args []string, secret string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("goengine", flag.ContinueOnError)
 	var (
 		endpoint    = fs.String("endpoint", "", "Zerobus endpoint")
 		workspace   = fs.String("workspace-url", "", "workspace URL")
 		clientID    = fs.String("client-id", "", "OAuth client id")
-		secret      = fs.String("client-secret", "", "OAuth client secret")
 		table       = fs.String("table", "", "catalog.schema.table")
 		path        = fs.String("ipc", "", "Arrow IPC file to send")
 		batchRows   = fs.Int("batch-rows", 10_000, "rows per batch")
@@ -82,7 +83,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	cfg := zbwrap.Config{
 		ZerobusEndpoint: *endpoint, UnityCatalogURL: *workspace, ClientID: *clientID,
-		ClientSecret: zbwrap.Secret(*secret), TableName: *table, Streams: nStreams,
+		ClientSecret: zbwrap.Secret(secret), TableName: *table, Streams: nStreams,
 		Transport: *transport,
 	}
 	if err := cfg.Validate(); err != nil {

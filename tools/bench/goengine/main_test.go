@@ -64,11 +64,11 @@ func TestRunSendsEveryChunk(t *testing.T) {
 	defer srv.Close()
 	path := writeIPC(t, 5000)
 	base := []string{"-endpoint", srv.Endpoint(), "-workspace-url", srv.WorkspaceURL(), "-client-id", "id",
-		"-client-secret", "secret", "-table", "main.bench.t", "-ipc", path, "-batch-rows", "1000"}
+		"-table", "main.bench.t", "-ipc", path, "-batch-rows", "1000"}
 	for _, mode := range []string{"sync", "async"} {
 		t.Run(mode, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := run(append(base, "-mode", mode), &out); err != nil {
+			if err := run(append(base, "-mode", mode), "secret", &out); err != nil {
 				t.Fatal(err)
 			}
 			got := decode(t, &out)
@@ -113,8 +113,8 @@ func TestRunTLSWithCAFile(t *testing.T) {
 	defer srv.Close()
 	var out bytes.Buffer
 	err = run([]string{"-endpoint", srv.Endpoint(), "-workspace-url", srv.WorkspaceURL(), "-client-id", "id",
-		"-client-secret", "secret", "-table", "main.bench.tls", "-ipc", writeIPC(t, 3000), "-batch-rows", "500",
-		"-streams", "2", "-ca-file", srv.CAFile()}, &out)
+		"-table", "main.bench.tls", "-ipc", writeIPC(t, 3000), "-batch-rows", "500",
+		"-streams", "2", "-ca-file", srv.CAFile()}, "secret", &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +127,8 @@ func TestRunTLSWithCAFile(t *testing.T) {
 // before any data is read: the benchmark shows such a row as skipped.
 func TestRunRefusesUnknownTransport(t *testing.T) {
 	err := run([]string{"-endpoint", "http://127.0.0.1:1", "-workspace-url", "http://127.0.0.1:1",
-		"-client-id", "id", "-client-secret", "s", "-table", "main.bench.t", "-ipc", "/no/such/file",
-		"-transport", "carrier-pigeon"}, &bytes.Buffer{})
+		"-client-id", "id", "-table", "main.bench.t", "-ipc", "/no/such/file",
+		"-transport", "carrier-pigeon"}, "s", &bytes.Buffer{})
 	if !errors.Is(err, zbwrap.ErrConfiguration) || !strings.Contains(err.Error(), "transport") {
 		t.Fatalf("err = %v", err)
 	}
@@ -147,20 +147,25 @@ func TestRunRefusesBadArguments(t *testing.T) {
 	defer srv.Close()
 	// conn passes the engine's configuration check, so that the later steps fail.
 	conn := []string{"-endpoint", srv.Endpoint(), "-workspace-url", srv.WorkspaceURL(), "-client-id", "id",
-		"-client-secret", "secret", "-table", "main.bench.t"}
-	for name, args := range map[string][]string{
-		"not arrow":           append(conn, "-ipc", text),
-		"refused credentials": {"-endpoint", srv.Endpoint(), "-workspace-url", srv.WorkspaceURL(), "-client-id", "id", "-client-secret", "wrong", "-table", "main.bench.t", "-ipc", path, "-batch-rows", "5"},
-		"unknown flag":        {"-nope"},
-		"bad mode":            {"-mode", "fast"},
-		"missing file":        append(conn, "-ipc", "/no/such/file"),
-		"one chunk":           append(conn, "-ipc", path),
-		"bad config":          {"-ipc", path, "-batch-rows", "5"},
-		"missing CA file":     append(conn, "-ipc", path, "-ca-file", "/no/such/ca.pem"),
-		"CA file not PEM":     append(conn, "-ipc", path, "-ca-file", text),
+		"-table", "main.bench.t"}
+	type tc struct {
+		args   []string
+		secret string
+	}
+	for name, tc := range map[string]tc{
+		"not arrow":           {append(conn, "-ipc", text), "secret"},
+		"refused credentials": {append(conn, "-ipc", path, "-batch-rows", "5"), "wrong"},
+		"no secret":           {append(conn, "-ipc", path, "-batch-rows", "5"), ""},
+		"unknown flag":        {[]string{"-nope"}, "secret"},
+		"bad mode":            {[]string{"-mode", "fast"}, "secret"},
+		"missing file":        {append(conn, "-ipc", "/no/such/file"), "secret"},
+		"one chunk":           {append(conn, "-ipc", path), "secret"},
+		"bad config":          {[]string{"-ipc", path, "-batch-rows", "5"}, "secret"},
+		"missing CA file":     {append(conn, "-ipc", path, "-ca-file", "/no/such/ca.pem"), "secret"},
+		"CA file not PEM":     {append(conn, "-ipc", path, "-ca-file", text), "secret"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if err := run(args, &bytes.Buffer{}); err == nil {
+			if err := run(tc.args, tc.secret, &bytes.Buffer{}); err == nil {
 				t.Fatal("expected an error")
 			}
 		})
@@ -194,6 +199,47 @@ func TestMainExitStatus(t *testing.T) {
 		}
 		if !strings.Contains(stderr.String(), tc.stderr) {
 			t.Fatalf("%s: stderr %q", tc.args, stderr.String())
+		}
+	}
+}
+
+// The command takes the client secret from ZEROBUS_CLIENT_SECRET, never
+// from its arguments, where other users of the machine could read it.
+func TestMainReadsTheSecretFromTheEnvironment(t *testing.T) {
+	srv, err := zerobustest.NewServer(zerobustest.WithClient("id", "env-secret"), zerobustest.WithDiscard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	args := strings.Join([]string{"-endpoint", srv.Endpoint(), "-workspace-url", srv.WorkspaceURL(),
+		"-client-id", "id", "-table", "main.bench.env", "-ipc", writeIPC(t, 2000), "-batch-rows", "1000"}, " ")
+	for _, tc := range []struct {
+		secret string
+		status int
+	}{{"env-secret", 0}, {"wrong", 1}} {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestMainExitStatus$")
+		cmd.Env = append(os.Environ(), "GOENGINE_AS_MAIN=1", "GOENGINE_ARGS="+args, "ZEROBUS_CLIENT_SECRET="+tc.secret)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		status := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			status = exit.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if status != tc.status {
+			t.Fatalf("secret %q: exit %d, want %d; stderr %q", tc.secret, status, tc.status, stderr.String())
+		}
+		if tc.status == 0 && !strings.Contains(stdout.String(), `"rows":1000`) {
+			t.Fatalf("secret %q: stdout %q", tc.secret, stdout.String())
+		}
+		if tc.status != 0 && !strings.Contains(stderr.String(), "goengine:") {
+			t.Fatalf("secret %q: stderr %q", tc.secret, stderr.String())
+		}
+		if strings.Contains(stderr.String(), tc.secret) {
+			t.Fatalf("the secret in stderr: %q", stderr.String())
 		}
 	}
 }
