@@ -15,12 +15,17 @@ from collections.abc import Iterator
 
 import pytest
 
-# pyzerobus.testing's fixtures (zerobus_local, zerobus_config), imported as a user's conftest would.
-from pyzerobus.testing import zerobus_config, zerobus_local  # noqa: F401
+# pyzerobus.testing's fixtures (zerobus_local, zerobus_config), imported as a user's conftest would;
+# its server starter and the OAuth client it registers serve every test here.
+from pyzerobus.testing import (  # noqa: F401
+    CLIENT_ID,
+    CLIENT_SECRET,
+    start_local_server,
+    zerobus_config,
+    zerobus_local,
+)
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-CLIENT_ID = "test-client"
-CLIENT_SECRET = "test-secret-value"
 
 
 @dataclasses.dataclass
@@ -67,36 +72,20 @@ def zerobus_local_bin() -> str:
 
 
 def start_server(data_dir: pathlib.Path, *extra: str) -> LocalServer:
-    """Start zerobus-local on free loopback ports and wait for its ready line."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        zerobus_local_bin(),
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        str(data_dir),
-        "--client",
-        f"{CLIENT_ID}:{CLIENT_SECRET}",
-        *extra,
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    line = ""
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.startswith("zerobus-local ready"):
-            break
-        if not line and proc.poll() is not None:
-            pytest.fail(f"zerobus-local exited with {proc.returncode} before it was ready")
-    fields = dict(kv.split("=", 1) for kv in line.split()[2:])
+    """Start zerobus-local (pyzerobus.testing.start_local_server) with the serve flags extra."""
+    os.environ["ZEROBUS_LOCAL_BIN"] = zerobus_local_bin()  # built here if missing
+    try:
+        server = start_local_server(data_dir, args=extra)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     return LocalServer(
-        endpoint=fields["endpoint"],
-        workspace_url=fields["workspace_url"],
+        endpoint=server.endpoint,
+        workspace_url=server.workspace_url,
         data_dir=data_dir,
-        proc=proc,
-        admin_token=fields["admin_token"],
+        proc=server.process,
+        admin_token=server.admin_token,
+        client_id=server.client_id,
+        client_secret=server.client_secret,
     )
 
 
