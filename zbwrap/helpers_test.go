@@ -143,6 +143,21 @@ func checkIDsInOrder(t testing.TB, srv *zerobustest.Server, n int) {
 	}
 }
 
+// checkIDsOnce fails the test unless the table holds n distinct ids, each
+// stored once (in any order: several streams land in any order).
+func checkIDsOnce(t testing.TB, srv *zerobustest.Server, n int) {
+	t.Helper()
+	ids := tableIDs(t, srv)
+	if len(ids) != n {
+		t.Fatalf("%d distinct ids in the table, want %d", len(ids), n)
+	}
+	for id, c := range ids {
+		if c != 1 {
+			t.Fatalf("id %d stored %d times", id, c)
+		}
+	}
+}
+
 // checkLeaks fails the test if a goroutine that was not running when it
 // began is still running 5 s after it ended. (goleak.Find alone looks for
 // about half a second, short for goroutines winding down under -race.)

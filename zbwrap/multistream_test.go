@@ -61,15 +61,7 @@ func TestStreamsShareTheLoad(t *testing.T) {
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ids := tableIDs(t, srv)
-	if len(ids) != 40_000 {
-		t.Fatalf("%d distinct ids in the table, want 40000", len(ids))
-	}
-	for id, n := range ids {
-		if n != 1 {
-			t.Fatalf("id %d stored %d times", id, n)
-		}
-	}
+	checkIDsOnce(t, srv, 40_000)
 }
 
 // A stream that fails for good fails only the requests it had: the next
@@ -434,15 +426,7 @@ func TestAutoStreamsGrowAndShrink(t *testing.T) {
 	if err := w.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ids := tableIDs(t, srv)
-	if len(ids) != 60_010 {
-		t.Fatalf("%d distinct ids in the table, want 60010", len(ids))
-	}
-	for id, n := range ids {
-		if n != 1 {
-			t.Fatalf("id %d stored %d times", id, n)
-		}
-	}
+	checkIDsOnce(t, srv, 60_010)
 }
 
 // Against a slow service, the streams auto opens make the chunks of a
@@ -471,15 +455,7 @@ func TestAutoGrowsChunksAgainstASlowService(t *testing.T) {
 	if err := w.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ids := tableIDs(t, srv)
-	if len(ids) != rows {
-		t.Fatalf("%d distinct ids in the table, want %d", len(ids), rows)
-	}
-	for id, n := range ids {
-		if n != 1 {
-			t.Fatalf("id %d stored %d times", id, n)
-		}
-	}
+	checkIDsOnce(t, srv, rows)
 }
 
 // The default, streams: auto, keeps a load one stream carries with room

@@ -236,18 +236,31 @@ func TestAckTimeoutCheck(t *testing.T) {
 	}
 }
 
-func TestReopenWhenWorkArrives(t *testing.T) {
-	checkLeaks(t)
-	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultEndCall, Signal: true, SignalDuration: time.Minute}))
-	cfg, _ := fastConfig(t, srv)
-	s := newStream(t, dial(t, srv), cfg)
-	allAcked(t, waitBatch(t, mustSend(t, s, records(0, 10, 10))))
-	// The signal drained the call: the stream idles without a call.
+// drainingServer is a server whose first call gets a close signal that
+// drains it: the stream then idles without a call until work arrives.
+func drainingServer(t *testing.T) *zerobustest.Server {
+	t.Helper()
+	return newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultEndCall, Signal: true, SignalDuration: time.Minute}))
+}
+
+// waitCallEnded waits until s has no call.
+func waitCallEnded(t *testing.T, s *Stream) {
+	t.Helper()
 	testutil.Eventually(t, "the drained call to end", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.conn == nil
 	})
+}
+
+func TestReopenWhenWorkArrives(t *testing.T) {
+	checkLeaks(t)
+	srv := drainingServer(t)
+	cfg, _ := fastConfig(t, srv)
+	s := newStream(t, dial(t, srv), cfg)
+	allAcked(t, waitBatch(t, mustSend(t, s, records(0, 10, 10))))
+	// The signal drained the call: the stream idles without a call.
+	waitCallEnded(t, s)
 	allAcked(t, waitBatch(t, mustSend(t, s, records(10, 10, 10))))
 	st := s.Stats()
 	testutil.Require(t, "stats", testutil.Want("Opens", st.Opens, 2), testutil.Want("CloseSignals", st.CloseSignals, 1), testutil.Want("CallFailures", st.CallFailures, 0))
@@ -258,16 +271,12 @@ func TestReopenWhenWorkArrives(t *testing.T) {
 // work, is told to look again.
 func TestCloseBetweenCalls(t *testing.T) {
 	checkLeaks(t)
-	srv := newServer(t, zerobustest.WithFault(zerobustest.Fault{Kind: zerobustest.FaultEndCall, Signal: true, SignalDuration: time.Minute}))
+	srv := drainingServer(t)
 	cfg, _ := fastConfig(t, srv)
 	cfg.AckTimeout, cfg.FlushTimeout = time.Minute, 5*time.Minute
 	s := newStream(t, dial(t, srv), cfg)
 	allAcked(t, waitBatch(t, mustSend(t, s, records(0, 10, 10))))
-	testutil.Eventually(t, "the drained call to end", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.conn == nil
-	})
+	waitCallEnded(t, s)
 	start := time.Now()
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
