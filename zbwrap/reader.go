@@ -172,23 +172,22 @@ func (l *Limiter) acquire(ctx context.Context, n int) bool {
 		}
 		freed := l.freed
 		l.mu.Unlock()
-		if l.soft == nil {
-			select {
-			case <-freed:
-			case <-ctx.Done():
-				return false
-			}
-			continue
-		}
 		// soft grows when a stream opens, which no slot tells: look again
 		// after a while too.
-		t := time.NewTimer(limiterRecheck)
+		var recheck *time.Timer
+		var recheckC <-chan time.Time // nil, never ready, without soft
+		if l.soft != nil {
+			recheck = time.NewTimer(limiterRecheck)
+			recheckC = recheck.C
+		}
 		select {
 		case <-freed:
-		case <-t.C:
+		case <-recheckC:
 		case <-ctx.Done():
 		}
-		t.Stop()
+		if recheck != nil {
+			recheck.Stop()
+		}
 	}
 }
 
