@@ -66,7 +66,9 @@ func (s *Send) Encoded(start time.Time, bytes, failedRows int, err error) {
 }
 
 // WaitStart starts the wait-for-acknowledgements span. While it lasts, each
-// recovery of obs's stream gets a span under this send.
+// recovery of obs's stream gets a span under this send; a send that starts
+// waiting during a recovery (its request failed the call before it got
+// here) gets one at once, with the retry under way as its first event.
 func (s *Send) WaitStart(obs *Stream) {
 	_, s.wait = s.t.tracer.Start(s.ctx, SpanWaitForAcks)
 	if obs == nil {
@@ -77,6 +79,9 @@ func (s *Send) WaitStart(obs *Stream) {
 	obs.waiters[s] = struct{}{}
 	if obs.recovering {
 		s.startRecoveryLocked(obs)
+		if obs.lastRetry != nil {
+			s.recovery.AddEvent("retry", trace.WithAttributes(obs.lastRetry...))
+		}
 	}
 	obs.mu.Unlock()
 }
@@ -141,6 +146,7 @@ type Stream struct {
 	mu         sync.Mutex
 	opened     bool
 	recovering bool
+	lastRetry  []attribute.KeyValue // the event of the retry under way while recovering
 	waiters    map[*Send]struct{}
 }
 
@@ -167,7 +173,7 @@ func (o *Stream) OnCallOpened(streamID string, took time.Duration) {
 		o.opened = true
 		open(trace.ContextWithSpanContext(context.Background(), o.parent))
 	case o.recovering:
-		o.recovering = false
+		o.recovering, o.lastRetry = false, nil
 		o.t.recoveries.Add(context.Background(), 1, o.t.addOpts...)
 		for s := range o.waiters {
 			if s.recovery == nil {
@@ -197,13 +203,14 @@ func (o *Stream) OnRetry(attempt int, wait time.Duration, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.recovering = true
+	ev := []attribute.KeyValue{AttrAttempt.Int(attempt), AttrWait.Float64(wait.Seconds())}
+	if err != nil {
+		ev = append(ev, attribute.String("exception.message", err.Error()))
+	}
+	o.lastRetry = ev
 	for s := range o.waiters {
 		if s.recovery == nil {
 			s.startRecoveryLocked(o)
-		}
-		ev := []attribute.KeyValue{AttrAttempt.Int(attempt), AttrWait.Float64(wait.Seconds())}
-		if err != nil {
-			ev = append(ev, attribute.String("exception.message", err.Error()))
 		}
 		s.recovery.AddEvent("retry", trace.WithAttributes(ev...))
 	}

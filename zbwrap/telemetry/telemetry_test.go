@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +171,13 @@ func TestSendSpans(t *testing.T) {
 		}
 		if s.Parent().SpanID().String() == sendID && len(s.Events()) != 2 {
 			t.Errorf("first send's recovery has %d retry events, want 2", len(s.Events()))
+		}
+		if s.Parent().SpanID().String() == late.span.SpanContext().SpanID().String() {
+			// The retry under way when the late send joined.
+			ev := s.Events()
+			if len(ev) != 1 || ev[0].Name != "retry" || !slices.Contains(ev[0].Attributes, AttrAttempt.Int(2)) {
+				t.Errorf("late send's recovery events %v, want the retry under way (attempt 2)", ev)
+			}
 		}
 	}
 	if recoveries != 2 {
